@@ -1,0 +1,47 @@
+"""Content-addressed chunk store: FastCDC chunks, BLAKE3 names, zstd frames, tiers.
+
+Knows nothing of HTTP. Layout compatible with castore object stores:
+`chunks/b3/<4 hex>/<64 hex>` (zstd frames) and `blobs/b3/<4 hex>/<64 hex>`
+(StatBlobResponse manifests).
+"""
+
+from .blobstore import BlobStore
+from .digest import B3Digest, blob_path, chunk_path
+from .errors import (
+    BadDigest,
+    BadStoreURL,
+    BlobNotFound,
+    CastoreError,
+    ChunkCorrupt,
+    ChunkNotFound,
+    ManifestCorrupt,
+    StoreUnavailable,
+)
+from .manifest import ChunkMeta
+from .open import TierSpec, open_store, open_tier
+from .reader import BlobInfo, BlobReader
+from .stack import TierStack
+from .writer import BlobWriter
+
+__all__ = [
+    "B3Digest",
+    "BadDigest",
+    "BadStoreURL",
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobReader",
+    "BlobStore",
+    "BlobWriter",
+    "CastoreError",
+    "ChunkCorrupt",
+    "ChunkMeta",
+    "ChunkNotFound",
+    "ManifestCorrupt",
+    "StoreUnavailable",
+    "TierSpec",
+    "TierStack",
+    "blob_path",
+    "chunk_path",
+    "open_store",
+    "open_tier",
+]

@@ -1,0 +1,64 @@
+"""zstd for chunks, with the output bounded by the size the chunk should have.
+
+Frames written by other castore implementations may not record their content size,
+and a hostile store could hand us a tiny frame that inflates to gigabytes; reading at
+most `bound + 1` bytes answers both.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import zstandard
+
+from .errors import ChunkCorrupt
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    # Compressor objects are not thread-safe; one per thread and level is cheap.
+    cache = getattr(_local, "cctx", None)
+    if cache is None:
+        cache = _local.cctx = {}
+    cctx = cache.get(level)
+    if cctx is None:
+        cctx = cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return cctx
+
+
+def compress(data: bytes | memoryview, level: int) -> bytes:
+    return _compressor(level).compress(data)
+
+
+def declared_size(frame: bytes) -> int | None:
+    """The content size a frame header records, or None when the writer left it out."""
+    try:
+        size = zstandard.frame_content_size(frame)
+    except zstandard.ZstdError:
+        return None
+    return None if size < 0 else size
+
+
+def decompress(frame: bytes, bound: int, name: str) -> bytes:
+    """Decompress at most `bound` bytes; more than that is a corrupt (or hostile) chunk."""
+    dctx = getattr(_local, "dctx", None)
+    if dctx is None:
+        dctx = _local.dctx = zstandard.ZstdDecompressor()
+    try:
+        with dctx.stream_reader(io.BytesIO(frame), read_across_frames=True) as reader:
+            parts = []
+            got = 0
+            while got <= bound:
+                part = reader.read(bound + 1 - got)
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            out = b"".join(parts)
+    except zstandard.ZstdError as exc:
+        raise ChunkCorrupt(f"chunk {name} is not valid zstd: {exc}") from None
+    if len(out) > bound:
+        raise ChunkCorrupt(f"chunk {name} decompresses past its size of {bound} bytes")
+    return out

@@ -1,0 +1,202 @@
+"""Tiers composed near → far.
+
+Reads try the nearest tier first and, on the way back, fill every nearer tier that
+missed (or held a corrupt copy). Writes go to every tier at once ("through"), or to the
+nearest tier at once and to the farther ones from a bounded background queue ("back").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from .compression import declared_size
+from .digest import B3Digest
+from .errors import ChunkCorrupt, ChunkNotFound, StoreUnavailable
+from .frames import open_frame
+from .tier import Tier
+
+log = logging.getLogger(__name__)
+
+WritePolicy = Literal["through", "back"]
+WRITE_POLICIES = ("through", "back")
+
+# A zstd frame header is at most 18 bytes; its content size is all stat needs.
+FRAME_HEADER = 18
+
+
+class TierStack:
+    """The store's tiers in order, with one read path and one write path over them."""
+
+    def __init__(self, tiers: list[Tier], write: WritePolicy = "through", queue_size: int = 16) -> None:
+        if not tiers:
+            raise ValueError("a store needs at least one tier")
+        self.tiers = tiers
+        self.write = write
+        self.stats: Counter[str] = Counter()
+        self._queue: asyncio.Queue[tuple[str, B3Digest, bytes] | None] | None = None
+        self._queue_size = queue_size
+        self._drainer: asyncio.Task[None] | None = None
+        self._writeback_errors: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return " → ".join(t.name for t in self.tiers)
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def read_chunk(self, digest: B3Digest, size: int | None) -> bytes:
+        """A verified chunk from the nearest tier that has a good copy."""
+        missed: list[Tier] = []
+        corrupt: list[str] = []
+        unreachable: list[str] = []
+        for tier in self.tiers:
+            try:
+                frame = await tier.fetch_chunk(digest)
+            except ChunkNotFound:
+                missed.append(tier)
+                continue
+            except StoreUnavailable as exc:
+                unreachable.append(str(exc))
+                continue
+            self.stats[f"chunk_reads:{tier.name}"] += 1
+            try:
+                data = await asyncio.to_thread(open_frame, digest, frame, size)
+            except ChunkCorrupt as exc:
+                log.warning("%s in %s; trying farther tiers", exc, tier.name)
+                self.stats["corrupt_chunks"] += 1
+                corrupt.append(f"{exc} in {tier.name}")
+                missed.append(tier)
+                continue
+            for near in missed:
+                await self._fill(near.store_chunk(digest, frame))
+            return data
+        if corrupt:
+            raise ChunkCorrupt("; ".join(corrupt))
+        if unreachable:
+            raise StoreUnavailable("; ".join(unreachable))
+        raise ChunkNotFound(f"chunk {digest} not found in {self.name}")
+
+    async def _fill(self, op) -> None:  # noqa: ANN001 - an awaitable store call
+        """A fill that fails costs a later miss, never the read that caused it."""
+        try:
+            await op
+            self.stats["fills"] += 1
+        except StoreUnavailable as exc:
+            log.warning("fill failed: %s", exc)
+
+    async def chunk_size(self, digest: B3Digest) -> int | None:
+        """The size of a chunk stored as a whole blob, from its frame header if it has one."""
+        for tier in self.tiers:
+            try:
+                head = await tier.fetch_chunk_head(digest, FRAME_HEADER)
+            except ChunkNotFound:
+                continue
+            size = declared_size(head)
+            if size is not None:
+                return size
+            return len(await self.read_chunk(digest, None))
+        return None
+
+    async def fetch_manifest(self, digest: B3Digest) -> bytes | None:
+        missed: list[Tier] = []
+        for tier in self.tiers:
+            data = await tier.fetch_manifest(digest)
+            if data is None:
+                missed.append(tier)
+                continue
+            for near in missed:
+                await self._fill(near.store_manifest(digest, data))
+            return data
+        return None
+
+    async def has_chunk(self, digest: B3Digest) -> bool:
+        for tier in self.tiers:
+            if await tier.has_chunk(digest):
+                return True
+        return False
+
+    async def list_manifests(self) -> AsyncIterator[B3Digest]:
+        seen: set[B3Digest] = set()
+        for tier in self.tiers:
+            async for digest, _ in tier.list_manifests():
+                if digest not in seen:
+                    seen.add(digest)
+                    yield digest
+
+    # -- writes ---------------------------------------------------------------------
+
+    async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
+        """Write a chunk where the policy says, skipping tiers that already hold it."""
+        await self._write("chunk", digest, frame)
+
+    async def store_manifest(self, digest: B3Digest, data: bytes) -> None:
+        await self._write("manifest", digest, data)
+
+    async def _write(self, kind: str, digest: B3Digest, data: bytes) -> None:
+        if self.write == "through" or len(self.tiers) == 1:
+            await asyncio.gather(*(self._write_one(t, kind, digest, data) for t in self.tiers))
+            return
+        await self._write_one(self.tiers[0], kind, digest, data)
+        if self._queue is None:
+            self._queue = asyncio.Queue(self._queue_size)
+            self._drainer = asyncio.create_task(self._drain())
+        await self._queue.put((kind, digest, data))
+
+    async def _write_one(self, tier: Tier, kind: str, digest: B3Digest, data: bytes) -> None:
+        if kind == "chunk":
+            if await tier.has_chunk(digest):
+                self.stats["chunks_skipped"] += 1
+                return
+            await tier.store_chunk(digest, data)
+            self.stats["chunks_written"] += 1
+        else:
+            await tier.store_manifest(digest, data)
+
+    async def _drain(self) -> None:
+        """The write-back worker: one at a time, in order, so manifests follow chunks."""
+        assert self._queue is not None
+        while True:
+            item = await self._queue.get()
+            try:
+                if item is None:
+                    return
+                kind, digest, data = item
+                for tier in self.tiers[1:]:
+                    try:
+                        await self._write_one(tier, kind, digest, data)
+                    except StoreUnavailable as exc:
+                        self._writeback_errors.append(str(exc))
+                        log.error("write-back of %s %s failed: %s", kind, digest, exc)
+            finally:
+                self._queue.task_done()
+
+    async def flush(self) -> None:
+        """Wait for the write-back queue; raise if any of it failed."""
+        if self._queue is not None:
+            await self._queue.join()
+        if self._writeback_errors:
+            errors, self._writeback_errors = self._writeback_errors, []
+            raise StoreUnavailable(f"write-back failed {len(errors)} times; first: {errors[0]}")
+
+    # -- deletes --------------------------------------------------------------------
+
+    async def delete_manifest(self, digest: B3Digest) -> None:
+        await asyncio.gather(*(t.delete_manifest(digest) for t in self.tiers))
+
+    async def delete_chunk(self, digest: B3Digest) -> None:
+        await asyncio.gather(*(t.delete_chunk(digest) for t in self.tiers))
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            if self._queue is not None and self._drainer is not None:
+                await self._queue.put(None)
+                await self._drainer
+                self._queue = None
+            for tier in self.tiers:
+                await tier.close()

@@ -1,0 +1,116 @@
+"""Writing a blob as a stream, in bounded memory.
+
+Bytes are cut as they arrive; each finished chunk is hashed and compressed on a worker
+thread (BLAKE3 and zstd release the GIL, so both cores work) and stored while the next
+ones are cut. The whole-blob hash runs beside them on the same bytes in one pass of
+reading. Nothing names the blob until close(): the manifest is written last, after
+every chunk is stored, so a reader never finds a blob whose chunks are missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import blake3
+
+from .chunker import Cuts, StreamChunker
+from .compression import compress
+from .digest import B3Digest
+from .frames import seal_chunk
+from .manifest import ChunkMeta, encode_manifest
+from .stack import TierStack
+
+# Chunks hashed, compressed or stored at once: bounds memory to a few chunks whatever
+# the blob size, and is enough to keep two cores and a remote store busy.
+MAX_IN_FLIGHT = 6
+
+
+class BlobWriter:
+    """`await write(data)` as often as needed, then `await close()` for the digest."""
+
+    def __init__(self, stack: TierStack, level: int = 3, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self._stack = stack
+        self._level = level
+        self._chunker = StreamChunker()
+        self._hasher = blake3.blake3()
+        self._hashing: asyncio.Future[None] | None = None
+        self._in_flight: deque[asyncio.Task[ChunkMeta]] = deque()
+        self._max_in_flight = max_in_flight
+        self._done: list[ChunkMeta] = []
+        self._closed = False
+        self.size = 0
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise ValueError("write to a closed blob writer")
+        self.size += len(data)
+        await self._take(self._chunker.feed(data))
+
+    async def _take(self, cuts: Cuts) -> None:
+        if not cuts:
+            return
+        # The whole-blob hash sees the same bytes, in order, beside the chunk work.
+        self._hashing = asyncio.ensure_future(self._hash_after(self._hashing, cuts.covered()))
+        for chunk in cuts.chunks():
+            while len(self._in_flight) >= self._max_in_flight:
+                self._done.append(await self._in_flight.popleft())
+            self._in_flight.append(asyncio.create_task(self._store_chunk(chunk)))
+
+    async def _hash_after(self, previous: asyncio.Future[None] | None, span: memoryview) -> None:
+        if previous is not None:
+            await previous
+        await asyncio.to_thread(self._hasher.update, span)
+
+    async def _store_chunk(self, chunk: memoryview) -> ChunkMeta:
+        digest, frame = await asyncio.to_thread(seal_chunk, chunk, self._level)
+        await self._stack.store_chunk(digest, frame)
+        return ChunkMeta(digest, len(chunk))
+
+    async def close(self) -> B3Digest:
+        """Store the last chunks and the manifest; return the blob's digest."""
+        if self._closed:
+            raise ValueError("blob writer closed twice")
+        self._closed = True
+        try:
+            tail = self._chunker.finish()
+            if not self._done and not self._in_flight and len(tail) <= 1:
+                return await self._close_single(tail.covered())
+            await self._take(tail)
+            while self._in_flight:
+                self._done.append(await self._in_flight.popleft())
+            if self._hashing is not None:
+                await self._hashing
+        except BaseException:
+            await self.abort()
+            raise
+        digest = B3Digest(self._hasher.digest())
+        await self._stack.store_manifest(digest, encode_manifest(self._done))
+        return digest
+
+    async def _close_single(self, data: memoryview) -> B3Digest:
+        """A blob of one chunk is that chunk: hash it once, store it under its own name."""
+        digest = B3Digest(blake3.blake3(data).digest())
+        frame = await asyncio.to_thread(compress, data, self._level)
+        await self._stack.store_chunk(digest, frame)
+        await self._stack.store_manifest(digest, encode_manifest([]))
+        return digest
+
+    async def abort(self) -> None:
+        """Stop without naming a blob; stored chunks stay as garbage for collection."""
+        self._closed = True
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        self._in_flight.clear()
+        if self._hashing is not None:
+            self._hashing.cancel()
+            await asyncio.gather(self._hashing, return_exceptions=True)
+
+    async def __aenter__(self) -> BlobWriter:
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is not None and not self._closed:
+            await self.abort()
+

@@ -1,0 +1,225 @@
+"""`fallthrough ...`: the command line.
+
+Every failure a user can cause or meet (a bad digest, a missing blob, an unreachable
+store, a bad config) ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from typing import BinaryIO
+
+from .castore import B3Digest, BlobStore, CastoreError, open_store
+from .config import ConfigError, load
+
+READ_BLOCK = 4 * 1024 * 1024
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command line that names something impossible (a bad range, a missing file)."""
+
+
+def _store_from(args: argparse.Namespace) -> BlobStore:
+    if args.store:
+        return open_store(args.store)
+    if args.config:
+        return load(args.config).store.open()
+    raise UsageError("no store given: use --store URL (memory://, file:///path, s3://bucket/prefix) or --config FILE")
+
+
+def parse_range(text: str, size: int) -> tuple[int, int]:
+    """`A-B` (inclusive, as in HTTP), `A-` (to the end) or `-N` (the last N bytes) → [start, end)."""
+    match = re.fullmatch(r"\s*(\d*)\s*-\s*(\d*)\s*", text)
+    if match is None or match.groups() == ("", ""):
+        raise UsageError(f"bad range {text!r}: use A-B, A- or -N (byte positions, B inclusive)")
+    first, last = match.groups()
+    if first == "":
+        count = int(last)
+        if count == 0:
+            raise UsageError(f"range {text!r} asks for no bytes")
+        return max(size - count, 0), size
+    start = int(first)
+    end = size if last == "" else int(last) + 1
+    if last != "" and end <= start:
+        raise UsageError(f"bad range {text!r}: the end comes before the start")
+    if start >= size:
+        raise UsageError(f"range {text!r} starts past the end of the blob ({size} bytes)")
+    return start, min(end, size)
+
+
+async def _put(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        source, total = sys.stdin.buffer, None
+    else:
+        try:
+            source = open(args.file, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+        total = os.fstat(source.fileno()).st_size if os.path.isfile(args.file) else None
+    progress = _progress(total, "put")
+    try:
+        async with _store_from(args) as store:
+            writer = store.open_write()
+            async with writer:
+                while block := await asyncio.to_thread(source.read, READ_BLOCK):
+                    await writer.write(block)
+                    if progress is not None:
+                        progress.update(len(block))
+                digest = await writer.close()
+    finally:
+        if progress is not None:
+            progress.close()
+        if source is not sys.stdin.buffer:
+            source.close()
+    print(digest)
+    return 0
+
+
+def _progress(total: int | None, what: str):  # noqa: ANN202 - tqdm or None
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=what, file=sys.stderr, leave=False)
+
+
+async def _get(args: argparse.Namespace) -> int:
+    digest = B3Digest.from_hex(args.digest)
+    async with _store_from(args) as store:
+        reader = await store.open_read(digest)
+        start, end = parse_range(args.range, reader.size) if args.range else (0, reader.size)
+        if args.output in (None, "-"):
+            await _copy(reader.iter_range(start, end), sys.stdout.buffer, end - start)
+            sys.stdout.buffer.flush()
+            return 0
+        partial = f"{args.output}.part"
+        try:
+            with open(partial, "wb") as out:
+                await _copy(reader.iter_range(start, end), out, end - start)
+            os.replace(partial, args.output)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+    return 0
+
+
+async def _copy(parts, out: BinaryIO, total: int) -> None:  # noqa: ANN001 - async iterator
+    progress = _progress(total, "get") if out is not sys.stdout.buffer or not sys.stdout.isatty() else None
+    try:
+        async for part in parts:
+            await asyncio.to_thread(out.write, part)
+            if progress is not None:
+                progress.update(len(part))
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+async def _stat(args: argparse.Namespace) -> int:
+    digest = B3Digest.from_hex(args.digest)
+    async with _store_from(args) as store:
+        info = await store.stat(digest)
+    print(json.dumps(info.to_json(), indent=2))
+    return 0
+
+
+async def _ls(args: argparse.Namespace) -> int:
+    async with _store_from(args) as store:
+        async for digest in store.list():
+            if args.long:
+                info = await store.stat(digest)
+                print(f"{digest}\t{info.size}\t{len(info.chunks)}")
+            else:
+                print(digest)
+    return 0
+
+
+async def _rm(args: argparse.Namespace) -> int:
+    digests = [B3Digest.from_hex(d) for d in args.digest]
+    async with _store_from(args) as store:
+        for digest in digests:
+            await store.delete(digest)
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return await run_demo(args.dir)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--store", metavar="URL", help="memory://, file:///path, a directory, or s3://bucket/prefix")
+    group.add_argument("--config", metavar="FILE", help="a TOML file whose [store] section names the tiers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fallthrough", description="A fall-through caching edge for object storage.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    blob = commands.add_parser("blob", help="put, get and inspect blobs in a chunk store")
+    blob_commands = blob.add_subparsers(dest="blob_command", required=True, metavar="ACTION")
+
+    put = blob_commands.add_parser("put", help="store a file (or - for stdin); prints its digest")
+    put.add_argument("file", metavar="FILE|-")
+    _store_options(put)
+    put.set_defaults(run=_put)
+
+    get = blob_commands.add_parser("get", help="write a blob (or a byte range of it) out")
+    get.add_argument("digest", metavar="DIGEST")
+    get.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout (complete or not at all)")
+    get.add_argument("--range", metavar="A-B", help="bytes A to B inclusive; A- to the end; -N the last N")
+    _store_options(get)
+    get.set_defaults(run=_get)
+
+    stat = blob_commands.add_parser("stat", help="size and chunks of a blob, as JSON")
+    stat.add_argument("digest", metavar="DIGEST")
+    _store_options(stat)
+    stat.set_defaults(run=_stat)
+
+    ls = blob_commands.add_parser("ls", help="list the blobs in a store")
+    ls.add_argument("-l", "--long", action="store_true", help="also print size and chunk count")
+    _store_options(ls)
+    ls.set_defaults(run=_ls)
+
+    rm = blob_commands.add_parser("rm", help="delete blobs (chunks other blobs list stay)")
+    rm.add_argument("digest", metavar="DIGEST", nargs="+")
+    _store_options(rm)
+    rm.set_defaults(run=_rm)
+
+    demo = commands.add_parser("demo", help="a tour of the chunk store on a local directory")
+    demo.add_argument("--dir", default=".demo-store", help="where the demo keeps its tiers (default .demo-store)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(args.run(args))
+    except UsageError as exc:
+        print(f"fallthrough: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CastoreError, ConfigError) as exc:
+        print(f"fallthrough: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
