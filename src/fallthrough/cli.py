@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
+import shutil
 import sys
 from typing import BinaryIO
 
@@ -87,7 +89,12 @@ def _progress(total: int | None, what: str):  # noqa: ANN202 - tqdm or None
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=what, file=sys.stderr, leave=False)
+    # A terminal that reports no size (a bare pty) would get a zero-width bar.
+    size = shutil.get_terminal_size((80, 24))
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=what, file=sys.stderr, leave=False,
+        ncols=size.columns or 80, nrows=size.lines or 24,
+    )
 
 
 async def _get(args: argparse.Namespace) -> int:
@@ -205,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="fallthrough: warning: %(message)s")
     try:
         return asyncio.run(args.run(args))
     except UsageError as exc:

@@ -5,7 +5,7 @@ For now this covers the chunk store:
     [store]
     path = "/var/lib/fallthrough"     # default home of the disk tier
     write = "through"                 # or "back": far tiers written in the background
-    compression_level = 3             # zstd level for new chunks (1..19)
+    compression_level = 1             # zstd level for new chunks (1..19)
 
     [[store.tier]]                    # nearest first; without any, one file tier in path
     url = "memory://"
@@ -56,7 +56,7 @@ def parse_size(value: object, key: str) -> int:
 class StoreSettings:
     path: str = "/var/lib/fallthrough"
     write: str = "through"
-    compression_level: int = 3
+    compression_level: int = 1
     tiers: list[TierSpec] = field(default_factory=list)
 
     def tier_specs(self) -> list[TierSpec]:

@@ -19,7 +19,7 @@ from .reader import BlobInfo, BlobReader
 from .stack import TierStack
 from .writer import BlobWriter
 
-DEFAULT_LEVEL = 3
+DEFAULT_LEVEL = 1
 
 
 class BlobStore:

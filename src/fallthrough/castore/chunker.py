@@ -57,16 +57,21 @@ class StreamChunker:
 
     def __init__(self, batch: int = BATCH) -> None:
         self._cdc = new_fastcdc()
-        self._buf = bytearray()
+        # Pieces as written, joined once per batch: each byte is copied a single time.
+        self._pieces: list[bytes | memoryview] = []
+        self._pending = 0
         self._batch = max(batch, MAX_CHUNK)
 
     def feed(self, data: bytes | bytearray | memoryview) -> Cuts:
         """Add bytes; return the chunks that no later byte can change.
 
-        The views are over a private block that stays valid after the call.
+        The views are over a private block that stays valid after the call; `data`
+        itself must not change until the next call (bytes never do).
         """
-        self._buf += data
-        if len(self._buf) < self._batch:
+        if data:
+            self._pieces.append(data if isinstance(data, bytes) else bytes(data))
+            self._pending += len(data)
+        if self._pending < self._batch:
             return Cuts(memoryview(b""), [])
         return self._cut(final=False)
 
@@ -75,10 +80,10 @@ class StreamChunker:
         return self._cut(final=True)
 
     def _cut(self, final: bool) -> Cuts:
-        block = memoryview(bytes(self._buf))
-        self._buf = bytearray()
+        block = memoryview(b"".join(self._pieces))
+        self._pieces, self._pending = [], 0
         spans = [(c.offset, c.length) for c in self._cdc.cut_buf(block)]
         if not final and spans:
             offset, _ = spans.pop()
-            self._buf += block[offset:]
+            self._pieces, self._pending = [block[offset:]], len(block) - offset
         return Cuts(block, spans)

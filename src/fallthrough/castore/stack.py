@@ -66,7 +66,8 @@ class TierStack:
             try:
                 data = await asyncio.to_thread(open_frame, digest, frame, size)
             except ChunkCorrupt as exc:
-                log.warning("%s in %s; trying farther tiers", exc, tier.name)
+                if tier is not self.tiers[-1]:
+                    log.warning("%s in %s; trying farther tiers", exc, tier.name)
                 self.stats["corrupt_chunks"] += 1
                 corrupt.append(f"{exc} in {tier.name}")
                 missed.append(tier)

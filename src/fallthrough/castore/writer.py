@@ -21,21 +21,21 @@ from .frames import seal_chunk
 from .manifest import ChunkMeta, encode_manifest
 from .stack import TierStack
 
-# Chunks hashed, compressed or stored at once: bounds memory to a few chunks whatever
-# the blob size, and is enough to keep two cores and a remote store busy.
-MAX_IN_FLIGHT = 6
+# Batches (a few MiB of chunks each) hashed, compressed or stored at once: bounds memory
+# to a few batches whatever the blob size, and keeps two cores and a remote store busy.
+MAX_IN_FLIGHT = 3
 
 
 class BlobWriter:
     """`await write(data)` as often as needed, then `await close()` for the digest."""
 
-    def __init__(self, stack: TierStack, level: int = 3, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+    def __init__(self, stack: TierStack, level: int = 1, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self._stack = stack
         self._level = level
         self._chunker = StreamChunker()
         self._hasher = blake3.blake3()
         self._hashing: asyncio.Future[None] | None = None
-        self._in_flight: deque[asyncio.Task[ChunkMeta]] = deque()
+        self._in_flight: deque[asyncio.Task[list[ChunkMeta]]] = deque()
         self._max_in_flight = max_in_flight
         self._done: list[ChunkMeta] = []
         self._closed = False
@@ -52,20 +52,21 @@ class BlobWriter:
             return
         # The whole-blob hash sees the same bytes, in order, beside the chunk work.
         self._hashing = asyncio.ensure_future(self._hash_after(self._hashing, cuts.covered()))
-        for chunk in cuts.chunks():
-            while len(self._in_flight) >= self._max_in_flight:
-                self._done.append(await self._in_flight.popleft())
-            self._in_flight.append(asyncio.create_task(self._store_chunk(chunk)))
+        while len(self._in_flight) >= self._max_in_flight:
+            self._done += await self._in_flight.popleft()
+        self._in_flight.append(asyncio.create_task(self._store_batch(cuts.chunks())))
 
     async def _hash_after(self, previous: asyncio.Future[None] | None, span: memoryview) -> None:
         if previous is not None:
             await previous
         await asyncio.to_thread(self._hasher.update, span)
 
-    async def _store_chunk(self, chunk: memoryview) -> ChunkMeta:
-        digest, frame = await asyncio.to_thread(seal_chunk, chunk, self._level)
-        await self._stack.store_chunk(digest, frame)
-        return ChunkMeta(digest, len(chunk))
+    async def _store_batch(self, chunks: list[memoryview]) -> list[ChunkMeta]:
+        # One hop to a worker thread per batch, not per chunk: the hop costs more
+        # Python time than hashing a chunk does.
+        sealed = await asyncio.to_thread(lambda: [seal_chunk(c, self._level) for c in chunks])
+        await asyncio.gather(*(self._stack.store_chunk(digest, frame) for digest, frame in sealed))
+        return [ChunkMeta(digest, len(c)) for (digest, _), c in zip(sealed, chunks, strict=True)]
 
     async def close(self) -> B3Digest:
         """Store the last chunks and the manifest; return the blob's digest."""
@@ -78,7 +79,7 @@ class BlobWriter:
                 return await self._close_single(tail.covered())
             await self._take(tail)
             while self._in_flight:
-                self._done.append(await self._in_flight.popleft())
+                self._done += await self._in_flight.popleft()
             if self._hashing is not None:
                 await self._hashing
         except BaseException:

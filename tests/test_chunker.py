@@ -1,0 +1,49 @@
+"""FastCDC cut points: fed in pieces they equal one pass over the whole input."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fallthrough.castore.chunker import MAX_CHUNK, MIN_CHUNK, StreamChunker, new_fastcdc
+
+
+def _whole_pass(data: bytes) -> list[int]:
+    return [c.length for c in new_fastcdc().cut_buf(data)]
+
+
+def _streamed(data: bytes, pieces: list[int], batch: int) -> list[int]:
+    chunker = StreamChunker(batch=batch)
+    sizes: list[int] = []
+    view, at = memoryview(data), 0
+    for piece in pieces:
+        sizes += [len(c) for c in chunker.feed(view[at : at + piece]).chunks()]
+        at += piece
+    sizes += [len(c) for c in chunker.feed(view[at:]).chunks()]
+    sizes += [len(c) for c in chunker.finish().chunks()]
+    return sizes
+
+
+@given(
+    size=st.integers(0, 6 * 1024 * 1024),
+    seed=st.integers(0, 2**32),
+    pieces=st.lists(st.integers(1, 2 * 1024 * 1024), max_size=6),
+    batch=st.sampled_from([MAX_CHUNK, 1024 * 1024, 4 * 1024 * 1024]),
+)
+def test_streaming_cuts_equal_one_pass(size: int, seed: int, pieces: list[int], batch: int) -> None:
+    data = random.Random(seed).randbytes(size)
+    assert _streamed(data, pieces, batch) == _whole_pass(data)
+
+
+def test_chunk_sizes_respect_bounds() -> None:
+    data = random.Random(1).randbytes(16 * 1024 * 1024)
+    sizes = _whole_pass(data)
+    assert sum(sizes) == len(data)
+    assert all(MIN_CHUNK <= s <= MAX_CHUNK for s in sizes[:-1])
+    assert 160 * 1024 < sum(sizes) / len(sizes) < 512 * 1024
+
+
+def test_castore_fixture_cut_points() -> None:
+    assert _whole_pass(bytes(range(255)) * 4096) == [524288, 520192]
