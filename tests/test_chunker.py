@@ -18,10 +18,11 @@ def _streamed(data: bytes, pieces: list[int], batch: int) -> list[int]:
     chunker = StreamChunker(batch=batch)
     sizes: list[int] = []
     view, at = memoryview(data), 0
-    for piece in pieces:
-        sizes += [len(c) for c in chunker.feed(view[at : at + piece]).chunks()]
+    for piece in [*pieces, len(data)]:
+        for cuts in chunker.feed(view[at : at + piece]):
+            sizes += [len(c) for c in cuts.chunks()]
+            chunker.release(cuts)  # blocks are reused: the test sees reuse too
         at += piece
-    sizes += [len(c) for c in chunker.feed(view[at:]).chunks()]
     sizes += [len(c) for c in chunker.finish().chunks()]
     return sizes
 

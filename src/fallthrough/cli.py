@@ -14,12 +14,12 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from typing import BinaryIO
 
 from .castore import B3Digest, BlobStore, CastoreError, open_store
 from .config import ConfigError, load
 
-READ_BLOCK = 4 * 1024 * 1024
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
@@ -70,10 +70,7 @@ async def _put(args: argparse.Namespace) -> int:
         async with _store_from(args) as store:
             writer = store.open_write()
             async with writer:
-                while block := await asyncio.to_thread(source.read, READ_BLOCK):
-                    await writer.write(block)
-                    if progress is not None:
-                        progress.update(len(block))
+                await writer.write_from(_counting(source, progress))
                 digest = await writer.close()
     finally:
         if progress is not None:
@@ -82,6 +79,19 @@ async def _put(args: argparse.Namespace) -> int:
             source.close()
     print(digest)
     return 0
+
+
+def _counting(source: BinaryIO, progress) -> Callable[[memoryview], int]:  # noqa: ANN001
+    """The source's readinto, moving the progress bar (if any) as bytes arrive."""
+    if progress is None:
+        return source.readinto  # type: ignore[return-value]
+
+    def read_into(buffer: memoryview) -> int:
+        count = source.readinto(buffer) or 0
+        progress.update(count)
+        return count
+
+    return read_into
 
 
 def _progress(total: int | None, what: str):  # noqa: ANN202 - tqdm or None

@@ -150,13 +150,24 @@ class BudgetTier:
     async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
         await self._ensure_loaded()
         await self.inner.store_chunk(digest, frame)
-        old = self._chunk_bytes.get(digest)
-        self._chunk_bytes[digest] = len(frame)
-        self.used += len(frame) - (old or 0)
+        self._account_chunk(digest, len(frame))
+        await self._evict(protect=None)
+
+    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
+        await self._ensure_loaded()
+        new = [(d, f) for d, f in chunks if d not in self._chunk_bytes]
+        written = await self.inner.store_chunks(new) if new else 0
+        for digest, frame in new:
+            self._account_chunk(digest, len(frame))
+        await self._evict(protect=None)
+        return written
+
+    def _account_chunk(self, digest: B3Digest, size: int) -> None:
+        self.used += size - self._chunk_bytes.get(digest, 0)
+        self._chunk_bytes[digest] = size
         if self._refs.get(digest, 0) == 0:
             self._lru[(LOOSE, digest)] = None
             self._lru.move_to_end((LOOSE, digest))
-        await self._evict(protect=None)
 
     async def delete_chunk(self, digest: B3Digest) -> None:
         await self._ensure_loaded()

@@ -6,6 +6,7 @@ each); reading and writing chunks and manifests is the same for all of them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import obstore
@@ -77,6 +78,15 @@ class ObjectStoreTier:
 
     async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
         await self._put(chunk_path(digest), frame)
+
+    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
+        async def one(digest: B3Digest, frame: bytes) -> int:
+            if await self.has_chunk(digest):
+                return 0
+            await self.store_chunk(digest, frame)
+            return 1
+
+        return sum(await asyncio.gather(*(one(d, f) for d, f in chunks)))
 
     async def _delete(self, path: str) -> None:
         try:

@@ -130,9 +130,19 @@ class TierStack:
 
     # -- writes ---------------------------------------------------------------------
 
+    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> None:
+        """Write chunks where the policy says, skipping tiers that already hold them."""
+        if self.write == "through" or len(self.tiers) == 1:
+            counts = await asyncio.gather(*(t.store_chunks(chunks) for t in self.tiers))
+        else:
+            counts = [await self.tiers[0].store_chunks(chunks)]
+            for digest, frame in chunks:
+                await self._enqueue("chunk", digest, frame)
+        self.stats["chunks_written"] += counts[0]
+        self.stats["chunks_skipped"] += len(chunks) - counts[0]
+
     async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
-        """Write a chunk where the policy says, skipping tiers that already hold it."""
-        await self._write("chunk", digest, frame)
+        await self.store_chunks([(digest, frame)])
 
     async def store_manifest(self, digest: B3Digest, data: bytes) -> None:
         await self._write("manifest", digest, data)
@@ -142,18 +152,18 @@ class TierStack:
             await asyncio.gather(*(self._write_one(t, kind, digest, data) for t in self.tiers))
             return
         await self._write_one(self.tiers[0], kind, digest, data)
+        await self._enqueue(kind, digest, data)
+
+    async def _enqueue(self, kind: str, digest: B3Digest, data: bytes) -> None:
         if self._queue is None:
             self._queue = asyncio.Queue(self._queue_size)
             self._drainer = asyncio.create_task(self._drain())
         await self._queue.put((kind, digest, data))
 
-    async def _write_one(self, tier: Tier, kind: str, digest: B3Digest, data: bytes) -> None:
+    @staticmethod
+    async def _write_one(tier: Tier, kind: str, digest: B3Digest, data: bytes) -> None:
         if kind == "chunk":
-            if await tier.has_chunk(digest):
-                self.stats["chunks_skipped"] += 1
-                return
-            await tier.store_chunk(digest, data)
-            self.stats["chunks_written"] += 1
+            await tier.store_chunks([(digest, data)])
         else:
             await tier.store_manifest(digest, data)
 

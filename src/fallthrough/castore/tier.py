@@ -30,6 +30,14 @@ class Tier(Protocol):
         """Write a frame (atomically: readers never see part of it)."""
         ...
 
+    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
+        """Write the frames this tier lacks (the write path: dedup is this check).
+
+        Returns how many were written. A batch call, so that a backend can do the whole
+        batch in one trip to a worker thread or one round of requests.
+        """
+        ...
+
     async def delete_chunk(self, digest: B3Digest) -> None: ...
 
     async def fetch_manifest(self, digest: B3Digest) -> bytes | None: ...

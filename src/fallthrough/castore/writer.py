@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 import blake3
 
@@ -45,27 +46,48 @@ class BlobWriter:
         if self._closed:
             raise ValueError("write to a closed blob writer")
         self.size += len(data)
-        await self._take(self._chunker.feed(data))
+        for cuts in self._chunker.feed(data):
+            await self._take(cuts)
+
+    async def write_from(self, read_into: Callable[[memoryview], int]) -> int:
+        """Read a stream to its end straight into the chunker's buffers.
+
+        `read_into` is a blocking readinto (a file's, a socket's); it runs on a worker
+        thread, so neither the copy nor the wait holds up the event loop.
+        """
+        total = 0
+        if self._closed:
+            raise ValueError("write to a closed blob writer")
+        while count := await asyncio.to_thread(read_into, self._chunker.space()):
+            total += count
+            self.size += count
+            for cuts in self._chunker.commit(count):
+                await self._take(cuts)
+        return total
 
     async def _take(self, cuts: Cuts) -> None:
         if not cuts:
+            self._chunker.release(cuts)
             return
         # The whole-blob hash sees the same bytes, in order, beside the chunk work.
-        self._hashing = asyncio.ensure_future(self._hash_after(self._hashing, cuts.covered()))
+        self._hashing = hashed = asyncio.ensure_future(self._hash_after(self._hashing, cuts.covered()))
         while len(self._in_flight) >= self._max_in_flight:
             self._done += await self._in_flight.popleft()
-        self._in_flight.append(asyncio.create_task(self._store_batch(cuts.chunks())))
+        self._in_flight.append(asyncio.create_task(self._store_batch(cuts, hashed)))
 
     async def _hash_after(self, previous: asyncio.Future[None] | None, span: memoryview) -> None:
         if previous is not None:
             await previous
         await asyncio.to_thread(self._hasher.update, span)
 
-    async def _store_batch(self, chunks: list[memoryview]) -> list[ChunkMeta]:
+    async def _store_batch(self, cuts: Cuts, hashed: asyncio.Future[None]) -> list[ChunkMeta]:
         # One hop to a worker thread per batch, not per chunk: the hop costs more
         # Python time than hashing a chunk does.
+        chunks = cuts.chunks()
         sealed = await asyncio.to_thread(lambda: [seal_chunk(c, self._level) for c in chunks])
-        await asyncio.gather(*(self._stack.store_chunk(digest, frame) for digest, frame in sealed))
+        await self._stack.store_chunks(sealed)
+        await hashed
+        self._chunker.release(cuts)  # nothing reads these bytes any more
         return [ChunkMeta(digest, len(c)) for (digest, _), c in zip(sealed, chunks, strict=True)]
 
     async def close(self) -> B3Digest:
