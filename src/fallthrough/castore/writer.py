@@ -33,7 +33,7 @@ class BlobWriter:
     def __init__(self, stack: TierStack, level: int = 1, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self._stack = stack
         self._level = level
-        self._chunker = StreamChunker()
+        self._chunker = StreamChunker(pool_size=max_in_flight + 1)
         self._hasher = blake3.blake3()
         self._hashing: asyncio.Future[None] | None = None
         self._in_flight: deque[asyncio.Task[list[ChunkMeta]]] = deque()
