@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from .castore import B3Digest, BlobStore, CastoreError, open_store
 from .config import ConfigError, load
+from .runtime import tune_allocator
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -133,7 +134,9 @@ async def _copy(parts, out: BinaryIO, total: int) -> None:  # noqa: ANN001 - asy
     progress = _progress(total, "get") if out is not sys.stdout.buffer or not sys.stdout.isatty() else None
     try:
         async for part in parts:
-            await asyncio.to_thread(out.write, part)
+            # Written in place: this process serves one reader, and a trip to a worker
+            # thread per chunk costs more than the write.
+            out.write(part)
             if progress is not None:
                 progress.update(len(part))
     finally:
@@ -222,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     logging.basicConfig(level=logging.WARNING, format="fallthrough: warning: %(message)s")
     try:
         return asyncio.run(args.run(args))

@@ -17,9 +17,15 @@ AVG_CHUNK = 256 * 1024
 MAX_CHUNK = 512 * 1024
 NORMALIZATION = 1
 
-# How much input to gather before cutting: enough to amortize the per-call overhead
-# and to hand several chunks at once to the hashing/compression threads.
-BATCH = 4 * 1024 * 1024
+# How much input to gather before cutting. Each batch costs a few hand-offs between the
+# event loop and worker threads, and those cost far more than their share of the work
+# when both cores are busy: on the 2-core machine 8 MiB batches ingest ~15% faster
+# than 4 MiB ones, and 1 MiB ones ~20% slower again.
+BATCH = 8 * 1024 * 1024
+
+# The first block of a stream is small and grows by doubling: a small blob never pays
+# for a full batch buffer, a big one reaches full size after a few copies.
+FIRST_BLOCK = 64 * 1024
 
 
 def new_fastcdc() -> pyfastcdc.FastCDC:
@@ -67,15 +73,20 @@ class StreamChunker:
         self._capacity = self._batch + MAX_CHUNK
         self._pool: list[bytearray] = []
         self._pool_size = pool_size
-        self._block = self._new_block()
+        self._block = bytearray(FIRST_BLOCK)
         self._fill = 0
 
     def _new_block(self) -> bytearray:
         return self._pool.pop() if self._pool else bytearray(self._capacity)
 
+    def _grow(self) -> None:
+        bigger = bytearray(min(self._capacity, 2 * len(self._block)))
+        bigger[: self._fill] = memoryview(self._block)[: self._fill]
+        self._block = bigger
+
     def release(self, cuts: Cuts) -> None:
         """Give a block back once no view of it will be read again."""
-        if cuts.owner is not None and len(self._pool) < self._pool_size:
+        if cuts.owner is not None and len(cuts.owner) == self._capacity and len(self._pool) < self._pool_size:
             self._pool.append(cuts.owner)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Cuts]:
@@ -92,6 +103,8 @@ class StreamChunker:
 
     def space(self) -> memoryview:
         """Room to read input straight into (saves a copy of every byte); see commit()."""
+        if self._fill == len(self._block):
+            self._grow()
         return memoryview(self._block)[self._fill :]
 
     def commit(self, count: int) -> list[Cuts]:

@@ -46,6 +46,15 @@ def decompress(frame: bytes, bound: int, name: str) -> bytes:
     dctx = getattr(_local, "dctx", None)
     if dctx is None:
         dctx = _local.dctx = zstandard.ZstdDecompressor()
+    declared = declared_size(frame)
+    if declared is not None and declared <= bound:
+        # Our own frames say how big they are: one call, half the time of streaming.
+        try:
+            return dctx.decompress(frame)
+        except zstandard.ZstdError as exc:
+            raise ChunkCorrupt(f"chunk {name} is not valid zstd: {exc}") from None
+    if declared is not None:
+        raise ChunkCorrupt(f"chunk {name} decompresses past its size of {bound} bytes")
     try:
         with dctx.stream_reader(io.BytesIO(frame), read_across_frames=True) as reader:
             parts = []

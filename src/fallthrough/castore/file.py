@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from obstore.store import LocalStore
 
 from .digest import B3Digest, chunk_path
-from .errors import BadStoreURL, StoreUnavailable
+from .errors import BadStoreURL, ChunkNotFound, StoreUnavailable
 from .objectstore import ObjectStoreTier
 
 
@@ -42,6 +42,20 @@ class FileTier(ObjectStoreTier):
 
     async def has_chunk(self, digest: B3Digest) -> bool:
         return os.path.exists(os.path.join(self._root, chunk_path(digest)))
+
+    def fetch_chunk_sync(self, digest: B3Digest) -> bytes:
+        """A blocking read, for a worker thread: a fifth of the cost of the object-store
+        runtime's async get for a chunk-sized file."""
+        try:
+            with open(os.path.join(self._root, chunk_path(digest)), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ChunkNotFound(f"chunk {digest} not found in {self.name}") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"store {self.name}: {exc.strerror or exc}: {exc.filename}") from None
+
+    async def fetch_chunk(self, digest: B3Digest) -> bytes:
+        return await asyncio.to_thread(self.fetch_chunk_sync, digest)
 
     async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
         try:

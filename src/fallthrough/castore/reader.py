@@ -117,6 +117,7 @@ class BlobReader:
                         pending[ahead] = asyncio.ensure_future(self._fetch(ahead))
                 data = await pending.pop(index)
                 if hasher is not None:
+                    # Inline: ~60 µs a chunk with the GIL released, less than a thread trip.
                     hasher.update(data)
                 lo = max(start - self.info.offsets[index], 0)
                 hi = min(end - self.info.offsets[index], len(data))

@@ -24,7 +24,7 @@ from .stack import TierStack
 
 # Batches (a few MiB of chunks each) hashed, compressed or stored at once: bounds memory
 # to a few batches whatever the blob size, and keeps two cores and a remote store busy.
-MAX_IN_FLIGHT = 3
+MAX_IN_FLIGHT = 2
 
 
 class BlobWriter:
