@@ -1,8 +1,8 @@
 """Helpers shared by the benchmark scripts: input files, timing a CLI child, medians.
 
 The scripts measure the `fallthrough` command as a user runs it (a separate process),
-so timing and peak memory come from the child itself: wall time around Popen, and
-ru_maxrss from os.wait4, which reports that one child's own peak (not the parent's).
+so timing and peak memory come from the child itself: wall time around its spawn, and
+ru_maxrss from os.wait4, taken by a tiny helper process (see _SPAWN_HELPER for why).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def base_parser(description: str, timed: bool = True) -> argparse.ArgumentParser
     """Timed scripts take --repeat; each script adds its own --size flags."""
     parser = argparse.ArgumentParser(description=description)
     if timed:
-        parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure; the median is shown (default 3)")
+        parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure, median shown (default 3)")
     return parser
 
 
@@ -85,11 +85,6 @@ def median(values: Sequence[float]) -> float:
 
 
 # -- input data ---------------------------------------------------------------------
-
-
-def random_bytes(rng: random.Random, n: int) -> bytes:
-    """Seeded incompressible bytes (os.urandom cannot be replayed; this can)."""
-    return rng.randbytes(n)
 
 
 _WORDS = (
@@ -170,7 +165,8 @@ def text_bytes(rng: random.Random, n: int, corpus: bytes, seq: int = 0) -> bytes
 def ensure_file(kind: str, size: int, seed: int = 1) -> Path:
     """`.bench/<kind>-<size>.bin`, generated once and reused while its size is right.
 
-    kind is "random" (incompressible) or "text" (log-like, zstd ~3-6x).
+    kind is "random" (incompressible, os.urandom) or "text" (log-like; zstd -1..-3 gets
+    about 3.3x on its chunks).
     """
     path = scratch("data") / f"{kind}-{fmt_size(size)}.bin"
     if path.exists() and path.stat().st_size == size:
@@ -260,6 +256,7 @@ def run_cli(args: Sequence[str], stdout_devnull: bool = False) -> Run:
 
 
 def store_url(store: Path) -> str:
+    """The --store argument for a directory."""
     return f"file://{store}"
 
 
@@ -270,6 +267,7 @@ def put(path: Path, store: Path) -> tuple[str, Run]:
 
 
 def verdict(ok: bool) -> str:
+    """The word printed beside a target."""
     return "PASS" if ok else "MISS"
 
 

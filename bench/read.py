@@ -16,8 +16,8 @@ import time
 from fallthrough.castore import B3Digest, open_store
 
 from common import (
-    GiB, KiB, MiB, Run, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, put, run_cli, store_url, table,
-    verdict, warm,
+    GiB, KiB, MiB, Run, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, put, run_cli, store_url,
+    table, verdict, warm,
 )
 
 RSS_TARGET_MIB = 256
@@ -47,7 +47,7 @@ def get_devnull(digest: str, url: str) -> Run:
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--size", type=parse_size, default=GiB, help="blob for the throughput reads (default 1GiB)")
-    parser.add_argument("--rss-size", type=parse_size, default=2 * GiB, help="blob for the peak-RSS runs (default 2GiB)")
+    parser.add_argument("--rss-size", type=parse_size, default=2 * GiB, help="blob for peak RSS (default 2GiB)")
     parser.add_argument("--small", type=int, default=500, help="number of 64 KiB ranges (default 500)")
     parser.add_argument("--large", type=int, default=200, help="number of 4 MiB ranges (default 200)")
     args = parser.parse_args()
@@ -76,10 +76,11 @@ def main() -> int:
     get_run = get_devnull(digest, store_url(store))
     shutil.rmtree(store)
     print(f"\npeak RSS of one CLI process (ru_maxrss), {fmt_size(args.rss_size)} incompressible blob")
+    runs = (("blob put FILE", put_run), ("blob get > /dev/null", get_run))
     print(table(
         ["command", "size", "wall s", "peak RSS MiB", "target", ""],
         [[name, fmt_size(args.rss_size), f"{run.wall:.1f}", f"{run.maxrss_mib:.0f}", f"< {RSS_TARGET_MIB}",
-          verdict(run.maxrss_mib < RSS_TARGET_MIB)] for name, run in (("blob put FILE", put_run), ("blob get > /dev/null", get_run))],
+          verdict(run.maxrss_mib < RSS_TARGET_MIB)] for name, run in runs],
     ))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from urllib.parse import unquote, urlsplit
@@ -69,15 +70,20 @@ class FileTier(ObjectStoreTier):
             path = os.path.join(self._root, chunk_path(digest))
             if os.path.exists(path):
                 continue
-            os.makedirs(os.path.dirname(path), exist_ok=True)
             staging = f"{path}#{uuid.uuid4().hex[:16]}"
             try:
-                with open(staging, "xb") as f:
+                f = open(staging, "xb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:  # a shard folder not made yet: the rarer case
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                f = open(staging, "xb")  # noqa: SIM115
+            try:
+                with f:
                     f.write(frame)
                 os.replace(staging, path)
-            finally:
-                if os.path.exists(staging):
+            except BaseException:
+                with contextlib.suppress(OSError):
                     os.unlink(staging)
+                raise
             written += 1
         return written
 
