@@ -190,3 +190,13 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stdout.decode().strip() == str(B3Digest.of(DATA))
     assert b"put" in shown and b"%" in shown
+
+
+def test_demo_runs_and_repairs(tmp_path: Path) -> None:
+    """`make run` until the edge server exists: the tour must work on a fresh directory."""
+    result = ft("demo", "--dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "fetched 1 chunk(s)" in out
+    assert "intact; corrupt chunks seen: 1" in out
+    assert "Traceback" not in result.stderr.decode()

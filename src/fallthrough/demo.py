@@ -32,8 +32,9 @@ async def run_demo(directory: str) -> int:
         first = await store.put(data)
         seconds = time.perf_counter() - started
         info = await store.stat(first)
+        written = store.stack.stats["chunks_written"]
         _say(f"\nput 24 MiB → blob {first}")
-        _say(f"  {len(info.chunks)} chunks (FastCDC, 128/256/512 KiB), {24 / seconds:.0f} MiB/s")
+        _say(f"  {len(info.chunks)} chunks (FastCDC, 128/256/512 KiB), {written} new ones written, {24 / seconds:.0f} MiB/s")
 
         second = await store.put(edited)
         other = await store.stat(second)

@@ -52,18 +52,27 @@ class BlobWriter:
     async def write_from(self, read_into: Callable[[memoryview], int]) -> int:
         """Read a stream to its end straight into the chunker's buffers.
 
-        `read_into` is a blocking readinto (a file's, a socket's); it runs on a worker
-        thread, so neither the copy nor the wait holds up the event loop.
+        `read_into` is a blocking readinto (a file's, a socket's). It runs on a worker
+        thread together with the cutting of what it read, so neither the read nor the
+        FastCDC pass holds up the event loop that hands out and collects the batches.
         """
-        total = 0
         if self._closed:
             raise ValueError("write to a closed blob writer")
-        while count := await asyncio.to_thread(read_into, self._chunker.space()):
+        chunker = self._chunker
+
+        def read_and_cut() -> tuple[int, list[Cuts]]:
+            count = read_into(chunker.space())
+            return count, chunker.commit(count) if count else []
+
+        total = 0
+        while True:
+            count, batches = await asyncio.to_thread(read_and_cut)
+            if not count:
+                return total
             total += count
             self.size += count
-            for cuts in self._chunker.commit(count):
+            for cuts in batches:
                 await self._take(cuts)
-        return total
 
     async def _take(self, cuts: Cuts) -> None:
         if not cuts:
