@@ -61,9 +61,9 @@ def scratch(name: str) -> Path:
     return path
 
 
-def fresh_dir(name: str) -> Path:
-    """An empty directory under .bench/ (a store must start empty to measure a cold put)."""
-    path = BENCH_DIR / name
+def fresh_dir(name: str, parent: Path | None = None) -> Path:
+    """An empty directory under .bench/ or `parent` (a store must start empty to measure a cold put)."""
+    path = (parent or BENCH_DIR) / name
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
