@@ -71,7 +71,9 @@ async def test_write_back_reaches_far_tier_after_flush(tmp_path: Path, s3_url: s
 
 async def test_write_back_failure_is_reported(tmp_path: Path) -> None:
     dead = "s3://nowhere/x"
-    specs = [TierSpec(f"file://{tmp_path}/near"), TierSpec(dead, options={"endpoint": "http://127.0.0.1:9"})]
+    # Keys and region given, so the client never looks for credentials off this machine.
+    options = {"endpoint": "http://127.0.0.1:9", "access_key_id": "k", "secret_access_key": "s", "region": "us-east-1"}
+    specs = [TierSpec(f"file://{tmp_path}/near"), TierSpec(dead, options=options)]
     store = open_store(specs, write="back")
     digest = await store.put(b"small enough for one chunk")
     assert await store.get(digest) == b"small enough for one chunk"  # near tier has it
