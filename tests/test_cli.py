@@ -101,7 +101,6 @@ def test_rm(stored: tuple[str, str, Path]) -> None:
     store, digest, tmp = stored
     assert ft("blob", "rm", digest, "--store", store).returncode == 0
     assert ft("blob", "ls", "--store", store).stdout.strip() == b""
-    assert not any((tmp / "store" / "chunks").rglob("*.*")) or True
     assert [p for p in (tmp / "store" / "chunks").rglob("*") if p.is_file()] == []
 
 
