@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from .digest import B3Digest
-from .errors import BlobNotFound, ChunkNotFound
+from .errors import BlobNotFound
 from .manifest import ChunkMeta, decode_manifest
 from .reader import BlobInfo, BlobReader
 from .stack import TierStack
@@ -102,4 +102,4 @@ class BlobStore:
         await self.close()
 
 
-__all__ = ["BlobStore", "BlobInfo", "BlobReader", "BlobWriter", "ChunkNotFound"]
+__all__ = ["BlobStore", "BlobInfo", "BlobReader", "BlobWriter"]

@@ -41,6 +41,9 @@ class FileTier(ObjectStoreTier):
         super().__init__(store, name)
         self._root = root
 
+    def _os_error(self, exc: OSError) -> StoreUnavailable:
+        return StoreUnavailable(f"store {self.name}: {exc.strerror or exc}: {exc.filename}")
+
     async def has_chunk(self, digest: B3Digest) -> bool:
         return os.path.exists(os.path.join(self._root, chunk_path(digest)))
 
@@ -53,7 +56,7 @@ class FileTier(ObjectStoreTier):
         except FileNotFoundError:
             raise ChunkNotFound(f"chunk {digest} not found in {self.name}") from None
         except OSError as exc:
-            raise StoreUnavailable(f"store {self.name}: {exc.strerror or exc}: {exc.filename}") from None
+            raise self._os_error(exc) from None
 
     async def fetch_chunk(self, digest: B3Digest) -> bytes:
         return await asyncio.to_thread(self.fetch_chunk_sync, digest)
@@ -62,7 +65,7 @@ class FileTier(ObjectStoreTier):
         try:
             return await asyncio.to_thread(self._write_new, chunks)
         except OSError as exc:
-            raise StoreUnavailable(f"store {self.name}: {exc.strerror or exc}: {exc.filename}") from None
+            raise self._os_error(exc) from None
 
     def _write_new(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
         written = 0

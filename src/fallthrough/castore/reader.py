@@ -76,8 +76,7 @@ class BlobReader:
     async def _chunk(self, index: int) -> bytes:
         if self._cached is not None and self._cached[0] == index:
             return self._cached[1]
-        meta = self.info.chunks[index]
-        data = await self._stack.read_chunk(meta.digest, meta.size)
+        data = await self._fetch(index)
         self._cached = (index, data)
         return data
 

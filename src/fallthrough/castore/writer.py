@@ -1,8 +1,8 @@
 """Writing a blob as a stream, in bounded memory.
 
-Bytes are cut as they arrive; each finished chunk is hashed and compressed on a worker
-thread (BLAKE3 and zstd release the GIL, so both cores work) and stored while the next
-ones are cut. The whole-blob hash runs beside them on the same bytes in one pass of
+Bytes are cut as they arrive; each batch of finished chunks is hashed and compressed on
+a worker thread (BLAKE3 and zstd release the GIL, so both cores work) and stored while
+the next batch is cut. The whole-blob hash runs beside them on the same bytes in one pass of
 reading. Nothing names the blob until close(): the manifest is written last, after
 every chunk is stored, so a reader never finds a blob whose chunks are missing.
 """
