@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fallthrough.castore import B3Digest, BadDigest
-from fallthrough.config import ConfigError, parse, parse_size
+from fallthrough.config import ConfigError, default_settings, parse, parse_duration, parse_size
 
 
 @given(st.integers(0, 2**50))
@@ -93,3 +95,70 @@ def test_digest_parser_accepts_only_64_hex(text: str) -> None:
 @given(st.binary(min_size=32, max_size=32))
 def test_digest_hex_roundtrip(raw: bytes) -> None:
     assert B3Digest.from_hex(str(B3Digest(raw))) == raw
+
+
+MINIMAL = """\
+[server]
+listen = "127.0.0.1:8080"
+[store]
+path = "/var/lib/fallthrough"        # the embedded default store (disk tier + index)
+[[mount]]
+url_prefix = "/file/christine-static"
+origin = "https://f001.example.com/file/christine-static"   # or s3://bucket/prefix, file:///dir
+"""
+
+
+def test_the_minimal_server_config_parses_as_written() -> None:
+    settings = parse(MINIMAL)
+    assert (settings.server.host, settings.server.port, settings.server.workers) == ("127.0.0.1", 8080, 1)
+    assert settings.store.path == "/var/lib/fallthrough"
+    (mount,) = settings.mounts
+    assert mount.url_prefix == "/file/christine-static"
+    assert mount.origin == "https://f001.example.com/file/christine-static"
+    assert mount.default_ttl is None and mount.honour_origin_cache_control
+
+
+def test_mount_policy_keys() -> None:
+    settings = parse(MINIMAL + 'default_ttl = "1h"\nmax_ttl = "2d"\nstale_while_revalidate = 30\n'
+                     'stale_if_error = "1h30m"\nnegative_ttl = "5s"\nhonour_origin_cache_control = false\n')
+    mount = settings.mounts[0]
+    assert (mount.default_ttl, mount.max_ttl, mount.stale_while_revalidate, mount.stale_if_error,
+            mount.negative_ttl, mount.honour_origin_cache_control) == (3600, 172800, 30, 5400, 5, False)
+
+
+@given(st.integers(0, 10**6), st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]))
+def test_durations(n: int, unit: tuple[str, int]) -> None:
+    assert parse_duration(f"{n}{unit[0]}", "k") == n * unit[1]
+    assert parse_duration(n, "k") == n
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[server]\nlisten = "8080"\n', "server.listen"),
+        ('[server]\nlisten = "127.0.0.1:99999"\n', "server.listen"),
+        ("[server]\nworkers = 0\n", "server.workers"),
+        ('[server]\nadmin_token = "short"\n', "server.admin_token"),
+        ('[server]\nport = 1\n', "server.port"),
+        ('[[mount]]\norigin = "http://x"\n', "mount[0].url_prefix"),
+        ('[[mount]]\nurl_prefix = "/a"\n', "mount[0].origin"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "ftp://x"\n', "mount[0].origin"),
+        ('[[mount]]\nurl_prefix = "/a/../b"\norigin = "http://x"\n', "mount[0].url_prefix"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ndefault_ttl = "soon"\n', "mount[0].default_ttl"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\nendpoint = "http://y"\n', "mount[0]"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\n[[mount]]\nurl_prefix = "/a/"\norigin = "http://y"\n',
+         "mount[1].url_prefix"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\nttl = 5\n', "mount[0].ttl"),
+    ],
+)
+def test_bad_server_configs_name_the_key(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    assert key in str(caught.value)
+
+
+def test_the_embedded_default_config_mounts_the_bundled_site() -> None:
+    settings = default_settings()
+    (mount,) = settings.mounts
+    assert mount.url_prefix == "/" and mount.index == "index.html"
+    assert os.path.isfile(os.path.join(mount.origin.removeprefix("file://"), "index.html"))

@@ -20,6 +20,7 @@ from typing import BinaryIO
 from .castore import B3Digest, BlobStore, CastoreError, open_store
 from .config import ConfigError, load
 from .runtime import tune_allocator
+from .serve_errors import ServeError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -171,6 +172,27 @@ async def _rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace):  # noqa: ANN202 - config.Settings
+    from .config import default_settings
+
+    return load(args.config) if args.config else default_settings()
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return serve(_settings(args), args.config)
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    from .purge import purge
+
+    if sum(x is not None for x in (args.url, args.prefix, args.tag)) != 1:
+        raise UsageError("give exactly one of URL, --prefix P or --tag T")
+    print(purge(_settings(args), url=args.url, prefix=args.prefix, tag=args.tag))
+    return 0
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -217,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     _store_options(rm)
     rm.set_defaults(run=_rm)
 
+    serve = commands.add_parser("serve", help="run the edge server (the embedded default config without --config)")
+    serve.add_argument("--config", metavar="FILE", help="a TOML file: [server], [store], [[mount]]")
+    serve.set_defaults(run=_serve)
+
+    purge = commands.add_parser("purge", help="purge a URL, a prefix or a tag from this node's cache")
+    purge.add_argument("url", metavar="URL", nargs="?", help="a path such as /assets/a.png, or a full URL")
+    purge.add_argument("--prefix", metavar="P", help="every key under this path prefix")
+    purge.add_argument("--tag", metavar="T", help="every entry the origin tagged T (Surrogate-Key, Cache-Tag)")
+    purge.add_argument("--config", metavar="FILE", help="the server's configuration (default: the embedded one)")
+    purge.set_defaults(run=_purge)
+
     demo = commands.add_parser("demo", help="a tour of the chunk store on a local directory")
     demo.add_argument("--dir", default=".demo-store", help="where the demo keeps its tiers (default .demo-store)")
     demo.set_defaults(run=_demo)
@@ -232,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"fallthrough: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (CastoreError, ConfigError) as exc:
+    except (CastoreError, ConfigError, ServeError) as exc:
         print(f"fallthrough: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:

@@ -1,9 +1,14 @@
 """TOML → typed settings, with errors that name the key and the problem.
 
-For now this covers the chunk store:
+    [server]
+    listen = "127.0.0.1:8080"
+    workers = 1
+    admin_token = "…"                 # bearer token of /_fallthrough/ (or FALLTHROUGH_ADMIN_TOKEN)
 
     [store]
-    path = "/var/lib/fallthrough"     # default home of the disk tier
+    path = "/var/lib/fallthrough"     # home of the default disk tier and the index
+    max_bytes = "10GiB"               # byte budget of the default disk tier
+    memory_bytes = "64MiB"            # small bodies kept in memory for hits
     write = "through"                 # or "back": far tiers written in the background
     compression_level = 1             # zstd level for new chunks (1..19)
 
@@ -14,6 +19,13 @@ For now this covers the chunk store:
     [[store.tier]]
     url = "s3://bucket/prefix"
     endpoint = "http://127.0.0.1:8333"   # S3 options beside the url
+
+    [[mount]]
+    url_prefix = "/file/christine-static"
+    origin = "https://f001.example.com/file/christine-static"   # or s3://bucket/prefix, file:///dir
+    default_ttl = "1h"                # and max_ttl, stale_while_revalidate, stale_if_error, negative_ttl
+
+The whole reference is docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -52,23 +64,83 @@ def parse_size(value: object, key: str) -> int:
     return int(float(number) * base ** _POWERS[unit.lower()])
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object, key: str) -> float:
+    """Seconds from 90, 1.5, "90s", "5m", "1h30m", "2d" or "1w"."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a duration such as '5m', got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"{key}: a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if text.isdigit():
+            return float(text)
+        parts = _DURATION.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _SECONDS[u.lower()] for n, u in parts)
+    raise ConfigError(f"{key}: expected a duration such as '90s', '5m', '1h' or '2d', got {value!r}")
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     path: str = "/var/lib/fallthrough"
     write: str = "through"
     compression_level: int = 1
     tiers: list[TierSpec] = field(default_factory=list)
+    max_bytes: int | None = None
+    memory_bytes: int = 64 * 1024 * 1024
 
     def tier_specs(self) -> list[TierSpec]:
-        return self.tiers or [TierSpec("file://" + os.path.join(os.path.abspath(self.path), "castore"))]
+        default = TierSpec("file://" + os.path.join(os.path.abspath(self.path), "castore"), self.max_bytes)
+        return self.tiers or [default]
 
     def open(self) -> BlobStore:
         return open_store(self.tier_specs(), self.write, self.compression_level)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    listen: str = "127.0.0.1:8080"
+    workers: int = 1
+    admin_token: str | None = None
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class MountSettings:
+    """A URL prefix bound to an origin, with the cache policy for what it serves."""
+
+    url_prefix: str
+    origin: str
+    default_ttl: float | None = None
+    max_ttl: float | None = None
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float = 0.0
+    negative_ttl: float = 10.0
+    honour_origin_cache_control: bool = True
+    index: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    mounts: list[MountSettings] = field(default_factory=list)
 
 
 def _table(value: object, key: str) -> dict[str, Any]:
@@ -97,7 +169,7 @@ def _tier(raw: object, key: str) -> TierSpec:
 
 def _store(raw: object) -> StoreSettings:
     table = _table(raw, "store")
-    _unknown(table, {"path", "write", "compression_level", "tier"}, "store")
+    _unknown(table, {"path", "write", "compression_level", "tier", "max_bytes", "memory_bytes"}, "store")
     defaults = StoreSettings()
     path = table.get("path", defaults.path)
     if not isinstance(path, str) or not path:
@@ -112,7 +184,75 @@ def _store(raw: object) -> StoreSettings:
     if not isinstance(tiers_raw, list):
         raise ConfigError("store.tier: expected an array of tables ([[store.tier]])")
     tiers = [_tier(t, f"store.tier[{i}]") for i, t in enumerate(tiers_raw)]
-    return StoreSettings(path, write, level, tiers)
+    max_bytes = parse_size(table["max_bytes"], "store.max_bytes") if "max_bytes" in table else None
+    if max_bytes is not None and tiers:
+        raise ConfigError("store.max_bytes: applies to the default disk tier; with [[store.tier]] give each tier its own max_bytes")
+    memory = parse_size(table.get("memory_bytes", defaults.memory_bytes), "store.memory_bytes")
+    return StoreSettings(path, write, level, tiers, max_bytes, memory)
+
+
+def _listen(value: object) -> str:
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})", value) if isinstance(value, str) else None
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise ConfigError(f"server.listen: expected HOST:PORT such as '127.0.0.1:8080', got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _server(raw: object) -> ServerSettings:
+    table = _table(raw, "server")
+    _unknown(table, {"listen", "workers", "admin_token"}, "server")
+    listen = _listen(table.get("listen", ServerSettings.listen))
+    workers = table.get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ConfigError(f"server.workers: expected an integer from 1 to 256, got {workers!r}")
+    token = table.get("admin_token", os.environ.get("FALLTHROUGH_ADMIN_TOKEN"))
+    if token is not None and (not isinstance(token, str) or len(token) < 16 or not token.isprintable()):
+        raise ConfigError("server.admin_token: expected a printable string of at least 16 characters")
+    return ServerSettings(listen, workers, token)
+
+
+_MOUNT_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "negative_ttl",
+                    "connect_timeout", "read_timeout")
+_ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
+
+
+def _mount(raw: object, key: str) -> MountSettings:
+    table = _table(raw, key)
+    known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", *_MOUNT_DURATIONS,
+             *S3_OPTIONS}
+    _unknown(table, known, key)
+    prefix = table.get("url_prefix")
+    if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
+        raise ConfigError(f"{key}.url_prefix: required, a path beginning with '/' such as '/assets'")
+    if any(seg in (".", "..") for seg in prefix.split("/")):
+        raise ConfigError(f"{key}.url_prefix: '.' and '..' segments are not allowed")
+    origin = table.get("origin")
+    if not isinstance(origin, str) or not origin.lower().startswith(_ORIGIN_SCHEMES):
+        raise ConfigError(f"{key}.origin: required, an http(s)://, s3://bucket/prefix or file:///dir URL, got {origin!r}")
+    durations = {name: parse_duration(table[name], f"{key}.{name}") for name in _MOUNT_DURATIONS if name in table}
+    honour = table.get("honour_origin_cache_control", True)
+    if not isinstance(honour, bool):
+        raise ConfigError(f"{key}.honour_origin_cache_control: expected true or false, got {honour!r}")
+    index = table.get("index")
+    if index is not None and (not isinstance(index, str) or not index or "/" in index):
+        raise ConfigError(f"{key}.index: expected a file name such as 'index.html'")
+    options = {k: v for k, v in table.items() if k in S3_OPTIONS or k == "allow_http"}
+    if options and not origin.lower().startswith("s3://"):
+        raise ConfigError(f"{key}: options {sorted(options)} apply to s3:// origins only")
+    return MountSettings(prefix.rstrip("/") or "/", origin, honour_origin_cache_control=honour, index=index,
+                         options=options, **durations)
+
+
+def _mounts(raw: object) -> list[MountSettings]:
+    if not isinstance(raw, list):
+        raise ConfigError("mount: expected an array of tables ([[mount]])")
+    mounts = [_mount(m, f"mount[{i}]") for i, m in enumerate(raw)]
+    seen: dict[str, int] = {}
+    for i, mount in enumerate(mounts):
+        if mount.url_prefix in seen:
+            raise ConfigError(f"mount[{i}].url_prefix: {mount.url_prefix!r} is already mount[{seen[mount.url_prefix]}]'s")
+        seen[mount.url_prefix] = i
+    return mounts
 
 
 def parse(text: str, origin: str = "<config>") -> Settings:
@@ -123,9 +263,11 @@ def parse(text: str, origin: str = "<config>") -> Settings:
     try:
         _unknown(data, {"store", "server", "mount"}, "")
         store = _store(data["store"]) if "store" in data else StoreSettings()
+        server = _server(data.get("server", {}))
+        mounts = _mounts(data.get("mount", []))
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
-    return Settings(store=store)
+    return Settings(store=store, server=server, mounts=mounts)
 
 
 def load(path: str) -> Settings:
@@ -137,3 +279,31 @@ def load(path: str) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError(f"config {path} is not UTF-8 text") from None
     return parse(text, path)
+
+
+# What `fallthrough serve` runs without --config: something useful at once, on loopback,
+# with the store beside the current directory and a mount over the site this package ships.
+DEFAULT_CONFIG = """\
+[server]
+listen = "127.0.0.1:8080"
+
+[store]
+path = ".fallthrough"
+max_bytes = "1GiB"
+
+[[mount]]
+url_prefix = "/"
+origin = "file://{site}"
+index = "index.html"
+default_ttl = "1m"
+stale_while_revalidate = "1m"
+stale_if_error = "1h"
+"""
+
+
+def site_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
+
+
+def default_settings() -> Settings:
+    return parse(DEFAULT_CONFIG.format(site=site_dir()), "<embedded default config>")

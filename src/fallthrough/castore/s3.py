@@ -39,6 +39,11 @@ def _truthy(value: object) -> bool:
 
 
 def open_s3(url: str, options: dict[str, Any] | None = None) -> ObjectStoreTier:
+    return ObjectStoreTier(s3_store(url, options), url)
+
+
+def s3_store(url: str, options: dict[str, Any] | None = None) -> S3Store:
+    """The S3 client for `s3://bucket/prefix`, from options or the AWS_* variables."""
     options = dict(options or {})
     parts = urlsplit(url)
     if not parts.netloc:
@@ -57,7 +62,6 @@ def open_s3(url: str, options: dict[str, Any] | None = None) -> ObjectStoreTier:
         allow_http = _truthy(os.environ.get("AWS_ALLOW_HTTP", "")) or endpoint.startswith("http://")
     client["allow_http"] = _truthy(allow_http)
     try:
-        store = S3Store.from_url(url, config=config or None, client_options=client, retry_config=RETRY)
+        return S3Store.from_url(url, config=config or None, client_options=client, retry_config=RETRY)
     except (ObstoreError, ValueError) as exc:
         raise BadStoreURL(f"bad store URL {url!r}: {str(exc).splitlines()[0]}") from None
-    return ObjectStoreTier(store, url)

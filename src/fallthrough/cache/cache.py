@@ -1,0 +1,290 @@
+"""The fall-through cache: the index, the chunk store, the fills in flight, purges, GC.
+
+The edge asks it three things: what is stored for a key (lookup), to fetch a key from
+its origin (fill: one per key at a time, single-flight), and for a stored body (bodies).
+The RFC 9111 decisions it makes come from freshness.py; it adds the I/O around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+
+from multidict import CIMultiDict
+
+from ..castore import BlobNotFound, BlobStore, CastoreError
+from .bodies import SMALL_BODY, HotBodies
+from .entry import COMPUTED, TAG_HEADERS, Entry, parse_tags
+from .fill import Fill, FillHead
+from .freshness import (
+    CachePolicy,
+    current_age,
+    freshen_headers,
+    freshness_lifetime,
+    stale_windows,
+    storable,
+    vary_key,
+    vary_names,
+)
+from .index import Index
+from .origin import Origin, OriginError
+
+log = logging.getLogger(__name__)
+
+# How often the background sweep applies bans and collects unreferenced blobs.
+SWEEP_EVERY = 1.0
+# A blob no entry references is deleted this long after it lost its last entry, so a
+# fill or a reader still using it is not cut off.
+GC_GRACE = 60.0
+
+
+class Cache:
+    def __init__(self, store: BlobStore, index: Index, spool_dir: str | None, memory_bytes: int) -> None:
+        self.store = store
+        self.index = index
+        self.spool_dir = spool_dir
+        self.bodies = HotBodies(memory_bytes)
+        self.fills: dict[tuple[str, tuple[str, ...]], Fill] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self.origin_requests = 0
+
+    # -- lookup and fills -----------------------------------------------------
+
+    def lookup(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
+        return self.index.lookup(key, request_headers)
+
+    def variant_of(self, key: str, request_headers: Mapping[str, str]) -> tuple[str, ...]:
+        vary = self.index.vary_of(key)
+        return vary_key(list(vary), request_headers) if vary else ()
+
+    def fill(
+        self, key: str, variant: tuple[str, ...], origin: Origin, path: str, query: str,
+        origin_headers: Mapping[str, str], request_headers: Mapping[str, str], policy: CachePolicy,
+        stale: Entry | None = None,
+    ) -> Fill:
+        """The fill for this key, joining the one in flight or starting it."""
+        fill = self.fills.get((key, variant))
+        if fill is not None:
+            return fill
+        fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
+        fill.task = asyncio.create_task(
+            self._run_fill(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+        )
+        return fill
+
+    async def _run_fill(
+        self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],
+        request_headers: Mapping[str, str], policy: CachePolicy, stale: Entry | None,
+    ) -> None:
+        try:
+            await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+        except BaseException as exc:  # noqa: BLE001 - every failure ends the fill, and readers see it
+            fill.fail(exc if isinstance(exc, Exception) else OriginError("the fill was cancelled"))
+            if not isinstance(exc, OriginError | CastoreError | asyncio.CancelledError):
+                log.exception("fill of %s failed", fill.key)
+        finally:
+            if self.fills.get((fill.key, fill.variant)) is fill:
+                del self.fills[(fill.key, fill.variant)]
+
+    async def _fetch_into(
+        self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],
+        request_headers: Mapping[str, str], policy: CachePolicy, stale: Entry | None,
+    ) -> None:
+        headers = dict(origin_headers)
+        if stale is not None:
+            if stale.etag:
+                headers["If-None-Match"] = stale.etag
+            if stale.headers.get("last-modified"):
+                headers["If-Modified-Since"] = stale.headers["last-modified"]
+        request_time = time.time()
+        self.origin_requests += 1
+        response = await origin.fetch("GET", path, query, headers)
+        response_time = time.time()
+        if response.status == 304 and stale is not None:
+            await response.aclose()
+            fresh = self._refreshed(stale, response.headers, request_time, response_time, policy)
+            self.index.put(fresh)
+            fill.start_body(FillHead(fresh.status, fresh.headers, fresh.size, True, revalidated=fresh))
+            fill.finish(fresh)
+            return
+        vary = vary_names(response.headers)
+        shared = (
+            response.status != 304
+            and vary != "*"
+            and storable("GET", response.status, request_headers, response.headers, policy)
+        )
+        fill.start_body(FillHead(response.status, response.headers, response.length, shared))
+        if not shared:
+            fill.passthrough = response
+            fill.finish(None)
+            return
+        # A store that fails (a full disk, a far tier down) costs the cache this object,
+        # not the clients their response: the body keeps flowing through the spool.
+        writer = self.store.open_write()
+        storing = True
+        try:
+            async for piece in response.body:
+                fill.append(piece)
+                if storing:
+                    try:
+                        await writer.write(piece)
+                    except CastoreError as exc:
+                        log.warning("not storing %s: %s", fill.key, exc)
+                        storing = False
+                        await writer.abort()
+            if response.length is not None and fill.received != response.length:
+                raise OriginError(f"origin sent {fill.received} of {response.length} bytes")
+        except BaseException:
+            if storing:
+                await writer.abort()
+            await response.aclose()
+            raise
+        entry = None
+        if storing:
+            try:
+                digest = await writer.close()
+                names = tuple(sorted(vary)) if isinstance(vary, list) else ()
+                variant = vary_key(list(names), request_headers) if names else ()
+                entry = self._entry(fill.key, variant, response.status, response.headers, digest, fill.received,
+                                    request_time, response_time, names, policy)
+                self._replace(entry)
+            except CastoreError as exc:
+                log.warning("not storing %s: %s", fill.key, exc)
+                entry = None
+        fill.finish(entry)
+
+    def _entry(
+        self, key: str, variant: tuple[str, ...], status: int, headers: CIMultiDict[str], digest: bytes, size: int,
+        request_time: float, response_time: float, vary: tuple[str, ...], policy: CachePolicy,
+    ) -> Entry:
+        stored = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in COMPUTED)
+        swr, sie = stale_windows(headers, policy)
+        return Entry(
+            key=key, variant=variant, status=status, headers=stored, digest=digest, size=size,  # type: ignore[arg-type]
+            request_time=request_time, response_time=response_time,
+            lifetime=freshness_lifetime(status, headers, policy, response_time=response_time),
+            stale_while_revalidate=swr, stale_if_error=sie, vary=vary, tags=parse_tags(headers),
+            initial_age=current_age(headers, request_time, response_time, response_time),
+        )
+
+    def _refreshed(
+        self, stale: Entry, not_modified: CIMultiDict[str], request_time: float, response_time: float,
+        policy: CachePolicy,
+    ) -> Entry:
+        headers = freshen_headers(stale.headers, not_modified)
+        swr, sie = stale_windows(headers, policy)
+        return replace(
+            stale, headers=CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in COMPUTED),
+            request_time=request_time, response_time=response_time,
+            lifetime=freshness_lifetime(stale.status, headers, policy, response_time=response_time),
+            stale_while_revalidate=swr, stale_if_error=sie, tags=parse_tags(headers),
+            initial_age=current_age(headers, request_time, response_time, response_time),
+        )
+
+    def _replace(self, entry: Entry) -> None:
+        self.index.put(entry)
+
+    # -- bodies ---------------------------------------------------------------
+
+    def small_body(self, entry: Entry) -> bytes | None:
+        """The body from memory, when it is small and hot."""
+        return self.bodies.get(entry.digest)
+
+    async def load_small(self, entry: Entry) -> bytes:
+        body = await self.store.get(entry.digest)
+        if len(body) != entry.size:
+            raise BlobNotFound(f"blob {entry.digest.hex()} has {len(body)} bytes, the entry says {entry.size}")
+        self.bodies.put(entry.digest, body)
+        return body
+
+    async def body(self, entry: Entry, start: int, end: int) -> AsyncIterator[bytes]:
+        if entry.size <= SMALL_BODY:
+            body = self.small_body(entry) or await self.load_small(entry)
+            yield body[start:end]
+            return
+        reader = await self.store.open_read(entry.digest)
+        async for part in reader.iter_range(start, end):
+            yield part
+
+    def lost(self, entry: Entry) -> None:
+        """The store no longer has (a good copy of) this entry's body: forget the entry."""
+        log.warning("the body of %s is gone from the store; it will be fetched again", entry.key)
+        self.index.remove(entry.key)
+        self.bodies.discard(entry.digest)
+
+    # -- purge ----------------------------------------------------------------
+
+    def purge_url(self, key: str) -> int:
+        return len(self.index.remove(key))
+
+    def purge_prefix(self, prefix: str) -> None:
+        self.index.ban("prefix", prefix)
+
+    def purge_tag(self, tag: str) -> None:
+        self.index.ban("tag", tag)
+
+    # -- background: bans and garbage -----------------------------------------
+
+    def start_background(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - the sweeper must outlive one bad pass
+                log.exception("background sweep failed")
+
+    async def sweep(self, grace: float = GC_GRACE) -> int:
+        """Apply bans, then delete blobs no entry has referenced for `grace` seconds."""
+        await self.index.sweep()
+        self.index.catch_up()
+        now = time.monotonic()
+        collected = 0
+        orphans = self.index.orphans
+        for digest, since in list(orphans.items()):
+            if digest in self.index.refs:
+                del orphans[digest]
+                continue
+            if now - since < grace:
+                continue
+            del orphans[digest]
+            self.bodies.discard(digest)  # type: ignore[arg-type]
+            try:
+                await self.store.delete(digest)  # type: ignore[arg-type]
+                collected += 1
+            except BlobNotFound:
+                pass
+        return collected
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for fill in list(self.fills.values()):
+            if fill.task is not None:
+                fill.task.cancel()
+        await asyncio.gather(*(f.task for f in self.fills.values() if f.task), return_exceptions=True)
+        self.index.close()
+        await self.store.close()
+
+
+def spool_dir(store_path: str) -> str:
+    path = os.path.join(os.path.abspath(store_path), "tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+_NOT_FOR_CLIENTS = COMPUTED | set(TAG_HEADERS)
+
+
+def client_headers(headers: CIMultiDict[str]) -> list[tuple[str, str]]:
+    """Stored or origin headers as a client gets them: without purge tags, and without
+    the ones the edge computes per response (lengths, ranges, Age, X-Cache)."""
+    return [(k, v) for k, v in headers.items() if k.lower() not in _NOT_FOR_CLIENTS]

@@ -1,0 +1,221 @@
+"""Keys to entries, in memory, kept in step with the journal on disk.
+
+A lookup is a dict access plus one fstat of the journal (to see what other workers
+wrote): no lock, no file read, no query. Vary splits a key into variants, each its own
+entry. Purges: a URL is removed at once; a prefix or a tag becomes a ban, a rule with a
+time checked at lookup (O(1) to issue) that a background sweep applies to the whole
+index and then retires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..castore import B3Digest
+from .entry import Entry
+from .freshness import vary_key
+from .journal import Journal
+
+log = logging.getLogger(__name__)
+
+BanKind = Literal["prefix", "tag"]
+# Rewrite the journal on open when fewer than this share of its records are live.
+COMPACT_BELOW = 0.5
+SWEEP_BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    kind: BanKind
+    value: str
+    time: float
+
+    def matches(self, entry: Entry) -> bool:
+        if entry.response_time > self.time:
+            return False
+        if self.kind == "prefix":
+            return entry.key.startswith(self.value)
+        return self.value in entry.tags
+
+
+@dataclass(slots=True)
+class KeyRecord:
+    """All variants of one key; `vary` is the request headers the origin varied on."""
+
+    vary: tuple[str, ...] = ()
+    variants: dict[tuple[str, ...], Entry] = field(default_factory=dict)
+
+
+class Index:
+    def __init__(self, path: str | None = None) -> None:
+        self._keys: dict[str, KeyRecord] = {}
+        self.bans: list[Ban] = []
+        self.refs: Counter[B3Digest] = Counter()
+        # Blobs that lost their last entry, and when (monotonic): candidates for collection.
+        self.orphans: dict[B3Digest, float] = {}
+        self.bytes = 0
+        self._journal: Journal | None = None
+        if path is not None:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self._journal = Journal(path)
+            for record in self._journal.open(self._compact):
+                self._apply(record, replay=True)
+            self.bans.clear()  # replay applied them in full
+            self.orphans.clear()  # collected by a full pass, not by a replay
+
+    # -- reading ---------------------------------------------------------------
+
+    def lookup(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
+        self.catch_up()
+        record = self._keys.get(key)
+        if record is None:
+            return None
+        entry = record.variants.get(vary_key(list(record.vary), request_headers) if record.vary else ())
+        if entry is None:
+            return None
+        for ban in self.bans:
+            if ban.matches(entry):
+                self._drop(entry)
+                return None
+        return entry
+
+    def vary_of(self, key: str) -> tuple[str, ...]:
+        record = self._keys.get(key)
+        return record.vary if record is not None else ()
+
+    def __len__(self) -> int:
+        return sum(len(r.variants) for r in self._keys.values())
+
+    def entries(self) -> Iterator[Entry]:
+        for record in list(self._keys.values()):
+            yield from list(record.variants.values())
+
+    # -- writing ---------------------------------------------------------------
+
+    def put(self, entry: Entry) -> Entry | None:
+        """Store (or replace) an entry; returns the one it replaced."""
+        self._log({"op": "put", "entry": entry.to_json()})
+        return self._put(entry)
+
+    def remove(self, key: str) -> list[Entry]:
+        """Every variant of a URL's key, gone now (a URL purge or an unsafe method)."""
+        self._log({"op": "del", "key": key})
+        return self._remove(key)
+
+    def ban(self, kind: BanKind, value: str, at: float | None = None) -> Ban:
+        ban = Ban(kind, value, time.time() if at is None else at)
+        self._log({"op": "ban", "kind": kind, "value": value, "time": ban.time})
+        self.bans.append(ban)
+        return ban
+
+    def catch_up(self) -> None:
+        """Apply what other workers appended to the journal since we last looked."""
+        if self._journal is not None:
+            for record in self._journal.read_new():
+                self._apply(record, replay=False)
+
+    async def sweep(self) -> int:
+        """Apply the pending bans to every entry, a batch at a time, then retire them."""
+        bans = list(self.bans)
+        if not bans:
+            return 0
+        removed = 0
+        for i, entry in enumerate(self.entries()):
+            if any(ban.matches(entry) for ban in bans) and self._current(entry):
+                self._drop(entry)
+                removed += 1
+            if i % SWEEP_BATCH == SWEEP_BATCH - 1:
+                await asyncio.sleep(0)
+        self.bans = [b for b in self.bans if b not in bans]
+        return removed
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+    # -- internals -------------------------------------------------------------
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self._journal is not None:
+            self.catch_up()  # keep our memory in the journal's order
+            self._journal.append(record)
+
+    def _current(self, entry: Entry) -> bool:
+        record = self._keys.get(entry.key)
+        return record is not None and record.variants.get(entry.variant) is entry
+
+    def _put(self, entry: Entry) -> Entry | None:
+        record = self._keys.get(entry.key)
+        if record is None or record.vary != entry.vary:
+            # The origin changed what it varies on: older variants were keyed on other headers.
+            for old in self._remove(entry.key):
+                log.debug("dropped variant %s of %s", old.variant, old.key)
+            record = self._keys[entry.key] = KeyRecord(entry.vary)
+        old = record.variants.get(entry.variant)
+        if old is not None:
+            self._forget(old)
+        record.variants[entry.variant] = entry
+        self.refs[entry.digest] += 1
+        self.orphans.pop(entry.digest, None)
+        self.bytes += entry.size
+        return old
+
+    def _remove(self, key: str) -> list[Entry]:
+        record = self._keys.pop(key, None)
+        if record is None:
+            return []
+        for entry in record.variants.values():
+            self._forget(entry)
+        return list(record.variants.values())
+
+    def _drop(self, entry: Entry) -> None:
+        """Forget one variant in memory only (bans replay from the journal)."""
+        record = self._keys.get(entry.key)
+        if record is None or record.variants.get(entry.variant) is not entry:
+            return
+        del record.variants[entry.variant]
+        self._forget(entry)
+        if not record.variants:
+            del self._keys[entry.key]
+
+    def _forget(self, entry: Entry) -> None:
+        self.refs[entry.digest] -= 1
+        if self.refs[entry.digest] <= 0:
+            del self.refs[entry.digest]
+            self.orphans.setdefault(entry.digest, time.monotonic())
+        self.bytes -= entry.size
+
+    def _apply(self, record: dict[str, Any], replay: bool) -> None:
+        try:
+            op = record["op"]
+            if op == "put":
+                self._put(Entry.from_json(record["entry"]))
+            elif op == "del":
+                self._remove(str(record["key"]))
+            elif op == "ban":
+                ban = Ban(record["kind"], str(record["value"]), float(record["time"]))
+                if replay:
+                    for entry in list(self.entries()):
+                        if ban.matches(entry):
+                            self._drop(entry)
+                else:
+                    self.bans.append(ban)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("index: skipped a record that does not parse (%s)", exc)
+
+    def _compact(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The live records when most of the journal is dead, else None (keep it)."""
+        scratch = Index()
+        for record in records:
+            scratch._apply(record, replay=True)
+        live = [{"op": "put", "entry": e.to_json()} for e in scratch.entries()]
+        if len(records) > 64 and len(live) < COMPACT_BELOW * len(records):
+            return live
+        return None

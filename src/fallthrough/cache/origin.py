@@ -1,0 +1,78 @@
+"""What the cache needs of an origin: `fetch` answering an OriginResponse, and its errors.
+
+The origins package implements this for each kind of origin (HTTP, buckets, later
+generators); the cache knows only this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from multidict import CIMultiDict
+
+
+# RFC 9110 §7.6.1: fields for one connection only, never passed on (with the names a
+# Connection header lists).
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "proxy-connection",
+})
+
+
+def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    named = {n.strip().lower() for v in headers.getall("connection", []) for n in v.split(",")} \
+        if isinstance(headers, CIMultiDict) else set()
+    drop = HOP_BY_HOP | named
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
+
+
+class OriginError(Exception):
+    """An origin could not give what was asked; the message is one line for a log or a 502."""
+
+
+class OriginUnavailable(OriginError):
+    """No response at all: no connection, a timeout before the headers, a store that is down."""
+
+
+class OriginBodyError(OriginError):
+    """The response began but its body broke off or ended short of its length."""
+
+
+class BadOriginURL(OriginError):
+    """A configured origin that cannot be used; raised when the configuration is checked."""
+
+
+class BadObjectPath(OriginError):
+    """A request path that names no object a bucket could hold."""
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+@dataclass
+class OriginResponse:
+    status: int
+    headers: CIMultiDict[str]
+    length: int | None = None
+    body: AsyncIterator[bytes] = field(default_factory=_empty)
+    closer: object = None  # called (maybe awaited) by aclose() to give the connection back
+
+    async def aclose(self) -> None:
+        closer, self.closer = self.closer, None
+        if closer is not None:
+            result = closer()  # type: ignore[operator]
+            if hasattr(result, "__await__"):
+                await result
+
+
+class Origin(Protocol):
+    name: str
+
+    async def fetch(self, method: str, path: str, query: str, headers: Mapping[str, str],
+                    body: AsyncIterator[bytes] | None = None) -> OriginResponse: ...
+
+    async def close(self) -> None: ...

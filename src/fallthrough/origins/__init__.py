@@ -1,0 +1,36 @@
+"""Where misses go: one module per kind of origin, all answering `fetch`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..cache.origin import (
+    BadObjectPath,
+    BadOriginURL,
+    Origin,
+    OriginBodyError,
+    OriginError,
+    OriginResponse,
+    OriginUnavailable,
+)
+from .bucket import BucketOrigin
+from .http import HttpOrigin
+
+
+def open_origin(url: str, options: Mapping[str, Any] | None = None, *, connect_timeout: float = 5.0,
+                read_timeout: float = 30.0) -> Origin:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("http", "https"):
+        if options:
+            raise BadOriginURL(f"origin {url}: options apply to s3:// origins only")
+        return HttpOrigin(url, connect_timeout, read_timeout)
+    if scheme in ("s3", "file"):
+        return BucketOrigin(url, options)
+    raise BadOriginURL(f"bad origin URL {url!r}: use http(s)://, s3://bucket/prefix or file:///dir")
+
+
+__all__ = [
+    "BadObjectPath", "BadOriginURL", "BucketOrigin", "HttpOrigin", "Origin", "OriginBodyError", "OriginError",
+    "OriginResponse", "OriginUnavailable", "open_origin",
+]

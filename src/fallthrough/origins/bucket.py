@@ -1,0 +1,145 @@
+"""A bucket as an origin: `s3://bucket/prefix` or `file:///dir`, through obstore.
+
+The request path, percent-decoded, is the object key under the prefix. Object metadata
+becomes HTTP: size → Content-Length, e_tag → ETag, last_modified → Last-Modified, and
+the stored attributes (Content-Type, Cache-Control, …) as they are. A missing object is
+an ordinary 404 response, so the cache can store it as a negative entry.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import obstore
+from multidict import CIMultiDict
+from obstore.exceptions import BaseError as ObstoreError
+from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
+from obstore.store import LocalStore
+
+from ..castore.errors import BadStoreURL
+from ..castore.s3 import s3_store
+from ..cache.origin import BadObjectPath, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable
+
+READ_SIZE = 256 * 1024
+ATTRIBUTES = ("Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language")
+
+
+def object_key(path: str) -> str:
+    """The key a request path names; BadObjectPath for one no bucket key should be."""
+    key = unquote(path)[1:] if path.startswith("/") else unquote(path)
+    if not key or key.endswith("/"):
+        raise BadObjectPath(f"{path!r} names no object")
+    if "\x00" in key or any(seg in ("", ".", "..") for seg in key.split("/")):
+        raise BadObjectPath(f"{path!r}: empty, '.' and '..' segments are not allowed")
+    return key
+
+
+def _http_date(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def _since(value: str | None) -> datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class BucketOrigin:
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        self.name = url.split("?")[0]
+        scheme = url.split("://", 1)[0].lower()
+        try:
+            if scheme == "s3":
+                if not urlsplit(url).netloc:
+                    raise BadOriginURL(f"bad origin URL {url!r}: no bucket (use s3://bucket/prefix)")
+                self._store: Any = s3_store(url, dict(options or {}))
+            elif scheme == "file":
+                if options:
+                    raise BadOriginURL(f"origin {url}: options apply to s3:// origins only")
+                path = unquote(urlsplit(url).path)
+                if not os.path.isdir(path):
+                    raise BadOriginURL(f"bad origin URL {url!r}: {path} is not a directory")
+                self._store = LocalStore(path)
+            else:
+                raise BadOriginURL(f"bad origin URL {url!r}: a bucket origin is s3:// or file://")
+        except BadStoreURL as exc:
+            raise BadOriginURL(str(exc).replace("store URL", "origin URL")) from None
+
+    def _headers(self, meta: Mapping[str, Any], attributes: Mapping[str, Any], key: str) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers["Content-Length"] = str(meta["size"])
+        if meta.get("e_tag"):
+            tag = str(meta["e_tag"])
+            headers["ETag"] = tag if tag.startswith(('"', "W/")) else f'"{tag}"'
+        if meta.get("last_modified"):
+            headers["Last-Modified"] = _http_date(meta["last_modified"])
+        for name in ATTRIBUTES:
+            value = attributes.get(name)
+            if value:
+                headers[name] = str(value)
+        if "Content-Type" not in headers:
+            headers["Content-Type"] = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        return headers
+
+    async def fetch(self, method: str, path: str, query: str, headers: Mapping[str, str],
+                    body: AsyncIterator[bytes] | None = None) -> OriginResponse:
+        if method not in ("GET", "HEAD"):
+            return OriginResponse(405, CIMultiDict({"Allow": "GET, HEAD", "Content-Length": "0"}), 0)
+        key = object_key(path)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        options: dict[str, Any] = {"head": method == "HEAD"}
+        if lowered.get("if-none-match"):
+            options["if_none_match"] = lowered["if-none-match"]
+        elif (since := _since(lowered.get("if-modified-since"))) is not None:
+            options["if_modified_since"] = since
+        try:
+            result = await obstore.get_async(self._store, key, options=options)
+        except NotModifiedError:
+            return await self._not_modified(key)
+        except NotFoundError:
+            return OriginResponse(404, CIMultiDict({"Content-Type": "text/plain; charset=utf-8"}), 0)
+        except PreconditionError:
+            return OriginResponse(412, CIMultiDict(), 0)
+        except ObstoreError as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OriginUnavailable(f"origin {self.name}: {message}") from None
+        meta = result.meta
+        out = self._headers(meta, result.attributes, key)
+        if method == "HEAD":
+            return OriginResponse(200, out, int(meta["size"]))
+        return OriginResponse(200, out, int(meta["size"]), self._stream(result, int(meta["size"])))
+
+    async def _not_modified(self, key: str) -> OriginResponse:
+        try:
+            meta = await obstore.head_async(self._store, key)
+        except ObstoreError:
+            return OriginResponse(304, CIMultiDict(), 0)
+        full = self._headers(meta, {}, key)
+        kept = CIMultiDict((k, v) for k, v in full.items() if k.lower() in ("etag", "last-modified"))
+        return OriginResponse(304, kept, 0)
+
+    async def _stream(self, result: Any, size: int) -> AsyncIterator[bytes]:
+        received = 0
+        try:
+            async for part in result.stream(min_chunk_size=READ_SIZE):
+                received += len(part)
+                yield bytes(part)
+        except ObstoreError as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OriginBodyError(f"origin {self.name}: body broke off after {received} bytes: {message}") from None
+        if received != size:
+            raise OriginBodyError(f"origin {self.name}: sent {received} of {size} bytes")
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,41 @@
+"""`fallthrough purge`: a purge written straight into this node's index journal.
+
+Every worker reads the journal before each lookup, so the next request after the command
+returns fetches fresh, without a round trip to the admin API or its token.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from .cache.index import Index
+from .config import Settings
+from .serve_errors import ServeError
+from .server.app import index_path
+from .server.mounts import Router
+
+
+def purge(settings: Settings, *, url: str | None = None, prefix: str | None = None, tag: str | None = None) -> str:
+    index = Index(index_path(settings))
+    try:
+        if tag is not None:
+            index.ban("tag", tag)
+            return f"purged tag {tag}"
+        if prefix is not None:
+            if not prefix.startswith("/"):
+                raise ServeError(f"bad prefix {prefix!r}: a path beginning with '/'")
+            index.ban("prefix", prefix)
+            return f"purged prefix {prefix}"
+        assert url is not None
+        parts = urlsplit(url)
+        path, query = unquote(parts.path), parts.query
+        if not path.startswith("/"):
+            raise ServeError(f"bad URL {url!r}: a path beginning with '/' or a full http(s) URL")
+        routed = Router.from_settings(settings.mounts).route(path)
+        if routed is None:
+            raise ServeError(f"no mount serves {path}")
+        key = routed[0].key(routed[1], query)
+        removed = index.remove(key)
+        return f"purged {key} ({len(removed)} variant(s))"
+    finally:
+        index.close()

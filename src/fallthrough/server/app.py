@@ -1,0 +1,74 @@
+"""The application each server worker runs, built from the configuration.
+
+The server imports `build` in every worker process (the configuration travels in the
+FALLTHROUGH_CONFIG variable: a file's path, or empty for the embedded default), so
+each worker opens the store and the index itself; they share them through the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..cache.cache import Cache, spool_dir
+from ..cache.index import Index
+from ..config import Settings, default_settings, load
+from .admin import Admin
+from .edge import Edge
+from .mounts import Router
+
+log = logging.getLogger(__name__)
+
+CONFIG_VARIABLE = "FALLTHROUGH_CONFIG"
+
+
+def settings_from_environment() -> Settings:
+    path = os.environ.get(CONFIG_VARIABLE)
+    return load(path) if path else default_settings()
+
+
+def index_path(settings: Settings) -> str:
+    return os.path.join(os.path.abspath(settings.store.path), "index", "journal")
+
+
+class App:
+    """An RSGI application: `__rsgi__` per request; the cache's tasks start with the loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        store = settings.store.open()
+        self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
+                           settings.store.memory_bytes)
+        self.router = Router.from_settings(settings.mounts)
+        self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
+        self._started = False
+
+    def _key_of(self, path: str, query: str) -> str | None:
+        routed = self.router.route(path)
+        return None if routed is None else routed[0].key(routed[1], query)
+
+    async def __rsgi__(self, scope, proto) -> None:  # noqa: ANN001
+        if not self._started:
+            self._started = True
+            self.cache.start_background()
+        if scope.proto != "http":
+            return
+        await self.edge.handle(scope, proto)
+
+    def __rsgi_init__(self, loop) -> None:  # noqa: ANN001
+        pass
+
+    def __rsgi_del__(self, loop) -> None:  # noqa: ANN001
+        try:
+            loop.run_until_complete(self._close())
+        except RuntimeError:  # the loop is already closed or still running: the OS cleans up
+            pass
+
+    async def _close(self) -> None:
+        await self.cache.close()
+        await self.router.close()
+
+
+def build() -> App:
+    logging.basicConfig(level=logging.WARNING, format="fallthrough: %(levelname)s: %(message)s")
+    return App(settings_from_environment())

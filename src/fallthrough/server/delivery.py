@@ -1,0 +1,129 @@
+"""Sending a representation to a client, once for every kind of object.
+
+Conditional requests (304/412), Range (one part, or multipart/byteranges), If-Range and
+HEAD are decided here from the status, the headers and the size alone, whatever the
+body's source: a stored blob, a small body in memory, or a fill still streaming in.
+A body that fails part-way raises out of the handler after its Content-Length was
+promised, so the client sees a failed transfer rather than a short body that looks whole.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+
+from ..cache.headers import parse_http_date
+from .conditional import evaluate, not_modified_headers
+from .ranges import Unsatisfiable, content_range, if_range_allows, multipart_length, multipart_parts, \
+    multipart_trailer, parse_range, unsatisfied_range
+
+BodySource = Callable[[int, int], AsyncIterator[bytes]]
+
+
+class BodyBroken(Exception):
+    """The body's source failed after the response began; the connection is cut."""
+
+
+@dataclass(slots=True)
+class Representation:
+    status: int
+    headers: list[tuple[str, str]]  # everything but Content-Length, Content-Range, Accept-Ranges
+    size: int
+    body: BodySource | bytes
+
+
+def _get(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def deliver(proto, method: str, request_headers: Mapping[str, str], rep: Representation) -> None:  # noqa: ANN001
+    head_only = method == "HEAD"
+    status, headers, size = rep.status, rep.headers, rep.size
+    ranges: list[tuple[int, int]] | None = None
+    if 200 <= status < 300:
+        etag = _get(headers, "etag")
+        last_modified = parse_http_date(_get(headers, "last-modified"))
+        verdict = evaluate(method, request_headers, etag=etag, last_modified=last_modified, status=status)
+        if verdict == 304:
+            proto.response_empty(304, not_modified_headers(headers))
+            return
+        if verdict == 412:
+            proto.response_bytes(412, [("content-type", "text/plain")], b"precondition failed\n")
+            return
+        range_header = request_headers.get("range")
+        if status == 200 and range_header is not None and if_range_allows(
+            request_headers.get("if-range"), etag, last_modified
+        ):
+            parsed = parse_range(range_header, size)
+            if isinstance(parsed, Unsatisfiable):
+                proto.response_bytes(
+                    416, [("content-range", unsatisfied_range(size)), ("content-type", "text/plain")],
+                    b"range not satisfiable\n",
+                )
+                return
+            ranges = parsed
+    accept = [("accept-ranges", "bytes")] if status == 200 else []
+    if not ranges or (len(ranges) == 1 and ranges[0] == (0, size)):
+        await _send(proto, status, headers + accept + [("content-length", str(size))], rep.body, [(0, size)],
+                    head_only, size)
+        return
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        extra = [("content-range", content_range(start, end, size)), ("content-length", str(end - start))]
+        await _send(proto, 206, headers + accept + extra, rep.body, ranges, head_only, size)
+        return
+    await _send_multipart(proto, headers, rep.body, ranges, size, head_only)
+
+
+async def _send(proto, status: int, headers: list[tuple[str, str]], body: BodySource | bytes,  # noqa: ANN001
+                ranges: list[tuple[int, int]], head_only: bool, size: int) -> None:
+    if head_only:
+        proto.response_empty(status, headers)
+        return
+    start, end = ranges[0]
+    if isinstance(body, bytes):
+        proto.response_bytes(status, headers, body if (start, end) == (0, len(body)) else body[start:end])
+        return
+    transport = proto.response_stream(status, headers)
+    await _pump(transport, body, start, end)
+
+
+async def _pump(transport, body: BodySource, start: int, end: int) -> None:  # noqa: ANN001
+    sent = start
+    try:
+        async for part in body(start, end):
+            await transport.send_bytes(part)
+            sent += len(part)
+    except Exception as exc:
+        raise BodyBroken(str(exc)) from exc
+    if sent != end:
+        raise BodyBroken(f"the body ended at byte {sent} of {end}")
+
+
+async def _send_multipart(proto, headers: list[tuple[str, str]], body: BodySource | bytes,  # noqa: ANN001
+                          ranges: list[tuple[int, int]], size: int, head_only: bool) -> None:
+    boundary = secrets.token_hex(12)
+    content_type = _get(headers, "content-type")
+    parts = multipart_parts(ranges, size, content_type, boundary)
+    length = multipart_length(ranges, size, content_type, boundary)
+    kept = [(k, v) for k, v in headers if k.lower() != "content-type"]
+    out = kept + [
+        ("accept-ranges", "bytes"),
+        ("content-type", f"multipart/byteranges; boundary={boundary}"),
+        ("content-length", str(length)),
+    ]
+    if head_only:
+        proto.response_empty(206, out)
+        return
+    transport = proto.response_stream(206, out)
+    for part_header, start, end in parts:
+        await transport.send_bytes(part_header)
+        if isinstance(body, bytes):
+            await transport.send_bytes(body[start:end])
+        else:
+            await _pump(transport, body, start, end)
+    await transport.send_bytes(multipart_trailer(boundary))

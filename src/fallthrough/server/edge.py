@@ -1,0 +1,278 @@
+"""The edge: one request, read top to bottom.
+
+    receive → route (mount) → key (+ variant) → lookup
+        hit, fresh            → deliver                                  X-Cache: HIT
+        hit, stale, in swr    → deliver, revalidate in the background    X-Cache: STALE
+        hit, stale            → revalidate (a fill with validators)
+                                  304 → deliver the stored body          X-Cache: REVALIDATED
+                                  new body → stream it                    X-Cache: MISS
+                                  origin ✗, in stale-if-error → deliver   X-Cache: STALE
+        miss                  → join or lead the fill (single-flight)   X-Cache: MISS
+    unsafe methods → pass through to the origin; a success invalidates the URL
+
+Delivery (Range, conditional, HEAD) is delivery.py's, the same for every source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote
+
+from multidict import CIMultiDict
+
+from ..cache.bodies import SMALL_BODY
+from ..cache.cache import Cache, client_headers
+from ..cache.entry import Entry
+from ..cache.fill import Fill
+from ..cache.freshness import (
+    HOP_BY_HOP,
+    Freshness,
+    classify,
+    invalidates,
+    may_serve_stale_on_error,
+    only_if_cached,
+)
+from ..castore import CastoreError
+from ..cache.origin import OriginBodyError, OriginError, OriginResponse
+from .admin import Admin
+from .delivery import BodyBroken, Representation, deliver
+from .mounts import Mount, Router
+from .requests import BadRequest, check_request
+
+log = logging.getLogger(__name__)
+
+UNSAFE = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# Request headers the edge never forwards to an origin: it sets its own validators,
+# fetches whole bodies (Range is served from the store) and asks for identity bodies.
+NOT_FORWARDED = HOP_BY_HOP | {
+    "host", "range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
+    "accept-encoding", "content-length", "expect",
+}
+
+
+def text(proto, status: int, message: str, extra: list[tuple[str, str]] | None = None) -> None:  # noqa: ANN001
+    headers = [("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")] + (extra or [])
+    proto.response_bytes(status, headers, (message + "\n").encode())
+
+
+def forwarded(request_headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in request_headers.items() if k.lower() not in NOT_FORWARDED}
+
+
+class Edge:
+    def __init__(self, cache: Cache, router: Router, admin: Admin) -> None:
+        self.cache = cache
+        self.router = router
+        self.admin = admin
+
+    async def handle(self, scope, proto) -> None:  # noqa: ANN001
+        try:
+            await self._handle(scope, proto)
+        except BadRequest as exc:
+            text(proto, exc.status, exc.message)
+        except BodyBroken as exc:
+            # The response has begun; ending the handler with an error cuts the connection
+            # before the promised Content-Length, which the client sees as a failed transfer.
+            log.warning("%s %s: body broken off: %s", scope.method, scope.path, exc)
+            raise
+
+    async def _handle(self, scope, proto) -> None:  # noqa: ANN001
+        method = scope.method
+        headers = scope.headers
+        check_request(scope)
+        if scope.path.startswith(Admin.PREFIX):
+            await self.admin.handle(scope, proto)
+            return
+        routed = self.router.route(scope.path)
+        if routed is None:
+            text(proto, 404, "no mount serves this path")
+            return
+        mount, rest = routed
+        key = mount.key(rest, scope.query_string)
+        if method in ("GET", "HEAD"):
+            await self._get(proto, method, headers, mount, key, rest, scope.query_string)
+        elif method in UNSAFE:
+            await self._pass(proto, scope, mount, key, rest)
+        elif method == "OPTIONS":
+            proto.response_empty(204, [("allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH")])
+        else:
+            text(proto, 405, f"method {method} not allowed", [("allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH")])
+
+    # -- GET and HEAD ---------------------------------------------------------
+
+    async def _get(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
+        cache = self.cache
+        entry = cache.lookup(key, headers)
+        if entry is not None:
+            now = time.time()
+            if "cache-control" not in headers and "pragma" not in headers:
+                age = entry.initial_age + (now - entry.response_time)
+                state = Freshness.FRESH if age < entry.lifetime else None
+            else:
+                state = None
+            if state is None:
+                state, age = classify(
+                    status=entry.status, response_headers=entry.headers, request_headers=headers,
+                    request_time=entry.request_time, response_time=entry.response_time, now=now,
+                    policy=mount.policy,
+                )
+                if state is Freshness.FRESH and age >= entry.lifetime:
+                    state = Freshness.STALE
+                if state is Freshness.STALE and age < entry.lifetime + entry.stale_while_revalidate \
+                        and "cache-control" not in headers:
+                    state = Freshness.STALE_SERVABLE
+            if state is Freshness.FRESH:
+                if await self._deliver_entry(proto, method, headers, entry, "HIT", age):
+                    return
+            elif state is Freshness.STALE_SERVABLE:
+                self._fill(mount, key, rest, query, headers, entry)  # revalidate in the background
+                if await self._deliver_entry(proto, method, headers, entry, "STALE", age):
+                    return
+            else:
+                await self._revalidate(proto, method, headers, mount, key, rest, query, entry, age)
+                return
+        if only_if_cached(headers):
+            text(proto, 504, "not in the cache (only-if-cached)")
+            return
+        await self._miss(proto, method, headers, mount, key, rest, query)
+
+    def _fill(self, mount: Mount, key: str, rest: str, query: str, headers, stale: Entry | None) -> Fill:  # noqa: ANN001
+        variant = stale.variant if stale is not None else self.cache.variant_of(key, headers)
+        return self.cache.fill(key, variant, mount.origin, mount.origin_path(rest), mount.origin_query(query),
+                               forwarded(headers), headers, mount.policy, stale)
+
+    async def _miss(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
+        fill = self._fill(mount, key, rest, query, headers, None)
+        await self._follow(proto, method, headers, mount, key, rest, query, fill, None, 0.0)
+
+    async def _revalidate(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
+                          stale: Entry, age: float) -> None:
+        fill = self._fill(mount, key, rest, query, headers, stale)
+        await self._follow(proto, method, headers, mount, key, rest, query, fill, stale, age)
+
+    async def _follow(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
+                      fill: Fill, stale: Entry | None, age: float) -> None:
+        fill.join()
+        try:
+            try:
+                head = await asyncio.shield(fill.head)
+            except (OriginError, CastoreError) as exc:
+                if stale is not None and self._stale_on_error(stale, headers, age, mount):
+                    await self._deliver_entry(proto, method, headers, stale, "STALE", age)
+                    return
+                text(proto, 502 if not isinstance(exc, TimeoutError) else 504, f"origin failed: {exc}")
+                return
+            if head.revalidated is not None:
+                await self._deliver_entry(proto, method, headers, head.revalidated, "REVALIDATED", 0.0)
+                return
+            if head.status >= 500 and stale is not None and self._stale_on_error(stale, headers, age, mount):
+                await self._close_passthrough(fill)
+                await self._deliver_entry(proto, method, headers, stale, "STALE", age)
+                return
+            if not head.shared:
+                response = self._claim(fill)
+                if response is None:  # another request's private answer: ask for our own
+                    response = await mount.origin.fetch("GET", mount.origin_path(rest), mount.origin_query(query),
+                                                        forwarded(headers))
+                await self._relay(proto, method, response, "MISS")
+                return
+            if head.length is None:
+                # Without a declared length a broken body could not be told from a whole
+                # one, so this response waits for the fill and goes out with its size.
+                await fill.wait()
+                if fill.error is not None or fill.entry is None:
+                    text(proto, 502, f"origin failed: {fill.error}")
+                    return
+                await self._deliver_entry(proto, method, headers, fill.entry, "MISS", 0.0)
+                return
+            rep = Representation(head.status, self._headers(head.headers, 0.0, "MISS"), head.length,
+                                 lambda start, end: fill.read(start, end))
+            await deliver(proto, method, headers, rep)
+        finally:
+            fill.leave()
+
+    def _stale_on_error(self, stale: Entry, headers, age: float, mount: Mount) -> bool:  # noqa: ANN001
+        return may_serve_stale_on_error(
+            response_headers=stale.headers, request_headers=headers, current_age=age, lifetime=stale.lifetime,
+            policy=mount.policy,
+        )
+
+    @staticmethod
+    def _claim(fill: Fill) -> OriginResponse | None:
+        if fill.leader_claimed or fill.passthrough is None:
+            return None
+        fill.leader_claimed = True
+        return fill.passthrough
+
+    async def _close_passthrough(self, fill: Fill) -> None:
+        response = self._claim(fill)
+        if response is not None:
+            await response.aclose()
+
+    async def _relay(self, proto, method: str, response: OriginResponse, x_cache: str) -> None:  # noqa: ANN001
+        """Send an origin's response through as it is (not stored)."""
+        headers = client_headers(response.headers) + [("x-cache", x_cache)]
+        if response.length is not None:
+            headers.append(("content-length", str(response.length)))
+        try:
+            if method == "HEAD" or response.status in (204, 304):
+                proto.response_empty(response.status, headers)
+                return
+            transport = proto.response_stream(response.status, headers)
+            try:
+                async for part in response.body:
+                    await transport.send_bytes(part)
+            except OriginBodyError as exc:
+                raise BodyBroken(str(exc)) from exc
+        finally:
+            await response.aclose()
+
+    # -- hits -----------------------------------------------------------------
+
+    def _headers(self, stored: CIMultiDict[str], age: float, x_cache: str) -> list[tuple[str, str]]:
+        return client_headers(stored) + [("age", str(int(max(age, 0.0)))), ("x-cache", x_cache)]
+
+    async def _deliver_entry(self, proto, method: str, headers, entry: Entry, x_cache: str, age: float) -> bool:  # noqa: ANN001
+        """Serve a stored entry; False if its body is gone from the store (then it is a miss)."""
+        cache = self.cache
+        out = self._headers(entry.headers, age, x_cache)
+        body: bytes | None = cache.small_body(entry)
+        if body is None and entry.size <= SMALL_BODY:
+            try:
+                body = await cache.load_small(entry)
+            except CastoreError:
+                cache.lost(entry)
+                return False
+        if body is not None:
+            await deliver(proto, method, headers, Representation(entry.status, out, entry.size, body))
+            return True
+        try:
+            await cache.store.stat(entry.digest)  # before promising a 200: is the blob still there?
+        except CastoreError:
+            cache.lost(entry)
+            return False
+        await deliver(proto, method, headers, Representation(entry.status, out, entry.size,
+                                                             lambda start, end: cache.body(entry, start, end)))
+        return True
+
+    # -- unsafe methods -------------------------------------------------------
+
+    async def _pass(self, proto, scope, mount: Mount, key: str, rest: str) -> None:  # noqa: ANN001
+        async def body() -> AsyncIterator[bytes]:
+            async for part in proto:
+                yield part
+
+        try:
+            response = await mount.origin.fetch(scope.method, mount.origin_path(rest),
+                                                mount.origin_query(scope.query_string),
+                                                forwarded(scope.headers), body())
+        except OriginError as exc:
+            text(proto, 502, f"origin failed: {exc}")
+            return
+        if invalidates(scope.method, response.status):
+            self.cache.purge_url(key)
+        await self._relay(proto, scope.method, response, "PASS")
+
