@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/fallthrough demo
+	$(BIN)/fallthrough serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

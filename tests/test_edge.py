@@ -180,3 +180,100 @@ def test_negative_responses_are_cached_briefly(edge: EdgeServer, origin: OriginS
     again = edge.get("/o/missing")
     assert (again.status, again.header("x-cache")) == (404, "HIT")
     assert origin.count("/missing") == 1
+
+
+def test_two_workers_still_make_one_origin_request(tmp_path: Path, origin: OriginServer) -> None:
+    body = os.urandom(2 * 1024 * 1024)
+    origin.put("/w", body, headers={"Cache-Control": "max-age=600"}, delay=0.3, chunk_delay=0.01)
+    with EdgeServer(tmp_path, mount(origin.url), workers=2) as server:
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            replies = list(pool.map(lambda _: server.get("/o/w"), range(40)))
+        assert all(r.status == 200 and r.body == body for r in replies)
+        assert origin.count("/w") == 1
+        pids = {json.loads(server.get("/_fallthrough/health").body)["pid"] for _ in range(20)}
+    assert len(pids) == 2  # both workers answered
+
+
+def test_stale_while_revalidate_serves_at_once_and_refreshes_behind(tmp_path: Path, origin: OriginServer) -> None:
+    origin.put("/s", b"old", headers={"Cache-Control": "max-age=1"}, etag='"1"')
+    with EdgeServer(tmp_path, mount(origin.url, stale_while_revalidate="1m")) as server:
+        server.get("/o/s")
+        time.sleep(1.5)
+        origin.put("/s", b"new", headers={"Cache-Control": "max-age=60"}, etag='"2"')
+        stale = server.get("/o/s")
+        assert (stale.header("x-cache"), stale.body) == ("STALE", b"old")
+        deadline = time.monotonic() + 5
+        while origin.count("/s") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        fresh = server.get("/o/s")
+        assert (fresh.header("x-cache"), fresh.body) == ("HIT", b"new")
+
+
+def test_stale_if_error_serves_the_stale_copy_when_the_origin_fails(tmp_path: Path, origin: OriginServer) -> None:
+    origin.put("/e", b"still good", headers={"Cache-Control": "max-age=1"})
+    with EdgeServer(tmp_path, mount(origin.url, stale_if_error="1h")) as server:
+        server.get("/o/e")
+        time.sleep(1.5)
+        origin.put("/e", b"oops", status=503)
+        reply = server.get("/o/e")
+        assert (reply.status, reply.header("x-cache"), reply.body) == (200, "STALE", b"still good")
+        origin.stop()
+        reply = server.get("/o/e")
+        assert (reply.status, reply.header("x-cache"), reply.body) == (200, "STALE", b"still good")
+
+
+def test_origin_down_without_a_stale_copy_is_a_502(tmp_path: Path) -> None:
+    with EdgeServer(tmp_path, mount("http://127.0.0.1:9")) as server:
+        reply = server.get("/o/x")
+        assert reply.status == 502 and b"origin" in reply.body
+
+
+def test_an_s3_origin_on_seaweedfs(tmp_path: Path, seaweedfs) -> None:  # noqa: ANN001
+    import obstore
+    from obstore.store import S3Store
+
+    seaweedfs.create_bucket("origin")
+    store = S3Store("origin", endpoint=seaweedfs.env["AWS_ENDPOINT_URL"], region="us-east-1",
+                    access_key_id=seaweedfs.env["AWS_ACCESS_KEY_ID"],
+                    secret_access_key=seaweedfs.env["AWS_SECRET_ACCESS_KEY"], client_options={"allow_http": True})
+    body = os.urandom(1_500_000)
+    obstore.put(store, "site/img/cat.jpg", body)
+    config = mount("s3://origin/site", "/cdn", default_ttl="1h")
+    with EdgeServer(tmp_path, config) as server:
+        first = server.get("/cdn/img/cat.jpg")
+        assert (first.status, first.header("x-cache"), first.body) == (200, "MISS", body)
+        assert first.header("content-type") == "image/jpeg" and first.header("etag")
+        second = server.get("/cdn/img/cat.jpg", {"Range": "bytes=100-199"})
+        assert (second.status, second.header("x-cache"), second.body) == (206, "HIT", body[100:200])
+        assert server.get("/cdn/img/missing.jpg").status == 404
+
+
+def test_eviction_keeps_the_store_within_its_budget(tmp_path: Path, origin: OriginServer) -> None:
+    bodies = {f"/big{i}": os.urandom(700_000) for i in range(6)}
+    for path, body in bodies.items():
+        origin.put(path, body, headers={"Cache-Control": "max-age=600"})
+    with EdgeServer(tmp_path, mount(origin.url), store='max_bytes = "2MiB"\nmemory_bytes = 0') as server:
+        for path in bodies:
+            assert server.get("/o" + path).body == bodies[path]
+        castore = tmp_path / "store" / "castore"
+        stored = sum(f.stat().st_size for f in castore.rglob("*") if f.is_file())
+        assert stored <= 2 * 1024 * 1024 + 64 * 1024
+        again = server.get("/o/big0")  # evicted: fetched again, whole and correct
+        assert (again.body, again.header("x-cache")) == (bodies["/big0"], "MISS")
+        assert origin.count("/big0") == 2
+
+
+def test_purged_bodies_are_collected(tmp_path: Path, origin: OriginServer) -> None:
+    origin.put("/g", os.urandom(600_000), headers={"Cache-Control": "max-age=600"})
+    with EdgeServer(tmp_path, mount(origin.url), store='gc_grace = "0s"') as server:
+        server.get("/o/g")
+        blobs = tmp_path / "store" / "castore" / "blobs"
+        assert len([f for f in blobs.rglob("*") if f.is_file()]) == 1
+        assert server.purge(url="/o/g").status == 200
+        deadline = time.monotonic() + 5
+        while any(f.is_file() for f in blobs.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(f.is_file() for f in blobs.rglob("*"))
+        chunks = tmp_path / "store" / "castore" / "chunks"
+        assert not any(f.is_file() for f in chunks.rglob("*"))

@@ -94,6 +94,7 @@ class StoreSettings:
     tiers: list[TierSpec] = field(default_factory=list)
     max_bytes: int | None = None
     memory_bytes: int = 64 * 1024 * 1024
+    gc_grace: float = 60.0
 
     def tier_specs(self) -> list[TierSpec]:
         default = TierSpec("file://" + os.path.join(os.path.abspath(self.path), "castore"), self.max_bytes)
@@ -169,7 +170,7 @@ def _tier(raw: object, key: str) -> TierSpec:
 
 def _store(raw: object) -> StoreSettings:
     table = _table(raw, "store")
-    _unknown(table, {"path", "write", "compression_level", "tier", "max_bytes", "memory_bytes"}, "store")
+    _unknown(table, {"path", "write", "compression_level", "tier", "max_bytes", "memory_bytes", "gc_grace"}, "store")
     defaults = StoreSettings()
     path = table.get("path", defaults.path)
     if not isinstance(path, str) or not path:
@@ -188,7 +189,8 @@ def _store(raw: object) -> StoreSettings:
     if max_bytes is not None and tiers:
         raise ConfigError("store.max_bytes: applies to the default disk tier; with [[store.tier]] give each tier its own max_bytes")
     memory = parse_size(table.get("memory_bytes", defaults.memory_bytes), "store.memory_bytes")
-    return StoreSettings(path, write, level, tiers, max_bytes, memory)
+    gc_grace = parse_duration(table.get("gc_grace", defaults.gc_grace), "store.gc_grace")
+    return StoreSettings(path, write, level, tiers, max_bytes, memory, gc_grace)
 
 
 def _listen(value: object) -> str:

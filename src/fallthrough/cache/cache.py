@@ -31,6 +31,7 @@ from .freshness import (
     vary_names,
 )
 from .index import Index
+from .nodelock import NodeLocks
 from .origin import Origin, OriginError
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,11 @@ GC_GRACE = 60.0
 
 
 class Cache:
-    def __init__(self, store: BlobStore, index: Index, spool_dir: str | None, memory_bytes: int) -> None:
+    def __init__(self, store: BlobStore, index: Index, spool_dir: str | None, memory_bytes: int,
+                 node_locks: NodeLocks | None = None, gc_grace: float = GC_GRACE) -> None:
         self.store = store
+        self.node_locks = node_locks  # set when several workers share the store
+        self.gc_grace = gc_grace
         self.index = index
         self.spool_dir = spool_dir
         self.bodies = HotBodies(memory_bytes)
@@ -81,7 +85,18 @@ class Cache:
         request_headers: Mapping[str, str], policy: CachePolicy, stale: Entry | None,
     ) -> None:
         try:
-            await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+            if self.node_locks is None:
+                await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+            else:
+                async with self.node_locks.hold(fill.key) as waited:
+                    peer = self._peer_entry(fill, request_headers, stale) if waited else None
+                    if peer is not None:
+                        fill.start_body(FillHead(peer.status, peer.headers, peer.size, True, revalidated=peer,
+                                                 from_peer=True))
+                        fill.finish(peer)
+                    else:
+                        await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy,
+                                               stale)
         except BaseException as exc:  # noqa: BLE001 - every failure ends the fill, and readers see it
             fill.fail(exc if isinstance(exc, Exception) else OriginError("the fill was cancelled"))
             if not isinstance(exc, OriginError | CastoreError | asyncio.CancelledError):
@@ -89,6 +104,13 @@ class Cache:
         finally:
             if self.fills.get((fill.key, fill.variant)) is fill:
                 del self.fills[(fill.key, fill.variant)]
+
+    def _peer_entry(self, fill: Fill, request_headers: Mapping[str, str], stale: Entry | None) -> Entry | None:
+        """What another worker stored while we waited for its fill, if it is new to us."""
+        entry = self.index.lookup(fill.key, request_headers)
+        if entry is None or (stale is not None and entry.response_time <= stale.response_time):
+            return None
+        return entry
 
     async def _fetch_into(
         self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],
@@ -241,8 +263,9 @@ class Cache:
             except Exception:  # noqa: BLE001 - the sweeper must outlive one bad pass
                 log.exception("background sweep failed")
 
-    async def sweep(self, grace: float = GC_GRACE) -> int:
+    async def sweep(self, grace: float | None = None) -> int:
         """Apply bans, then delete blobs no entry has referenced for `grace` seconds."""
+        grace = self.gc_grace if grace is None else grace
         await self.index.sweep()
         self.index.catch_up()
         now = time.monotonic()

@@ -45,7 +45,8 @@ class FillHead:
     headers: CIMultiDict[str]
     length: int | None
     shared: bool
-    revalidated: Entry | None = None  # a 304 that refreshed the stale entry
+    revalidated: Entry | None = None  # a 304 that refreshed the stale entry, or a peer's entry
+    from_peer: bool = False  # another worker of this node stored it while we waited
 
 
 class Fill:

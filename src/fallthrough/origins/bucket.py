@@ -107,11 +107,11 @@ class BucketOrigin:
             result = await obstore.get_async(self._store, key, options=options)
         except NotModifiedError:
             return await self._not_modified(key)
-        except NotFoundError:
+        except (NotFoundError, FileNotFoundError):  # obstore raises the builtin for some stores
             return OriginResponse(404, CIMultiDict({"Content-Type": "text/plain; charset=utf-8"}), 0)
         except PreconditionError:
             return OriginResponse(412, CIMultiDict(), 0)
-        except ObstoreError as exc:
+        except (ObstoreError, OSError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise OriginUnavailable(f"origin {self.name}: {message}") from None
         meta = result.meta
@@ -135,7 +135,7 @@ class BucketOrigin:
             async for part in result.stream(min_chunk_size=READ_SIZE):
                 received += len(part)
                 yield bytes(part)
-        except ObstoreError as exc:
+        except (ObstoreError, OSError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise OriginBodyError(f"origin {self.name}: body broke off after {received} bytes: {message}") from None
         if received != size:

@@ -12,6 +12,7 @@ checked at lookup and swept in the background.
 from __future__ import annotations
 
 import hmac
+import os
 import json
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
@@ -48,7 +49,7 @@ class Admin:
         action = scope.path[len(self.PREFIX):]
         if action == "health" and scope.method in ("GET", "HEAD"):
             cache = self.cache
-            _json(proto, 200, {"status": "ok", "entries": len(cache.index), "bytes": cache.index.bytes,
+            _json(proto, 200, {"status": "ok", "pid": os.getpid(), "entries": len(cache.index), "bytes": cache.index.bytes,
                                "fills": len(cache.fills), "origin_requests": cache.origin_requests})
             return
         if action != "purge":

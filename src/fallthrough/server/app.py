@@ -12,6 +12,7 @@ import os
 
 from ..cache.cache import Cache, spool_dir
 from ..cache.index import Index
+from ..cache.nodelock import NodeLocks
 from ..config import Settings, default_settings, load
 from .admin import Admin
 from .edge import Edge
@@ -37,8 +38,10 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         store = settings.store.open()
+        locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
+            if settings.server.workers > 1 else None
         self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
-                           settings.store.memory_bytes)
+                           settings.store.memory_bytes, locks, settings.store.gc_grace)
         self.router = Router.from_settings(settings.mounts)
         self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
         self._started = False

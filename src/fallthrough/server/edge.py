@@ -36,7 +36,7 @@ from ..cache.freshness import (
     only_if_cached,
 )
 from ..castore import CastoreError
-from ..cache.origin import OriginBodyError, OriginError, OriginResponse
+from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginResponse
 from .admin import Admin
 from .delivery import BodyBroken, Representation, deliver
 from .mounts import Mount, Router
@@ -73,11 +73,26 @@ class Edge:
             await self._handle(scope, proto)
         except BadRequest as exc:
             text(proto, exc.status, exc.message)
+        except BadObjectPath as exc:
+            text(proto, 400, str(exc))
         except BodyBroken as exc:
             # The response has begun; ending the handler with an error cuts the connection
             # before the promised Content-Length, which the client sees as a failed transfer.
             log.warning("%s %s: body broken off: %s", scope.method, scope.path, exc)
             raise
+        except (OriginError, CastoreError) as exc:
+            log.warning("%s %s: %s", scope.method, scope.path, exc)
+            self._fail(proto, 502, f"upstream failed: {exc}")
+        except Exception:
+            log.exception("%s %s failed", scope.method, scope.path)
+            self._fail(proto, 500, "internal error (logged on the server)")
+
+    @staticmethod
+    def _fail(proto, status: int, message: str) -> None:  # noqa: ANN001
+        try:
+            text(proto, status, message)
+        except RuntimeError:  # the response had begun: the connection is cut instead
+            raise BodyBroken(message) from None
 
     async def _handle(self, scope, proto) -> None:  # noqa: ANN001
         method = scope.method
@@ -166,7 +181,8 @@ class Edge:
                 text(proto, 502 if not isinstance(exc, TimeoutError) else 504, f"origin failed: {exc}")
                 return
             if head.revalidated is not None:
-                await self._deliver_entry(proto, method, headers, head.revalidated, "REVALIDATED", 0.0)
+                label = "HIT" if head.from_peer else "REVALIDATED"
+                await self._deliver_entry(proto, method, headers, head.revalidated, label, 0.0)
                 return
             if head.status >= 500 and stale is not None and self._stale_on_error(stale, headers, age, mount):
                 await self._close_passthrough(fill)
