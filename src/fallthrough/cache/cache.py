@@ -141,7 +141,10 @@ class Cache:
         )
         fill.start_body(FillHead(response.status, response.headers, response.length, shared))
         if not shared:
-            fill.passthrough = response
+            if fill.readers == 0:  # a background revalidation: nobody to hand it to
+                await response.aclose()
+            else:
+                fill.passthrough = response
             fill.finish(None)
             return
         # A store that fails (a full disk, a far tier down) costs the cache this object,

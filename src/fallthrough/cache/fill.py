@@ -113,6 +113,10 @@ class Fill:
         """Count a reader in before it waits for the head, so the spool outlives the wait."""
         self._readers += 1
 
+    @property
+    def readers(self) -> int:
+        return self._readers
+
     def leave(self) -> None:
         self._readers -= 1
         self._close_if_unread()

@@ -191,7 +191,7 @@ def classify(*, status: int, response_headers: Mapping[str, str], request_header
         allowed = delta_seconds(request_cc["max-stale"]) if request_cc["max-stale"] is not None else None
         if allowed is None or age - lifetime <= allowed:
             return Freshness.STALE_SERVABLE, age
-    if age < lifetime + swr:
+    if lifetime <= age < lifetime + swr and not request_cc:
         return Freshness.STALE_SERVABLE, age
     return Freshness.STALE, age
 

@@ -123,22 +123,15 @@ class Edge:
         entry = cache.lookup(key, headers)
         if entry is not None:
             now = time.time()
-            if "cache-control" not in headers and "pragma" not in headers:
-                age = entry.initial_age + (now - entry.response_time)
-                state = Freshness.FRESH if age < entry.lifetime else None
+            age = entry.initial_age + (now - entry.response_time)
+            if age < entry.lifetime and "cache-control" not in headers and "pragma" not in headers:
+                state = Freshness.FRESH  # the hot path: no header parsing
             else:
-                state = None
-            if state is None:
                 state, age = classify(
                     status=entry.status, response_headers=entry.headers, request_headers=headers,
                     request_time=entry.request_time, response_time=entry.response_time, now=now,
                     policy=mount.policy,
                 )
-                if state is Freshness.FRESH and age >= entry.lifetime:
-                    state = Freshness.STALE
-                if state is Freshness.STALE and age < entry.lifetime + entry.stale_while_revalidate \
-                        and "cache-control" not in headers:
-                    state = Freshness.STALE_SERVABLE
             if state is Freshness.FRESH:
                 if await self._deliver_entry(proto, method, headers, entry, "HIT", age):
                     return
@@ -209,6 +202,8 @@ class Edge:
             await deliver(proto, method, headers, rep)
         finally:
             fill.leave()
+            if fill.passthrough is not None and fill.readers == 0:
+                await self._close_passthrough(fill)  # nobody is left to want the private answer
 
     def _stale_on_error(self, stale: Entry, headers, age: float, mount: Mount) -> bool:  # noqa: ANN001
         return may_serve_stale_on_error(
