@@ -1,0 +1,243 @@
+"""The edge server beside nginx's proxy_cache, in one run, with the same worker count.
+
+An nginx serves the test files as the origin. In front of it, on ports of their own:
+nginx with proxy_cache (Debian's nginx-light) and `fallthrough serve`. wrk (Debian) loads
+each in turn with the same connections and duration; figures are medians of --repeat.
+
+  - 4 KiB hits: requests/s, fallthrough / nginx (target ≥ 0.6)
+  - 1 MiB hits: bytes/s, fallthrough / nginx (target ≥ 1.0)
+  - a 64 MiB miss: time to first byte, through fallthrough vs from the origin directly
+  - RSS of fallthrough (all its processes) while 10 clients download a 2 GiB object (< 256 MiB)
+
+nginx and wrk are installed with apt-get when missing (root needed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from common import GiB, KiB, MiB, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, table, verdict
+
+NGINX = "/usr/sbin/nginx"
+WRK = "/usr/bin/wrk"
+TARGETS = {"4KiB": 0.6, "1MiB": 1.0}
+
+
+def ensure_tools() -> None:
+    if os.path.exists(NGINX) and os.path.exists(WRK):
+        return
+    print("installing nginx-light and wrk from Debian ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "nginx-light", "wrk"]
+    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=True)
+        subprocess.run(install, env=env, capture_output=True, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def nginx_conf(root: Path, port: int, body: str) -> Path:
+    conf = root / f"nginx-{port}.conf"
+    conf.write_text(f"""
+worker_processes 1;
+pid {root}/nginx-{port}.pid;
+error_log {root}/nginx-{port}.error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    client_body_temp_path {root}/tmp-{port};
+    proxy_temp_path {root}/tmp-{port};
+    fastcgi_temp_path {root}/tmp-{port};
+    uwsgi_temp_path {root}/tmp-{port};
+    scgi_temp_path {root}/tmp-{port};
+    {body}
+}}
+""")
+    return conf
+
+
+def start_nginx(root: Path, port: int, body: str) -> subprocess.Popen[bytes]:
+    conf = nginx_conf(root, port, body)
+    process = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], start_new_session=True)
+    wait_port(port)
+    return process
+
+
+def start_fallthrough(root: Path, port: int, origin_port: int) -> subprocess.Popen[bytes]:
+    config = root / "fallthrough.toml"
+    config.write_text(f"""
+[server]
+listen = "127.0.0.1:{port}"
+workers = 1
+[store]
+path = "{root / 'ft-store'}"
+memory_bytes = "64MiB"
+[[mount]]
+url_prefix = "/"
+origin = "http://127.0.0.1:{origin_port}"
+""")
+    exe = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fallthrough"
+    log = open(root / "fallthrough.log", "wb")  # noqa: SIM115 - the child keeps it
+    process = subprocess.Popen([str(exe), "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    wait_port(port)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+_UNIT = {"B": 1, "KB": KiB, "MB": MiB, "GB": GiB}
+
+
+def wrk(url: str, connections: int, seconds: float) -> tuple[float, float]:
+    """(requests/s, bytes/s) from one wrk run with one thread."""
+    out = subprocess.run([WRK, "-t1", f"-c{connections}", f"-d{round(seconds)}s", url], capture_output=True, text=True,
+                         check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    amount, unit = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out).groups()  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} error responses from {url}")
+    return rps, float(amount) * _UNIT[unit]
+
+
+def curl(url: str) -> tuple[int, float, float]:
+    """(status, seconds to first byte, total seconds) of one download to /dev/null."""
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total}",
+                          url], capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), float(out[1]), float(out[2])
+
+
+def group_rss(pgid: int) -> int:
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * KiB
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run (default 5)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--big", type=parse_size, default=2 * GiB, help="object for the RSS figure (default 2GiB)")
+    parser.add_argument("--miss-size", type=parse_size, default=64 * MiB, help="object for the miss (default 64MiB)")
+    args = parser.parse_args()
+    ensure_tools()
+    root = fresh_dir("edge")
+    www = root / "www"
+    www.mkdir()
+    (www / "4k.bin").write_bytes(os.urandom(4 * KiB))
+    (www / "1m.bin").write_bytes(os.urandom(MiB))
+    shutil.copyfile(ensure_file("random", args.miss_size), www / "miss.bin")
+    os.symlink(ensure_file("random", args.big), www / "big.bin")
+    origin_port, nginx_port, ft_port = free_port(), free_port(), free_port()
+    processes = [start_nginx(root, origin_port, f"""
+        server {{ listen 127.0.0.1:{origin_port}; root {www};
+                  location / {{ add_header Cache-Control "max-age=3600"; }} }}""")]
+    try:
+        processes.append(start_nginx(root, nginx_port, f"""
+            proxy_cache_path {root}/nginx-cache levels=1:2 keys_zone=edge:64m max_size=10g inactive=1d;
+            server {{ listen 127.0.0.1:{nginx_port};
+                      location / {{ proxy_pass http://127.0.0.1:{origin_port}; proxy_cache edge;
+                                    proxy_cache_lock on; proxy_http_version 1.1;
+                                    proxy_set_header Connection ""; add_header X-Cache $upstream_cache_status; }} }}"""))
+        ft = start_fallthrough(root, ft_port, origin_port)
+        processes.append(ft)
+        rows = []
+        for label, path in (("4KiB", "/4k.bin"), ("1MiB", "/1m.bin")):
+            for port in (nginx_port, ft_port):
+                for _ in range(2):  # fill, then one hit to warm
+                    curl(f"http://127.0.0.1:{port}{path}")
+            ours, theirs = [], []
+            for _ in range(args.repeat):
+                theirs.append(wrk(f"http://127.0.0.1:{nginx_port}{path}", args.connections, args.seconds))
+                ours.append(wrk(f"http://127.0.0.1:{ft_port}{path}", args.connections, args.seconds))
+            pick = 0 if label == "4KiB" else 1
+            a, b = median([o[pick] for o in ours]), median([t[pick] for t in theirs])
+            unit = "req/s" if pick == 0 else "MB/s"
+            scale = 1 if pick == 0 else 1e6
+            rows.append([f"{label} hits ({unit})", f"{a / scale:,.0f}", f"{b / scale:,.0f}", f"{a / b:.2f}",
+                         f">= {TARGETS[label]}", verdict(a / b >= TARGETS[label])])
+        direct, through = [], []
+        for i in range(args.repeat):
+            direct.append(curl(f"http://127.0.0.1:{origin_port}/miss.bin?run={i}")[1])
+            status, first_byte, _ = curl(f"http://127.0.0.1:{ft_port}/miss.bin?run={i}")
+            assert status == 200
+            through.append(first_byte)
+        rows.append([f"{fmt_size(args.miss_size)} miss: first byte (ms)", f"{median(through) * 1000:.1f}",
+                     f"{median(direct) * 1000:.1f} (origin direct)", f"{median(through) / median(direct):.2f}", "", ""])
+        peak = 0
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, group_rss(ft.pid))
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        started = time.monotonic()
+        downloads = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{ft_port}/big.bin"])
+                     for _ in range(10)]
+        codes = [d.wait() for d in downloads]
+        seconds = time.monotonic() - started
+        done.set()
+        sampler.join()
+        assert codes == [0] * 10, codes
+        rows.append([f"RSS, 10 clients x {fmt_size(args.big)} (MiB)", f"{peak / MiB:.0f}", "", "", "< 256",
+                     verdict(peak < 256 * MiB)])
+        print(f"fallthrough vs nginx proxy_cache, 1 worker each, wrk -t1 -c{args.connections} "
+              f"-d{args.seconds:g}s, median of {args.repeat}; 10 x {fmt_size(args.big)} took {seconds:.1f} s")
+        print(table(["what", "fallthrough", "nginx", "ratio", "target", ""], rows))
+    finally:
+        for process in reversed(processes):
+            stop(process)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
