@@ -16,7 +16,7 @@ from .server.mounts import Router
 
 
 def purge(settings: Settings, *, url: str | None = None, prefix: str | None = None, tag: str | None = None) -> str:
-    index = Index(index_path(settings))
+    index = Index(index_path(settings), compact=False)
     try:
         if tag is not None:
             index.ban("tag", tag)

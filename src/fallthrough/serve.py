@@ -43,7 +43,7 @@ def check(settings: Settings) -> None:
 def serve(settings: Settings, config_path: str | None) -> int:
     check(settings)
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
 
     os.environ[CONFIG_VARIABLE] = os.path.abspath(config_path) if config_path else ""
@@ -52,6 +52,7 @@ def serve(settings: Settings, config_path: str | None) -> int:
     Granian(
         "fallthrough.server.app:build", factory=True, address=server.host, port=server.port,
         interface=Interfaces.RSGI, workers=server.workers, log_access=False, websockets=False,
+        loop=Loops.uvloop,  # a third more requests per second than the stock event loop
         # A request head larger than this is answered 431 before it reaches us.
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
     ).serve()

@@ -47,6 +47,8 @@ class Entry:
     vary: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     last_used: float = field(default=0.0, compare=False)
+    # The headers every hit sends, built once by the edge (not stored; rebuilt after a restart).
+    wire: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def etag(self) -> str | None:

@@ -54,7 +54,9 @@ class KeyRecord:
 
 
 class Index:
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, compact: bool = True) -> None:
+        """`compact=False` for a process that joins running workers (a CLI purge): only
+        a server starting up may rewrite the journal under the others' feet."""
         self._keys: dict[str, KeyRecord] = {}
         self.bans: list[Ban] = []
         self.refs: Counter[B3Digest] = Counter()
@@ -65,7 +67,7 @@ class Index:
         if path is not None:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             self._journal = Journal(path)
-            for record in self._journal.open(self._compact):
+            for record in self._journal.open(self._compact if compact else None):
                 self._apply(record, replay=True)
             self.bans.clear()  # replay applied them in full
             self.orphans.clear()  # collected by a full pass, not by a replay

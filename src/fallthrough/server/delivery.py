@@ -19,6 +19,7 @@ from .ranges import Unsatisfiable, content_range, if_range_allows, multipart_len
     multipart_trailer, parse_range, unsatisfied_range
 
 BodySource = Callable[[int, int], AsyncIterator[bytes]]
+CONDITIONAL_OR_RANGE = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range")
 
 
 class BodyBroken(Exception):
@@ -44,7 +45,7 @@ async def deliver(proto, method: str, request_headers: Mapping[str, str], rep: R
     head_only = method == "HEAD"
     status, headers, size = rep.status, rep.headers, rep.size
     ranges: list[tuple[int, int]] | None = None
-    if 200 <= status < 300:
+    if 200 <= status < 300 and any(name in request_headers for name in CONDITIONAL_OR_RANGE):
         etag = _get(headers, "etag")
         last_modified = parse_http_date(_get(headers, "last-modified"))
         verdict = evaluate(method, request_headers, etag=etag, last_modified=last_modified, status=status)
