@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 from ..castore import B3Digest
 
-SMALL_BODY = 256 * 1024
+SMALL_BODY = 2 * 1024 * 1024
 
 
 class HotBodies:
