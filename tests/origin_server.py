@@ -126,7 +126,8 @@ class OriginServer:
                     self._objects[request.path] = Obj(body, headers=obj.headers if obj else [])
                 elif request.method == "DELETE":
                     self._objects.pop(request.path, None)
-                return web.Response(body=b"ok")
+                # The object's headers go out on the answer too (e.g. a Location to test).
+                return web.Response(body=b"ok", headers=_multi(obj.headers) if obj is not None else None)
         if obj is None:
             return web.Response(status=404, body=b"not found\n", content_type="text/plain")
         if obj.delay:

@@ -277,3 +277,48 @@ def test_purged_bodies_are_collected(tmp_path: Path, origin: OriginServer) -> No
         assert not any(f.is_file() for f in blobs.rglob("*"))
         chunks = tmp_path / "store" / "castore" / "chunks"
         assert not any(f.is_file() for f in chunks.rglob("*"))
+
+
+def test_concurrent_first_requests_for_two_variants_each_get_their_own(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/cv", headers={"Cache-Control": "max-age=600"}, vary_on="Accept-Language",
+               variants={"en": b"hello" * 1000, "fr": b"bonjour" * 1000}, delay=0.3)
+    languages = ["en", "fr"] * 10
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(lambda lang: edge.get("/o/cv", {"Accept-Language": lang}), languages))
+    for lang, reply in zip(languages, replies, strict=True):
+        assert reply.body == (b"hello" * 1000 if lang == "en" else b"bonjour" * 1000)
+
+
+def test_a_range_on_a_miss_does_not_wait_for_the_whole_object(edge: EdgeServer, origin: OriginServer) -> None:
+    body = os.urandom(40 * 65536)
+    origin.put("/slow", body, headers={"Cache-Control": "max-age=600"}, chunk_delay=0.1)  # 4 s in all
+    started = time.monotonic()
+    reply = edge.get("/o/slow", {"Range": "bytes=0-99"})
+    assert (reply.status, reply.body) == (206, body[:100])
+    assert time.monotonic() - started < 2.0
+
+
+def test_unsafe_methods_invalidate_what_location_names(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/list", b"the list", headers={"Cache-Control": "max-age=600"})
+    edge.get("/o/list")
+    assert edge.get("/o/list").header("x-cache") == "HIT"
+    origin.put("/new", b"created", headers={"Location": "/o/list"})
+    assert edge.get("/o/new", method="POST", body=b"x").status == 200
+    assert edge.get("/o/list").header("x-cache") == "MISS"
+
+
+def test_blobs_left_unreferenced_before_a_restart_are_collected(tmp_path: Path, origin: OriginServer) -> None:
+    origin.put("/left", os.urandom(400_000), headers={"Cache-Control": "max-age=600"})
+    with EdgeServer(tmp_path, mount(origin.url)) as server:
+        server.get("/o/left")
+    stray = tmp_path / "store" / "index" / "journal"
+    stray.unlink()  # the index is lost; the blob is now referenced by nothing
+    (tmp_path / "store" / "index" / "journal.end").unlink()
+    blobs = tmp_path / "store" / "castore" / "blobs"
+    assert any(f.is_file() for f in blobs.rglob("*"))
+    with EdgeServer(tmp_path, mount(origin.url), store='gc_grace = "0s"') as server:
+        server.get("/_fallthrough/health")
+        deadline = time.monotonic() + 5
+        while any(f.is_file() for f in blobs.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert not any(f.is_file() for f in blobs.rglob("*"))

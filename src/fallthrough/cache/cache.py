@@ -61,6 +61,11 @@ class Cache:
     def lookup(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
         return self.index.lookup(key, request_headers)
 
+    @staticmethod
+    def same_variant(head: FillHead, request_headers: Mapping[str, str]) -> bool:
+        """Whether a request that joined a fill wants the variant the fill is fetching."""
+        return not head.vary or vary_key(list(head.vary), request_headers) == head.variant
+
     def variant_of(self, key: str, request_headers: Mapping[str, str]) -> tuple[str, ...]:
         vary = self.index.vary_of(key)
         return vary_key(list(vary), request_headers) if vary else ()
@@ -139,7 +144,10 @@ class Cache:
             and vary != "*"
             and storable("GET", response.status, request_headers, response.headers, policy)
         )
-        fill.start_body(FillHead(response.status, response.headers, response.length, shared))
+        names = tuple(sorted(vary)) if isinstance(vary, list) else ()
+        variant = vary_key(list(names), request_headers) if names else ()
+        fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
+                                 variant=variant))
         if not shared:
             if fill.readers == 0:  # a background revalidation: nobody to hand it to
                 await response.aclose()
@@ -172,8 +180,6 @@ class Cache:
         if storing:
             try:
                 digest = await writer.close()
-                names = tuple(sorted(vary)) if isinstance(vary, list) else ()
-                variant = vary_key(list(names), request_headers) if names else ()
                 entry = self._entry(fill.key, variant, response.status, response.headers, digest, fill.received,
                                     request_time, response_time, names, policy)
                 self._replace(entry)
@@ -258,7 +264,21 @@ class Cache:
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever())
 
+    async def adopt_orphans(self) -> int:
+        """Mark every stored blob no entry references, so the sweep collects it after the
+        grace period: what a crash, an eviction or an earlier run left behind."""
+        found = 0
+        async for digest in self.store.list():
+            if digest not in self.index.refs and digest not in self.index.orphans:
+                self.index.orphans[digest] = time.monotonic()
+                found += 1
+        return found
+
     async def _sweep_forever(self) -> None:
+        try:
+            await self.adopt_orphans()
+        except CastoreError as exc:
+            log.warning("could not list the store for unreferenced blobs: %s", exc)
         while True:
             await asyncio.sleep(SWEEP_EVERY)
             try:

@@ -47,6 +47,8 @@ class FillHead:
     shared: bool
     revalidated: Entry | None = None  # a 304 that refreshed the stale entry, or a peer's entry
     from_peer: bool = False  # another worker of this node stored it while we waited
+    vary: tuple[str, ...] = ()  # request headers the response varies on
+    variant: tuple[str, ...] = ()  # their values in the request that led the fill
 
 
 class Fill:

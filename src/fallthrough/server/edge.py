@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from urllib.parse import quote
+from urllib.parse import unquote, urlsplit
 
 from multidict import CIMultiDict
 
@@ -34,6 +34,7 @@ from ..cache.freshness import (
     invalidates,
     may_serve_stale_on_error,
     only_if_cached,
+    vary_key,
 )
 from ..castore import CastoreError
 from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginResponse
@@ -225,6 +226,13 @@ class Edge:
                 await self._close_passthrough(fill)
                 await self._deliver_entry(proto, method, headers, stale, "STALE", age)
                 return
+            if head.shared and not self.cache.same_variant(head, headers):
+                # We joined before the origin said it varies; our variant is another fill.
+                own = self.cache.fill(key, vary_key(list(head.vary), headers), mount.origin,
+                                      mount.origin_path(rest), mount.origin_query(query), forwarded(headers),
+                                      headers, mount.policy, None)
+                await self._follow(proto, method, headers, mount, key, rest, query, own, None, 0.0)
+                return
             if not head.shared:
                 response = self._claim(fill)
                 if response is None:  # another request's private answer: ask for our own
@@ -254,6 +262,21 @@ class Edge:
             response_headers=stale.headers, request_headers=headers, current_age=age, lifetime=stale.lifetime,
             policy=mount.policy,
         )
+
+    def _local_key(self, reference: str | None, scope) -> str | None:  # noqa: ANN001
+        """The key a Location-style reference names, if it is a path on this edge."""
+        if not reference:
+            return None
+        parts = urlsplit(reference)
+        if parts.scheme or parts.netloc:
+            host = scope.headers.get("host")
+            if parts.netloc != host:
+                return None
+        path = unquote(parts.path)
+        if not path.startswith("/"):
+            return None
+        routed = self.router.route(path)
+        return None if routed is None else routed[0].key(routed[1], parts.query)
 
     @staticmethod
     def _claim(fill: Fill) -> OriginResponse | None:
@@ -328,6 +351,11 @@ class Edge:
             text(proto, 502, f"origin failed: {exc}")
             return
         if invalidates(scope.method, response.status):
+            # RFC 9111 §4.4: the target, and what Location / Content-Location name on this edge.
             self.cache.purge_url(key)
+            for name in ("location", "content-location"):
+                target = self._local_key(response.headers.get(name), scope)
+                if target is not None:
+                    self.cache.purge_url(target)
         await self._relay(proto, scope.method, response, "PASS")
 
