@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/read.py
 	$(BIN)/python bench/dedup.py

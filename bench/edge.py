@@ -9,6 +9,9 @@ each in turn with the same connections and duration; figures are medians of --re
   - a 64 MiB miss: time to first byte, through fallthrough vs from the origin directly
   - RSS of fallthrough (all its processes) while 10 clients download a 2 GiB object (< 256 MiB)
 
+Beside them, the HTTP server's own ceiling (bench/bare_app.py: the same files from
+memory, no cache) shows how much of a gap is the cache and how much the server.
+
 nginx and wrk are installed with apt-get when missing (root needed).
 """
 
@@ -109,6 +112,17 @@ origin = "http://127.0.0.1:{origin_port}"
     return process
 
 
+def start_bare(root: Path, port: int, www: Path) -> subprocess.Popen[bytes]:
+    granian = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "granian"
+    process = subprocess.Popen(
+        [str(granian), "--interface", "rsgi", "--loop", "uvloop", "--no-ws", "--workers", "1", "--port", str(port),
+         "--log-level", "warning", "bare_app:app"],
+        cwd=Path(__file__).resolve().parent, env={**os.environ, "BARE_ROOT": str(www)}, start_new_session=True,
+    )
+    wait_port(port)
+    return process
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -173,7 +187,7 @@ def main() -> int:
     (www / "1m.bin").write_bytes(os.urandom(MiB))
     shutil.copyfile(ensure_file("random", args.miss_size), www / "miss.bin")
     os.symlink(ensure_file("random", args.big), www / "big.bin")
-    origin_port, nginx_port, ft_port = free_port(), free_port(), free_port()
+    origin_port, nginx_port, ft_port, bare_port = free_port(), free_port(), free_port(), free_port()
     processes = [start_nginx(root, origin_port, f"""
         server {{ listen 127.0.0.1:{origin_port}; root {www};
                   location / {{ add_header Cache-Control "max-age=3600"; }} }}""")]
@@ -186,21 +200,24 @@ def main() -> int:
                                     proxy_set_header Connection ""; add_header X-Cache $upstream_cache_status; }} }}"""))
         ft = start_fallthrough(root, ft_port, origin_port)
         processes.append(ft)
+        processes.append(start_bare(root, bare_port, www))
         rows = []
         for label, path in (("4KiB", "/4k.bin"), ("1MiB", "/1m.bin")):
             for port in (nginx_port, ft_port):
                 for _ in range(2):  # fill, then one hit to warm
                     curl(f"http://127.0.0.1:{port}{path}")
-            ours, theirs = [], []
+            ours, theirs, bare = [], [], []
             for _ in range(args.repeat):
                 theirs.append(wrk(f"http://127.0.0.1:{nginx_port}{path}", args.connections, args.seconds))
                 ours.append(wrk(f"http://127.0.0.1:{ft_port}{path}", args.connections, args.seconds))
+                bare.append(wrk(f"http://127.0.0.1:{bare_port}{path}", args.connections, args.seconds))
             pick = 0 if label == "4KiB" else 1
-            a, b = median([o[pick] for o in ours]), median([t[pick] for t in theirs])
+            a, b, c = (median([r[pick] for r in runs]) for runs in (ours, theirs, bare))
             unit = "req/s" if pick == 0 else "MB/s"
             scale = 1 if pick == 0 else 1e6
             rows.append([f"{label} hits ({unit})", f"{a / scale:,.0f}", f"{b / scale:,.0f}", f"{a / b:.2f}",
-                         f">= {TARGETS[label]}", verdict(a / b >= TARGETS[label])])
+                         f">= {TARGETS[label]}", verdict(a / b >= TARGETS[label]),
+                         f"{c / scale:,.0f} ({c / b:.2f})", f"{a / c:.2f}"])
         direct, through = [], []
         for i in range(args.repeat):
             direct.append(curl(f"http://127.0.0.1:{origin_port}/miss.bin?run={i}")[1])
@@ -208,7 +225,8 @@ def main() -> int:
             assert status == 200
             through.append(first_byte)
         rows.append([f"{fmt_size(args.miss_size)} miss: first byte (ms)", f"{median(through) * 1000:.1f}",
-                     f"{median(direct) * 1000:.1f} (origin direct)", f"{median(through) / median(direct):.2f}", "", ""])
+                     f"{median(direct) * 1000:.1f} (origin direct)", f"{median(through) / median(direct):.2f}", "", "",
+                     "", ""])
         peak = 0
         done = threading.Event()
 
@@ -229,10 +247,12 @@ def main() -> int:
         sampler.join()
         assert codes == [0] * 10, codes
         rows.append([f"RSS, 10 clients x {fmt_size(args.big)} (MiB)", f"{peak / MiB:.0f}", "", "", "< 256",
-                     verdict(peak < 256 * MiB)])
+                     verdict(peak < 256 * MiB), "", ""])
         print(f"fallthrough vs nginx proxy_cache, 1 worker each, wrk -t1 -c{args.connections} "
               f"-d{args.seconds:g}s, median of {args.repeat}; 10 x {fmt_size(args.big)} took {seconds:.1f} s")
-        print(table(["what", "fallthrough", "nginx", "ratio", "target", ""], rows))
+        print(table(["what", "fallthrough", "nginx", "ratio", "target", "", "server ceiling (/nginx)", "ft/ceiling"],
+                    rows))
+        print("server ceiling: an app on the same HTTP server and event loop answering from memory, no cache")
     finally:
         for process in reversed(processes):
             stop(process)
