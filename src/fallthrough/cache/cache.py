@@ -237,9 +237,13 @@ class Cache:
             body = self.small_body(entry) or await self.load_small(entry)
             yield body[start:end]
             return
-        reader = await self.store.open_read(entry.digest)
-        async for part in reader.iter_range(start, end):
-            yield part
+        try:
+            reader = await self.store.open_read(entry.digest)
+            async for part in reader.iter_range(start, end):
+                yield part
+        except CastoreError:
+            self.lost(entry)  # this response is cut short; the next request fetches it again
+            raise
 
     def lost(self, entry: Entry) -> None:
         """The store no longer has (a good copy of) this entry's body: forget the entry."""

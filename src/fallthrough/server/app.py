@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 
 from ..cache.cache import Cache, spool_dir
 from ..cache.index import Index
@@ -37,7 +38,7 @@ class App:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        store = settings.store.open()
+        store = self._store_settings(settings).open()
         locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
             if settings.server.workers > 1 else None
         self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
@@ -45,6 +46,17 @@ class App:
         self.router = Router.from_settings(settings.mounts)
         self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
         self._started = False
+
+    @staticmethod
+    def _store_settings(settings: Settings):  # noqa: ANN205 - StoreSettings
+        """Each worker keeps its own books of the disk tier's budget, so with N workers each
+        gets 1/N of it: every blob on disk is in some worker's books, and the total stays
+        within the budget."""
+        store = settings.store
+        workers = settings.server.workers
+        if workers > 1 and store.max_bytes is not None and not store.tiers:
+            return replace(store, max_bytes=store.max_bytes // workers)
+        return store
 
     def _key_of(self, path: str, query: str) -> str | None:
         routed = self.router.route(path)
