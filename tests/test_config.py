@@ -115,15 +115,15 @@ def test_the_minimal_server_config_parses_as_written() -> None:
     (mount,) = settings.mounts
     assert mount.url_prefix == "/file/christine-static"
     assert mount.origin == "https://f001.example.com/file/christine-static"
-    assert mount.default_ttl is None and mount.honour_origin_cache_control
+    assert mount.policy.default_ttl is None and mount.policy.honour_origin
 
 
 def test_mount_policy_keys() -> None:
     settings = parse(MINIMAL + 'default_ttl = "1h"\nmax_ttl = "2d"\nstale_while_revalidate = 30\n'
                      'stale_if_error = "1h30m"\nnegative_ttl = "5s"\nhonour_origin_cache_control = false\n')
-    mount = settings.mounts[0]
-    assert (mount.default_ttl, mount.max_ttl, mount.stale_while_revalidate, mount.stale_if_error,
-            mount.negative_ttl, mount.honour_origin_cache_control) == (3600, 172800, 30, 5400, 5, False)
+    policy = settings.mounts[0].policy
+    assert (policy.default_ttl, policy.max_ttl, policy.stale_while_revalidate, policy.stale_if_error,
+            policy.negative_ttl, policy.honour_origin) == (3600, 172800, 30, 5400, 5, False)
 
 
 @given(st.integers(0, 10**6), st.sampled_from([("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604800)]))

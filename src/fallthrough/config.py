@@ -36,6 +36,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cache.freshness import CachePolicy
 from .castore import BlobStore, TierSpec, open_store
 from .castore.s3 import S3_OPTIONS
 
@@ -125,12 +126,7 @@ class MountSettings:
 
     url_prefix: str
     origin: str
-    default_ttl: float | None = None
-    max_ttl: float | None = None
-    stale_while_revalidate: float = 0.0
-    stale_if_error: float = 0.0
-    negative_ttl: float = 10.0
-    honour_origin_cache_control: bool = True
+    policy: CachePolicy = field(default_factory=CachePolicy)
     index: str | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -213,8 +209,8 @@ def _server(raw: object) -> ServerSettings:
     return ServerSettings(listen, workers, token)
 
 
-_MOUNT_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "negative_ttl",
-                    "connect_timeout", "read_timeout")
+_POLICY_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "negative_ttl")
+_MOUNT_DURATIONS = (*_POLICY_DURATIONS, "connect_timeout", "read_timeout")
 _ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
 
 
@@ -241,8 +237,9 @@ def _mount(raw: object, key: str) -> MountSettings:
     options = {k: v for k, v in table.items() if k in S3_OPTIONS or k == "allow_http"}
     if options and not origin.lower().startswith("s3://"):
         raise ConfigError(f"{key}: options {sorted(options)} apply to s3:// origins only")
-    return MountSettings(prefix.rstrip("/") or "/", origin, honour_origin_cache_control=honour, index=index,
-                         options=options, **durations)
+    policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
+    timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
+    return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, **timeouts)
 
 
 def _mounts(raw: object) -> list[MountSettings]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ..cache.freshness import CachePolicy
 from ..config import MountSettings
 from ..origins import Origin, open_origin
 
@@ -12,20 +11,12 @@ from ..origins import Origin, open_origin
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
-def policy_of(settings: MountSettings) -> CachePolicy:
-    return CachePolicy(
-        default_ttl=settings.default_ttl, max_ttl=settings.max_ttl,
-        stale_while_revalidate=settings.stale_while_revalidate, stale_if_error=settings.stale_if_error,
-        negative_ttl=settings.negative_ttl, honour_origin=settings.honour_origin_cache_control,
-    )
-
-
 class Mount:
     def __init__(self, settings: MountSettings, origin: Origin) -> None:
         self.settings = settings
         self.prefix = settings.url_prefix
         self.origin = origin
-        self.policy = policy_of(settings)
+        self.policy = settings.policy
         # A bucket answers by key alone: a query string would only split its cache.
         self.uses_query = settings.origin.lower().startswith(("http://", "https://"))
 
