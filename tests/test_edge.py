@@ -322,3 +322,14 @@ def test_blobs_left_unreferenced_before_a_restart_are_collected(tmp_path: Path, 
         while any(f.is_file() for f in blobs.rglob("*")) and time.monotonic() < deadline:
             time.sleep(0.1)
     assert not any(f.is_file() for f in blobs.rglob("*"))
+
+
+def test_a_purge_on_one_worker_holds_on_every_worker(tmp_path: Path, origin: OriginServer) -> None:
+    origin.put("/pw", b"v", headers={"Cache-Control": "max-age=600"})
+    with EdgeServer(tmp_path, mount(origin.url), workers=2) as server:
+        for _ in range(5):
+            server.get("/o/pw")
+            hits = [server.get("/o/pw").header("x-cache") for _ in range(6)]
+            assert set(hits) == {"HIT"}
+            assert server.purge(url="/o/pw").status == 200
+            assert server.get("/o/pw").header("x-cache") == "MISS"  # whichever worker answers
