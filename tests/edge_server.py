@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -89,6 +90,14 @@ class EdgeServer:
 
     def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET", body: bytes | None = None) -> Reply:
         return request(self.url + path, method, headers, body)
+
+    def wait_stored(self, entries: int, timeout: float = 10) -> None:
+        """Until the index holds this many entries: a response can end before its body is
+        committed to the store (the store follows the client, not the other way round)."""
+        deadline = time.monotonic() + timeout
+        while json.loads(self.get("/_fallthrough/health").body)["entries"] < entries:
+            assert time.monotonic() < deadline, "the entry was never stored"
+            time.sleep(0.01)
 
     def purge(self, **params: str) -> Reply:
         query = "&".join(f"{k}={v}" for k, v in params.items())

@@ -268,6 +268,7 @@ def test_purged_bodies_are_collected(tmp_path: Path, origin: OriginServer) -> No
     origin.put("/g", os.urandom(600_000), headers={"Cache-Control": "max-age=600"})
     with EdgeServer(tmp_path, mount(origin.url), store='gc_grace = "0s"') as server:
         server.get("/o/g")
+        server.wait_stored(1)
         blobs = tmp_path / "store" / "castore" / "blobs"
         assert len([f for f in blobs.rglob("*") if f.is_file()]) == 1
         assert server.purge(url="/o/g").status == 200

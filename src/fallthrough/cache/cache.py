@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 
 from multidict import CIMultiDict
@@ -36,6 +36,8 @@ from .origin import Origin, OriginError
 
 log = logging.getLogger(__name__)
 
+# Bytes the store takes from a fill's spool at a time (a batch of the chunker).
+STORE_READ = 8 * 1024 * 1024
 # How often the background sweep applies bans and collects unreferenced blobs.
 SWEEP_EVERY = 1.0
 # A blob no entry references is deleted this long after it lost its last entry, so a
@@ -146,6 +148,9 @@ class Cache:
         )
         names = tuple(sorted(vary)) if isinstance(vary, list) else ()
         variant = vary_key(list(names), request_headers) if names else ()
+        fill.fresh_until = response_time + freshness_lifetime(
+            response.status, response.headers, policy, response_time=response_time,
+        ) - current_age(response.headers, request_time, response_time, response_time)
         fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
                                  variant=variant))
         if not shared:
@@ -155,38 +160,56 @@ class Cache:
                 fill.passthrough = response
             fill.finish(None)
             return
-        # A store that fails (a full disk, a far tier down) costs the cache this object,
-        # not the clients their response: the body keeps flowing through the spool.
-        writer = self.store.open_write()
-        storing = True
+        # The store follows the spool in a task of its own: clients get the origin's speed,
+        # and a store that fails (a full disk, a far tier down) costs the cache this
+        # object, not the clients their response.
+        storing = asyncio.create_task(self._store(fill, response.status, response.headers, request_headers,
+                                                  request_time, response_time, names, variant, policy))
         try:
             async for piece in response.body:
                 fill.append(piece)
-                if storing:
-                    try:
-                        await writer.write(piece)
-                    except CastoreError as exc:
-                        log.warning("not storing %s: %s", fill.key, exc)
-                        storing = False
-                        await writer.abort()
             if response.length is not None and fill.received != response.length:
                 raise OriginError(f"origin sent {fill.received} of {response.length} bytes")
         except BaseException:
-            if storing:
-                await writer.abort()
+            storing.cancel()
+            await asyncio.gather(storing, return_exceptions=True)
             await response.aclose()
             raise
-        entry = None
-        if storing:
-            try:
-                digest = await writer.close()
-                entry = self._entry(fill.key, variant, response.status, response.headers, digest, fill.received,
-                                    request_time, response_time, names, policy)
-                self._replace(entry)
-            except CastoreError as exc:
-                log.warning("not storing %s: %s", fill.key, exc)
-                entry = None
-        fill.finish(entry)
+        fill.complete_body()
+        fill.finish(await storing)
+
+    async def _store(
+        self, fill: Fill, status: int, headers: CIMultiDict[str], request_headers: Mapping[str, str],
+        request_time: float, response_time: float, vary: tuple[str, ...], variant: tuple[str, ...],
+        policy: CachePolicy,
+    ) -> Entry | None:
+        """Chunk and store the spool as it grows; the entry once the body is whole."""
+        writer = self.store.open_write()
+        fill.join()  # the spool stays open for us
+        try:
+            async for data in fill.read(0, None, unreleased=True, size=STORE_READ):
+                await writer.write(data)
+            digest = await writer.close()
+        except CastoreError as exc:
+            await writer.abort()
+            log.warning("not storing %s: %s", fill.key, exc)
+            return None
+        except BaseException:
+            await writer.abort()
+            raise
+        finally:
+            fill.leave()
+        entry = self._entry(fill.key, variant, status, headers, digest, fill.received, request_time,
+                            response_time, vary, policy)
+        if self.index.superseded(entry):
+            log.info("not indexing %s: purged while it was being fetched", fill.key)
+            return None
+        try:
+            self._replace(entry)
+        except OSError as exc:
+            log.warning("not indexing %s: %s", fill.key, exc)
+            return None
+        return entry
 
     def _entry(
         self, key: str, variant: tuple[str, ...], status: int, headers: CIMultiDict[str], digest: bytes, size: int,
@@ -254,13 +277,23 @@ class Cache:
     # -- purge ----------------------------------------------------------------
 
     def purge_url(self, key: str) -> int:
+        self._forget_fills(lambda fill: fill.key == key)
         return len(self.index.remove(key))
 
     def purge_prefix(self, prefix: str) -> None:
         self.index.ban("prefix", prefix)
+        self._forget_fills(lambda fill: fill.key.startswith(prefix))
 
     def purge_tag(self, tag: str) -> None:
         self.index.ban("tag", tag)
+        self._forget_fills(lambda fill: fill.head.done() and not fill.head.exception()
+                           and tag in parse_tags(fill.head.result().headers))
+
+    def _forget_fills(self, matches: Callable[[Fill], bool]) -> None:
+        """Fills in flight that a purge covers take no new followers (and store nothing)."""
+        for fill_key, fill in list(self.fills.items()):
+            if matches(fill):
+                del self.fills[fill_key]
 
     # -- background: bans and garbage -----------------------------------------
 
@@ -313,14 +346,17 @@ class Cache:
                 pass
         return collected
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 10.0) -> None:
+        """Let fills in flight finish storing (up to `grace` seconds), then stop."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        for fill in list(self.fills.values()):
-            if fill.task is not None:
-                fill.task.cancel()
-        await asyncio.gather(*(f.task for f in self.fills.values() if f.task), return_exceptions=True)
+        tasks = [f.task for f in self.fills.values() if f.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         self.index.close()
         await self.store.close()
 

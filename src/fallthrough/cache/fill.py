@@ -1,15 +1,16 @@
 """One fetch from an origin, shared by every request that wants the same key meanwhile.
 
 The fill runs as its own task, so a client that goes away does not abort it. Bytes from
-the origin go two ways as they arrive: into the chunk store (through a BlobWriter) and
-into a spool file that readers follow at their own pace, each from the byte it wants.
-The spool is an unlinked temporary file: a reader far behind costs page cache, not
-process memory, and a 2 GiB object with ten slow clients stays within a few MiB of RSS.
+the origin go into a spool file as they arrive; readers follow it at their own pace,
+each from the byte it wants, and so does the store, which chunks, hashes and compresses
+behind them: clients get the origin's speed, not the store's. The spool is an unlinked
+temporary file: a reader far behind costs page cache, not process memory, and a 2 GiB
+object with ten slow clients stays within a few MiB of RSS.
 
-Nothing partial is ever named: the entry is written only after the writer has closed
-(every chunk, then the manifest) and the byte count matched the origin's
-Content-Length. If the origin fails or ends short, the writer is aborted and readers get
-the error, so the server can cut their responses short rather than end them cleanly.
+The latest piece is held back until the origin's body has ended and its length checked,
+so that a body that breaks off or ends short is never delivered whole: readers get the
+error instead, and the server cuts their responses. Nothing partial is ever named: the
+entry is written only after the writer has closed (every chunk, then the manifest).
 """
 
 from __future__ import annotations
@@ -58,11 +59,11 @@ class Fill:
         self.head: asyncio.Future[FillHead] = asyncio.get_running_loop().create_future()
         self.entry: Entry | None = None
         self.received = 0
-        # Readers see all but the latest piece until the entry is committed, so a client
-        # whose response has ended finds the entry in the index on its next request.
-        self.released = 0
+        self.released = 0  # readers may have bytes [0, released)
         self.error: BaseException | None = None
-        self.finished = False
+        self.body_complete = False  # the origin's body ended, its length checked
+        self.fresh_until = 0.0  # until when a request may take the body without revalidating
+        self.finished = False  # stored (or not), or failed: the fill's task is done
         self.leader_claimed = False
         self.passthrough: Any = None  # the origin's response when it is the leader's alone
         self._spool_dir = spool_dir
@@ -74,7 +75,7 @@ class Fill:
     # -- the fill's side -------------------------------------------------------
 
     def start_body(self, head: FillHead) -> None:
-        if head.shared:
+        if head.shared and head.revalidated is None:
             self._fd, path = tempfile.mkstemp(prefix="fill-", dir=self._spool_dir)
             os.unlink(path)
         if not self.head.done():
@@ -89,9 +90,15 @@ class Fill:
         self.received += len(data)
         self._wake()
 
+    def complete_body(self) -> None:
+        self.released = self.received
+        self.body_complete = True
+        self._wake()
+
     def finish(self, entry: Entry | None) -> None:
         self.entry = entry
-        self.released = self.received
+        if not self.body_complete:
+            self.complete_body()
         self.finished = True
         self._wake()
         self._close_if_unread()
@@ -123,29 +130,41 @@ class Fill:
         self._readers -= 1
         self._close_if_unread()
 
-    async def read(self, start: int, end: int | None) -> AsyncIterator[bytes]:
+    async def progress(self) -> None:
+        """Until something changes: more bytes, the body's end, the fill's end."""
+        await self._progress.wait()
+
+    async def read(self, start: int, end: int | None, *, unreleased: bool = False,
+                   size: int = SPOOL_READ) -> AsyncIterator[bytes]:
         """Bytes [start, end) as they arrive (between join() and leave()); raises FillFailed
-        if the origin breaks off."""
+        if the origin breaks off. `unreleased`: the store's reader, which may take the
+        latest piece too (nothing is named until the body is complete)."""
         position = start
         while end is None or position < end:
-            while self.released <= position and not self.finished:
+            limit = self.received if unreleased else self.released
+            while limit <= position and not self.body_complete and self.error is None:
                 await self._progress.wait()
+                limit = self.received if unreleased else self.released
             if self.error is not None:
                 raise FillFailed(str(self.error)) from self.error
-            available = self.released if end is None else min(self.released, end)
+            available = limit if end is None else min(limit, end)
             if position >= available:
-                if self.finished:
+                if self.body_complete:
                     return
                 continue
-            data = os.pread(self._fd, min(available - position, SPOOL_READ), position)
+            data = os.pread(self._fd, min(available - position, size), position)
             if not data:
                 raise FillFailed("the spool file ended early")
             position += len(data)
             yield data
 
-    async def wait(self) -> None:
-        """Until the fill has ended, stored or failed."""
+    async def wait_finished(self) -> None:
         while not self.finished:
+            await self._progress.wait()
+
+    async def wait_body(self) -> None:
+        """Until the origin's body has ended (whole, or failed)."""
+        while not self.body_complete and self.error is None:
             await self._progress.wait()
 
     def _close_if_unread(self) -> None:

@@ -29,6 +29,9 @@ BanKind = Literal["prefix", "tag"]
 # Rewrite the journal on open when fewer than this share of its records are live.
 COMPACT_BELOW = 0.5
 SWEEP_BATCH = 2000
+# How long purges are remembered after they were applied, so that a fill which fetched
+# its body before the purge and commits after it is not stored (see superseded()).
+PURGE_MEMORY = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class Index:
         a server starting up may rewrite the journal under the others' feet."""
         self._keys: dict[str, KeyRecord] = {}
         self.bans: list[Ban] = []
+        self._retired: list[Ban] = []  # applied and retired, still remembered for a while
+        self._removed: dict[str, float] = {}  # key → when a URL purge removed it
         self.refs: Counter[B3Digest] = Counter()
         # Blobs that lost their last entry, and when (monotonic): candidates for collection.
         self.orphans: dict[B3Digest, float] = {}
@@ -108,8 +113,18 @@ class Index:
 
     def remove(self, key: str) -> list[Entry]:
         """Every variant of a URL's key, gone now (a URL purge or an unsafe method)."""
-        self._log({"op": "del", "key": key})
+        now = time.time()
+        self._log({"op": "del", "key": key, "time": now})
+        self._removed[key] = now
         return self._remove(key)
+
+    def superseded(self, entry: Entry) -> bool:
+        """Whether a purge issued after this response was fetched covers it: a fill that
+        commits after a purge must not bring back what the purge removed."""
+        self.catch_up()
+        if self._removed.get(entry.key, 0.0) >= entry.response_time:
+            return True
+        return any(ban.matches(entry) for ban in (*self.bans, *self._retired))
 
     def ban(self, kind: BanKind, value: str, at: float | None = None) -> Ban:
         ban = Ban(kind, value, time.time() if at is None else at)
@@ -136,6 +151,9 @@ class Index:
             if i % SWEEP_BATCH == SWEEP_BATCH - 1:
                 await asyncio.sleep(0)
         self.bans = [b for b in self.bans if b not in bans]
+        horizon = time.time() - PURGE_MEMORY
+        self._retired = [b for b in (*self._retired, *bans) if b.time >= horizon]
+        self._removed = {k: t for k, t in self._removed.items() if t >= horizon}
         return removed
 
     def close(self) -> None:
@@ -201,6 +219,8 @@ class Index:
                 self._put(Entry.from_json(record["entry"]))
             elif op == "del":
                 self._remove(str(record["key"]))
+                if not replay:
+                    self._removed[str(record["key"])] = float(record.get("time", 0.0))
             elif op == "ban":
                 ban = Ban(record["kind"], str(record["value"]), float(record["time"]))
                 if replay:

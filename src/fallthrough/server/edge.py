@@ -198,6 +198,14 @@ class Edge:
                                forwarded(headers), headers, mount.policy, stale)
 
     async def _miss(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
+        running = self.cache.fills.get((key, self.cache.variant_of(key, headers)))
+        if running is not None and running.body_complete and time.time() >= running.fresh_until:
+            # Its body is all here but no longer fresh (or never was): that would be a
+            # reuse without revalidation. Wait for it to be stored, then look again.
+            await running.wait_finished()
+            if self.cache.lookup(key, headers) is not None:
+                await self._get(proto, method, headers, mount, key, rest, query)
+                return
         fill = self._fill(mount, key, rest, query, headers, None)
         await self._follow(proto, method, headers, mount, key, rest, query, fill, None, 0.0)
 
@@ -208,6 +216,8 @@ class Edge:
 
     async def _follow(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
                       fill: Fill, stale: Entry | None, age: float) -> None:
+        # Joining a fill whose body has all arrived costs the origin nothing: a hit.
+        label = "HIT" if fill.body_complete else "MISS"
         fill.join()
         try:
             try:
@@ -240,16 +250,16 @@ class Edge:
                                                         forwarded(headers))
                 await self._relay(proto, method, response, "MISS")
                 return
-            if head.length is None:
+            length = head.length
+            if length is None:
                 # Without a declared length a broken body could not be told from a whole
-                # one, so this response waits for the fill and goes out with its size.
-                await fill.wait()
-                if fill.error is not None or fill.entry is None:
+                # one, so this response waits for the whole body and goes out with its size.
+                await fill.wait_body()
+                if fill.error is not None:
                     text(proto, 502, f"origin failed: {fill.error}")
                     return
-                await self._deliver_entry(proto, method, headers, fill.entry, "MISS", 0.0)
-                return
-            rep = Representation(head.status, self._headers(head.headers, 0.0, "MISS"), head.length,
+                length = fill.received
+            rep = Representation(head.status, self._headers(head.headers, 0.0, label), length,
                                  lambda start, end: fill.read(start, end))
             await deliver(proto, method, headers, rep)
         finally:
