@@ -66,9 +66,9 @@ class App:
         if not self._started:
             self._started = True
             self.cache.start_background()
-        if scope.proto != "http":
-            return
-        await self.edge.handle(scope, proto)
+        # The fresh small hit is answered here, without another coroutine.
+        if not self.edge.fast_hit(scope, proto):
+            await self.edge.handle(scope, proto)
 
     def __rsgi_init__(self, loop) -> None:  # noqa: ANN001
         pass

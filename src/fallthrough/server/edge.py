@@ -98,10 +98,13 @@ class Edge:
         except RuntimeError:  # the response had begun: the connection is cut instead
             raise BodyBroken(message) from None
 
-    def _fast_hit(self, scope, proto) -> bool:  # noqa: ANN001
+    def fast_hit(self, scope, proto) -> bool:  # noqa: ANN001
         """The hot path: a fresh hit, small body in memory, no conditional or Range, no
         request Cache-Control. No header parsing, no allocation beyond the header list,
         no await. Anything else returns False and takes the full path below."""
+        method = scope.method
+        if method != "GET" and method != "HEAD":
+            return False
         path = scope.path
         if not plainly_fine(path) or path.startswith(Admin.PREFIX):
             return False
@@ -126,7 +129,7 @@ class Edge:
         if wire is None:
             wire = entry.wire = self._wire(entry)
         out = [*wire, ("age", str(int(age))), ("x-cache", "HIT")]
-        if scope.method == "HEAD":
+        if method == "HEAD":
             proto.response_empty(entry.status, out)
         else:
             proto.response_bytes(entry.status, out, body)
@@ -139,8 +142,6 @@ class Edge:
 
     async def _handle(self, scope, proto) -> None:  # noqa: ANN001
         method = scope.method
-        if (method == "GET" or method == "HEAD") and self._fast_hit(scope, proto):
-            return
         headers = scope.headers
         check_request(scope)
         if scope.path.startswith(Admin.PREFIX):
