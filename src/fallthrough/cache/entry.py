@@ -46,7 +46,6 @@ class Entry:
     initial_age: float = 0.0  # RFC 9111 §4.2.3 corrected_initial_age: age when stored
     vary: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    last_used: float = field(default=0.0, compare=False)
     # The headers every hit sends, built once by the edge (not stored; rebuilt after a restart).
     wire: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
 

@@ -198,20 +198,28 @@ class Edge:
         return self.cache.fill(key, variant, mount.origin, mount.origin_path(rest), mount.origin_query(query),
                                forwarded(headers), headers, mount.policy, stale)
 
+    async def _spent_fill(self, key: str, variant: tuple[str, ...]) -> bool:
+        """A fill whose body has all arrived but is no longer fresh (or never was) must
+        not be joined: that would be a reuse without revalidation. Wait for it to be
+        stored instead; True if there was one (then the caller looks again)."""
+        running = self.cache.fills.get((key, variant))
+        if running is None or not running.body_complete or time.time() < running.fresh_until:
+            return False
+        await running.wait_finished()
+        return True
+
     async def _miss(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
-        running = self.cache.fills.get((key, self.cache.variant_of(key, headers)))
-        if running is not None and running.body_complete and time.time() >= running.fresh_until:
-            # Its body is all here but no longer fresh (or never was): that would be a
-            # reuse without revalidation. Wait for it to be stored, then look again.
-            await running.wait_finished()
-            if self.cache.lookup(key, headers) is not None:
-                await self._get(proto, method, headers, mount, key, rest, query)
-                return
+        if await self._spent_fill(key, self.cache.variant_of(key, headers)) and self.cache.lookup(key, headers):
+            await self._get(proto, method, headers, mount, key, rest, query)
+            return
         fill = self._fill(mount, key, rest, query, headers, None)
         await self._follow(proto, method, headers, mount, key, rest, query, fill, None, 0.0)
 
     async def _revalidate(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
                           stale: Entry, age: float) -> None:
+        if await self._spent_fill(key, stale.variant):
+            await self._get(proto, method, headers, mount, key, rest, query)
+            return
         fill = self._fill(mount, key, rest, query, headers, stale)
         await self._follow(proto, method, headers, mount, key, rest, query, fill, stale, age)
 
