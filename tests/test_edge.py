@@ -334,3 +334,48 @@ def test_a_purge_on_one_worker_holds_on_every_worker(tmp_path: Path, origin: Ori
             assert set(hits) == {"HIT"}
             assert server.purge(url="/o/pw").status == 200
             assert server.get("/o/pw").header("x-cache") == "MISS"  # whichever worker answers
+
+
+def test_request_directives(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/d", b"directives", headers={"Cache-Control": "max-age=600"}, etag='"d"')
+    assert edge.get("/o/d", {"Cache-Control": "only-if-cached"}).status == 504
+    edge.get("/o/d")
+    edge.wait_stored(1)
+    assert edge.get("/o/d", {"Cache-Control": "only-if-cached"}).header("x-cache") == "HIT"
+    assert edge.get("/o/d", {"Cache-Control": "no-cache"}).header("x-cache") == "REVALIDATED"
+    assert edge.get("/o/d", {"Cache-Control": "max-age=0"}).header("x-cache") == "REVALIDATED"
+    before = origin.count("/d")
+    reply = edge.get("/o/d", {"Cache-Control": "no-store"})
+    assert (reply.status, reply.body) == (200, b"directives")
+    assert origin.count("/d") == before  # a fresh hit needs no store: no-store only stops storing
+
+
+def test_head_on_a_miss_fills_the_cache(edge: EdgeServer, origin: OriginServer) -> None:
+    body = os.urandom(300_000)
+    origin.put("/h", body, headers={"Cache-Control": "max-age=600"})
+    head = edge.get("/o/h", method="HEAD")
+    assert (head.status, head.body, head.header("content-length")) == (200, b"", str(len(body)))
+    edge.wait_stored(1)
+    get = edge.get("/o/h")
+    assert (get.header("x-cache"), get.body) == ("HIT", body)
+    assert origin.count("/h") == 1 and origin.count("/h", "HEAD") == 0
+
+
+def test_private_answers_are_not_shared_or_stored(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/me", b"my account", headers={"Cache-Control": "private, max-age=600"}, delay=0.3)
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        replies = list(pool.map(lambda _: edge.get("/o/me"), range(5)))
+    assert all(r.body == b"my account" for r in replies)
+    assert origin.count("/me") == 5  # each asked the origin itself
+    assert edge.get("/o/me").header("x-cache") == "MISS"
+
+
+def test_the_edge_answers_with_age_and_keeps_origin_headers(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/age", b"x", headers={"Cache-Control": "max-age=600", "Age": "100", "X-Custom": "kept",
+                                      "Content-Type": "text/plain"})
+    edge.get("/o/age")
+    edge.wait_stored(1)
+    time.sleep(1.1)
+    hit = edge.get("/o/age")
+    assert hit.header("x-custom") == "kept" and hit.header("content-type") == "text/plain"
+    assert int(hit.header("age")) >= 101
