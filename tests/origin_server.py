@@ -118,7 +118,7 @@ class OriginServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         with self._lock:
-            self._log.append(Recorded(request.method, request.path, request.query_string,
+            self._log.append(Recorded(request.method, request.path, request.raw_path.partition("?")[2],
                                       {k.lower(): v for k, v in request.headers.items()}, body, time.time()))
             obj = self._objects.get(request.path)
             if request.method in ("POST", "PUT", "DELETE", "PATCH"):

@@ -15,6 +15,7 @@ from ..cache.origin import (
     OriginUnavailable,
 )
 from .bucket import BucketOrigin
+from .directory import DirectoryOrigin
 from .http import HttpOrigin
 
 
@@ -25,12 +26,16 @@ def open_origin(url: str, options: Mapping[str, Any] | None = None, *, connect_t
         if options:
             raise BadOriginURL(f"origin {url}: options apply to s3:// origins only")
         return HttpOrigin(url, connect_timeout, read_timeout)
-    if scheme in ("s3", "file"):
+    if scheme == "file":
+        if options:
+            raise BadOriginURL(f"origin {url}: options apply to s3:// origins only")
+        return DirectoryOrigin(url)
+    if scheme == "s3":
         return BucketOrigin(url, options)
     raise BadOriginURL(f"bad origin URL {url!r}: use http(s)://, s3://bucket/prefix or file:///dir")
 
 
 __all__ = [
-    "BadObjectPath", "BadOriginURL", "BucketOrigin", "HttpOrigin", "Origin", "OriginBodyError", "OriginError",
+    "BadObjectPath", "BadOriginURL", "BucketOrigin", "DirectoryOrigin", "HttpOrigin", "Origin", "OriginBodyError", "OriginError",
     "OriginResponse", "OriginUnavailable", "open_origin",
 ]

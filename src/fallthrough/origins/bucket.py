@@ -1,4 +1,4 @@
-"""A bucket as an origin: `s3://bucket/prefix` or `file:///dir`, through obstore.
+"""A bucket as an origin: `s3://bucket/prefix`, through obstore.
 
 The request path, percent-decoded, is the object key under the prefix. Object metadata
 becomes HTTP: size → Content-Length, e_tag → ETag, last_modified → Last-Modified, and
@@ -9,7 +9,6 @@ an ordinary 404 response, so the cache can store it as a negative entry.
 from __future__ import annotations
 
 import mimetypes
-import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +18,6 @@ import obstore
 from multidict import CIMultiDict
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
-from obstore.store import LocalStore
 
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
@@ -58,21 +56,10 @@ def _since(value: str | None) -> datetime | None:
 class BucketOrigin:
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = url.split("?")[0]
-        scheme = url.split("://", 1)[0].lower()
+        if not url.lower().startswith("s3://") or not urlsplit(url).netloc:
+            raise BadOriginURL(f"bad origin URL {url!r}: a bucket origin is s3://bucket/prefix")
         try:
-            if scheme == "s3":
-                if not urlsplit(url).netloc:
-                    raise BadOriginURL(f"bad origin URL {url!r}: no bucket (use s3://bucket/prefix)")
-                self._store: Any = s3_store(url, dict(options or {}))
-            elif scheme == "file":
-                if options:
-                    raise BadOriginURL(f"origin {url}: options apply to s3:// origins only")
-                path = unquote(urlsplit(url).path)
-                if not os.path.isdir(path):
-                    raise BadOriginURL(f"bad origin URL {url!r}: {path} is not a directory")
-                self._store = LocalStore(path)
-            else:
-                raise BadOriginURL(f"bad origin URL {url!r}: a bucket origin is s3:// or file://")
+            self._store: Any = s3_store(url, dict(options or {}))
         except BadStoreURL as exc:
             raise BadOriginURL(str(exc).replace("store URL", "origin URL")) from None
 
