@@ -379,3 +379,26 @@ def test_the_edge_answers_with_age_and_keeps_origin_headers(edge: EdgeServer, or
     hit = edge.get("/o/age")
     assert hit.header("x-custom") == "kept" and hit.header("content-type") == "text/plain"
     assert int(hit.header("age")) >= 101
+
+
+def test_a_purge_during_a_fill_is_not_undone_by_its_commit(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/slowpurge", os.urandom(20 * 65536), headers={"Cache-Control": "max-age=600"}, chunk_delay=0.05)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(edge.get, "/o/slowpurge")
+        time.sleep(0.3)  # the fill is under way
+        assert edge.purge(url="/o/slowpurge").status == 200
+        assert first.result().status == 200
+    time.sleep(0.3)
+    assert edge.get("/o/slowpurge").header("x-cache") == "MISS"
+    assert origin.count("/slowpurge") == 2
+
+
+def test_admin_api_errors(tmp_path: Path, origin: OriginServer) -> None:
+    with EdgeServer(tmp_path, mount(origin.url)) as server:
+        assert server.purge(url="/o/x", tag="t").status == 400
+        assert server.purge(url="relative").status == 400
+        assert server.purge(url="/nowhere/x").status == 404
+        assert server.get("/_fallthrough/purge").status == 405
+        assert server.get("/_fallthrough/nothing").status == 404
+        wrong = request(server.url + "/_fallthrough/purge?tag=t", "POST", {"Authorization": "Bearer wrong-token"})
+        assert wrong.status == 401
