@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_server import EdgeServer, request
 from origin_server import OriginServer
@@ -36,6 +38,16 @@ def mount(origin_url: str, prefix: str = "/o", **keys: object) -> str:
 def edge(tmp_path: Path, origin: OriginServer) -> Iterator[EdgeServer]:
     with EdgeServer(tmp_path, mount(origin.url, stale_while_revalidate="0s")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def fuzz_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeServer]:
+    """One server for every generated example: an origin with a few objects behind it."""
+    with OriginServer() as origin:
+        origin.put("/a", os.urandom(5000), headers={"Cache-Control": "max-age=600"}, etag='"a"')
+        origin.put("/b/c.txt", b"hello", headers={"Cache-Control": "max-age=600"})
+        with EdgeServer(tmp_path_factory.mktemp("fuzz"), mount(origin.url)) as server:
+            yield server
 
 
 def test_miss_then_hit(edge: EdgeServer, origin: OriginServer) -> None:
@@ -402,3 +414,22 @@ def test_admin_api_errors(tmp_path: Path, origin: OriginServer) -> None:
         assert server.get("/_fallthrough/nothing").status == 404
         wrong = request(server.url + "/_fallthrough/purge?tag=t", "POST", {"Authorization": "Bearer wrong-token"})
         assert wrong.status == 401
+
+
+PRINTABLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
+
+
+@settings(max_examples=60)
+@given(path=st.one_of(st.text(alphabet=PRINTABLE, max_size=40), st.sampled_from(["a", "b/c.txt", "b/", ""]),
+                      st.from_regex(r"(\.\.|%2[eEfF]|[a-c/])*", fullmatch=True)),
+       range_value=st.one_of(st.text(alphabet=PRINTABLE, max_size=30),
+                             st.from_regex(r"bytes=[0-9, \-]{0,20}", fullmatch=True)),
+       condition=st.one_of(st.text(alphabet=PRINTABLE, max_size=30), st.sampled_from(['"a"', "*", 'W/"a", "b"'])))
+def test_no_client_input_gets_a_server_error(fuzz_edge: EdgeServer, path: str, range_value: str,
+                                             condition: str) -> None:
+    from urllib.parse import quote
+
+    target = "/o/" + quote(path, safe="/%?=&")
+    reply = fuzz_edge.get(target, {"Range": range_value, "If-None-Match": condition,
+                                   "If-Modified-Since": condition, "Cache-Control": condition})
+    assert reply.status < 500, (target, reply.status, reply.body[:200])
