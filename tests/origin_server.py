@@ -13,6 +13,7 @@ failing mid-body, validators, Vary) and read back what requests the origin recei
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -145,7 +146,14 @@ class OriginServer:
         if obj.vary_on:
             headers.append(("Vary", obj.vary_on))
             payload = (obj.variants or {}).get(request.headers.get(obj.vary_on, ""), b"")
-        response = web.StreamResponse(status=obj.status, headers=_multi(headers))
+        status = obj.status
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range", ""))
+        if wanted and status == 200 and int(wanted.group(1)) < len(payload):
+            start = int(wanted.group(1))
+            end = min(int(wanted.group(2)) + 1 if wanted.group(2) else len(payload), len(payload))
+            headers.append(("Content-Range", f"bytes {start}-{end - 1}/{len(payload)}"))
+            payload, status = payload[start:end], 206
+        response = web.StreamResponse(status=status, headers=_multi(headers))
         if obj.chunked or obj.fail_at is not None:
             response.enable_chunked_encoding()
         else:

@@ -433,3 +433,18 @@ def test_no_client_input_gets_a_server_error(fuzz_edge: EdgeServer, path: str, r
     reply = fuzz_edge.get(target, {"Range": range_value, "If-None-Match": condition,
                                    "If-Modified-Since": condition, "Cache-Control": condition})
     assert reply.status < 500, (target, reply.status, reply.body[:200])
+
+
+def test_a_range_far_ahead_of_a_fill_is_asked_of_the_origin(edge: EdgeServer, origin: OriginServer) -> None:
+    body = os.urandom(16 * 1024 * 1024)
+    origin.put("/movie", body, headers={"Cache-Control": "max-age=600"}, chunk_size=256 * 1024, chunk_delay=0.1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        whole = pool.submit(edge.get, "/o/movie")  # starts the fill: about 6 s at the origin's pace
+        time.sleep(0.5)
+        started = time.monotonic()
+        seek = edge.get("/o/movie", {"Range": "bytes=15000000-15000999"})
+        assert time.monotonic() - started < 3.0  # did not wait for the fill to get there
+        assert (seek.status, seek.body) == (206, body[15000000:15001000])
+        assert seek.header("content-range") == f"bytes 15000000-15000999/{len(body)}"
+        assert whole.result().body == body
+    assert origin.requests("/movie")[-1].headers.get("range") == "bytes=15000000-15000999"

@@ -102,6 +102,11 @@ async def test_directory_origin(tmp_path: Path) -> None:
     assert again.status == 304
     head = await directory.fetch("HEAD", "/img/cat.png", "", {})
     assert (head.status, head.length, await read_all(head)) == (200, len(body), b"")
+    part = await directory.fetch("GET", "/img/cat.png", "", {"Range": "bytes=1000-1999"})
+    assert (part.status, part.headers["content-range"], await read_all(part)) == (
+        206, f"bytes 1000-1999/{len(body)}", body[1000:2000])
+    tail = await directory.fetch("GET", "/img/cat.png", "", {"Range": "bytes=2000000-"})
+    assert (tail.status, await read_all(tail)) == (206, body[2000000:])
     assert (await directory.fetch("GET", "/img/none.png", "", {})).status == 404
     assert (await directory.fetch("GET", "/img/escape", "", {})).status == 404
     assert (await directory.fetch("GET", "/img", "", {})).status == 404
@@ -126,6 +131,9 @@ async def test_bucket_origin_on_seaweedfs(seaweedfs) -> None:  # noqa: ANN001
     assert response.headers["content-length"] == str(len(body)) and response.headers["last-modified"]
     not_modified = await bucket.fetch("GET", "/doc.json", "", {"If-None-Match": response.headers["etag"]})
     assert not_modified.status == 304
+    part = await bucket.fetch("GET", "/doc.json", "", {"Range": "bytes=100-199"})
+    assert (part.status, part.headers["content-range"], await read_all(part)) == (
+        206, f"bytes 100-199/{len(body)}", body[100:200])
     assert (await bucket.fetch("GET", "/nope.json", "", {})).status == 404
     assert (await bucket.fetch("DELETE", "/doc.json", "", {})).status == 405
 

@@ -95,8 +95,10 @@ class Cache:
             if self.node_locks is None:
                 await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
             else:
-                async with self.node_locks.hold(fill.key) as waited:
-                    peer = self._peer_entry(fill, request_headers, stale) if waited else None
+                async with self.node_locks.hold(fill.key):
+                    # Whether we waited or not, another worker may have stored it since
+                    # our lookup: look again now that no one else is fetching it.
+                    peer = self._peer_entry(fill, request_headers, stale)
                     if peer is not None:
                         fill.start_body(FillHead(peer.status, peer.headers, peer.size, True, revalidated=peer,
                                                  from_peer=True))
@@ -117,7 +119,8 @@ class Cache:
         entry = self.index.lookup(fill.key, request_headers)
         if entry is None or (stale is not None and entry.response_time <= stale.response_time):
             return None
-        return entry
+        fresh = entry.initial_age + (time.time() - entry.response_time) < entry.lifetime
+        return entry if fresh else None  # not fresh: reusing it would need a revalidation
 
     async def _fetch_into(
         self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],

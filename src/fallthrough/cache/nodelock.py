@@ -30,11 +30,10 @@ class NodeLocks:
         return os.path.join(self.directory, stripe)
 
     @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[bool]:
-        """Hold the key's lock; yields whether another worker held it first (and so may
-        have stored what we were about to fetch)."""
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold the key's lock (then look in the index: another worker may have stored
+        what we were about to fetch, whether we had to wait or not)."""
         fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o644)
-        waited = False
         delay = POLL_FIRST
         try:
             while True:
@@ -42,9 +41,8 @@ class NodeLocks:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    waited = True
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, POLL_MAX)
-            yield waited
+            yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock

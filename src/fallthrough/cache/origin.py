@@ -28,6 +28,19 @@ def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
 
 
+def single_range(value: str | None) -> tuple[int, int | None] | None:
+    """`bytes=A-B` or `bytes=A-` as (A, B + 1 or None): the one form the edge sends an
+    origin (for a Range far ahead of a fill). Anything else: None, the whole object."""
+    if not value:
+        return None
+    unit, _, spec = value.strip().partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start, end = int(first), (int(last) + 1 if last else None)
+    return None if end is not None and end <= start else (start, end)
+
+
 class OriginError(Exception):
     """An origin could not give what was asked; the message is one line for a log or a 502."""
 

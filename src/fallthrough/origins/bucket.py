@@ -19,9 +19,16 @@ from multidict import CIMultiDict
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
 
+from ..cache.origin import (
+    BadObjectPath,
+    BadOriginURL,
+    OriginBodyError,
+    OriginResponse,
+    OriginUnavailable,
+    single_range,
+)
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
-from ..cache.origin import BadObjectPath, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable
 
 READ_SIZE = 256 * 1024
 ATTRIBUTES = ("Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language")
@@ -86,6 +93,9 @@ class BucketOrigin:
         key = object_key(path)
         lowered = {k.lower(): v for k, v in headers.items()}
         options: dict[str, Any] = {"head": method == "HEAD"}
+        wanted = single_range(lowered.get("range")) if method == "GET" else None
+        if wanted is not None:
+            options["range"] = (wanted[0], wanted[1]) if wanted[1] is not None else {"offset": wanted[0]}
         if lowered.get("if-none-match"):
             options["if_none_match"] = lowered["if-none-match"]
         elif (since := _since(lowered.get("if-modified-since"))) is not None:
@@ -105,7 +115,13 @@ class BucketOrigin:
         out = self._headers(meta, result.attributes, key)
         if method == "HEAD":
             return OriginResponse(200, out, int(meta["size"]))
-        return OriginResponse(200, out, int(meta["size"]), self._stream(result, int(meta["size"])))
+        start, end = result.range
+        length = end - start
+        if wanted is not None:
+            out["Content-Length"] = str(length)
+            out["Content-Range"] = f"bytes {start}-{end - 1}/{meta['size']}"
+            return OriginResponse(206, out, length, self._stream(result, length))
+        return OriginResponse(200, out, length, self._stream(result, length))
 
     async def _not_modified(self, key: str) -> OriginResponse:
         try:

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from multidict import CIMultiDict
 
 from ..cache.headers import format_http_date, parse_etag_list, parse_http_date, weak_match
-from ..cache.origin import BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable
+from ..cache.origin import BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, single_range
 from .bucket import object_key
 
 READ_SIZE = 1024 * 1024
@@ -60,15 +60,20 @@ class DirectoryOrigin:
         if _not_modified(headers, etag, int(stat.st_mtime)):
             os.close(fd)
             return OriginResponse(304, out, 0)
-        out["Content-Length"] = str(stat.st_size)
         out["Content-Type"] = mimetypes.guess_type(full)[0] or "application/octet-stream"
+        status, start, end = 200, 0, stat.st_size
+        wanted = single_range(next((v for k, v in headers.items() if k.lower() == "range"), None))
+        if wanted is not None and wanted[0] < stat.st_size:
+            status, start, end = 206, wanted[0], min(wanted[1] or stat.st_size, stat.st_size)
+            out["Content-Range"] = f"bytes {start}-{end - 1}/{stat.st_size}"
+        out["Content-Length"] = str(end - start)
         if method == "HEAD":
             os.close(fd)
-            return OriginResponse(200, out, stat.st_size)
-        return OriginResponse(200, out, stat.st_size, self._stream(fd, stat.st_size), closer=lambda: _close(fd))
+            return OriginResponse(status, out, end - start)
+        return OriginResponse(status, out, end - start, self._stream(fd, start, end), closer=lambda: _close(fd))
 
-    async def _stream(self, fd: int, size: int) -> AsyncIterator[bytes]:
-        position = 0
+    async def _stream(self, fd: int, start: int, size: int) -> AsyncIterator[bytes]:
+        position = start
         try:
             while position < size:
                 piece = await asyncio.to_thread(os.pread, fd, min(READ_SIZE, size - position), position)

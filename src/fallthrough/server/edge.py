@@ -26,7 +26,8 @@ from multidict import CIMultiDict
 from ..cache.bodies import SMALL_BODY
 from ..cache.cache import Cache, client_headers
 from ..cache.entry import Entry
-from ..cache.fill import Fill
+from ..cache.fill import Fill, FillHead
+from ..cache.headers import parse_http_date
 from ..cache.freshness import (
     HOP_BY_HOP,
     Freshness,
@@ -41,11 +42,14 @@ from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginRe
 from .admin import Admin
 from .delivery import BodyBroken, Representation, deliver
 from .mounts import Mount, Router
+from .ranges import if_range_allows, parse_range
 from .requests import BadRequest, check_request, plainly_fine
 
 log = logging.getLogger(__name__)
 
 UNSAFE = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# A Range that starts this far past what a fill has received asks the origin for itself.
+FAR_AHEAD = 4 * 1024 * 1024
 # A request carrying any of these needs more than a plain fresh hit.
 SLOW_PATH_HEADERS = ("range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
                      "cache-control", "pragma")
@@ -259,6 +263,12 @@ class Edge:
                                                         forwarded(headers))
                 await self._relay(proto, method, response, "MISS")
                 return
+            far = self._far_range(method, headers, head, fill)
+            if far is not None:
+                response = await self._fetch_range(mount, rest, query, headers, far)
+                if response is not None:
+                    await self._relay(proto, method, response, "MISS")
+                    return
             length = head.length
             if length is None:
                 # Without a declared length a broken body could not be told from a whole
@@ -275,6 +285,35 @@ class Edge:
             fill.leave()
             if fill.passthrough is not None and fill.readers == 0:
                 await self._close_passthrough(fill)  # nobody is left to want the private answer
+
+    @staticmethod
+    def _far_range(method: str, headers, head: FillHead, fill: Fill) -> tuple[int, int] | None:  # noqa: ANN001
+        """A single Range that starts well past what the fill has received (a seek in a
+        video that is still arriving): worth its own ranged request to the origin rather
+        than a wait for the fill to get there."""
+        value = headers.get("range")
+        if method != "GET" or value is None or head.status != 200 or head.length is None:
+            return None
+        etag = head.headers.get("etag")
+        if not if_range_allows(headers.get("if-range"), etag, parse_http_date(head.headers.get("last-modified"))):
+            return None
+        ranges = parse_range(value, head.length)
+        if not isinstance(ranges, list) or len(ranges) != 1 or ranges[0][0] < fill.received + FAR_AHEAD:
+            return None
+        return ranges[0]
+
+    async def _fetch_range(self, mount: Mount, rest: str, query: str, headers,  # noqa: ANN001
+                           wanted: tuple[int, int]) -> OriginResponse | None:
+        """The origin's 206 for `wanted`, or None (then the request waits for the fill)."""
+        ask = {**forwarded(headers), "Range": f"bytes={wanted[0]}-{wanted[1] - 1}"}
+        try:
+            response = await mount.origin.fetch("GET", mount.origin_path(rest), mount.origin_query(query), ask)
+        except OriginError:
+            return None
+        if response.status == 206:
+            return response
+        await response.aclose()  # the origin ignores Range: the fill will get there
+        return None
 
     def _stale_on_error(self, stale: Entry, headers, age: float, mount: Mount) -> bool:  # noqa: ANN001
         return may_serve_stale_on_error(
@@ -314,6 +353,8 @@ class Edge:
         headers = client_headers(response.headers) + [("x-cache", x_cache)]
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
+        if response.status == 206 and "content-range" in response.headers:
+            headers.append(("content-range", response.headers["content-range"]))
         try:
             if method == "HEAD" or response.status in (204, 304):
                 proto.response_empty(response.status, headers)
