@@ -99,6 +99,13 @@ class EdgeServer:
             assert time.monotonic() < deadline, "the entry was never stored"
             time.sleep(0.01)
 
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Until no fill is running (every body fetched so far is stored or given up)."""
+        deadline = time.monotonic() + timeout
+        while json.loads(self.get("/_fallthrough/health").body)["fills"]:
+            assert time.monotonic() < deadline, "fills still running"
+            time.sleep(0.01)
+
     def purge(self, **params: str) -> Reply:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         return request(f"{self.url}/_fallthrough/purge?{query}", "POST", {"Authorization": f"Bearer {TOKEN}"})

@@ -268,6 +268,7 @@ def test_eviction_keeps_the_store_within_its_budget(tmp_path: Path, origin: Orig
     with EdgeServer(tmp_path, mount(origin.url), store='max_bytes = "2MiB"\nmemory_bytes = 0') as server:
         for path in bodies:
             assert server.get("/o" + path).body == bodies[path]
+            server.wait_idle()
         castore = tmp_path / "store" / "castore"
         stored = sum(f.stat().st_size for f in castore.rglob("*") if f.is_file())
         assert stored <= 2 * 1024 * 1024 + 64 * 1024

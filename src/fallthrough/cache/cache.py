@@ -232,7 +232,7 @@ class Cache:
         self, stale: Entry, not_modified: CIMultiDict[str], request_time: float, response_time: float,
         policy: CachePolicy,
     ) -> Entry:
-        headers = freshen_headers(stale.headers, not_modified)
+        headers = freshen_headers(stale.headers, not_modified, response_time=response_time)
         swr, sie = stale_windows(headers, policy)
         return replace(
             stale, headers=CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in COMPUTED),

@@ -2,67 +2,133 @@
 
 Nothing here does I/O or reads the clock: the caller passes `now`, the request and
 response times, and the mount's policy, so every rule can be tested on its own.
+Headers are any mapping; a multidict's `getall` is used when it has one, so a field
+sent on several lines counts as one list (RFC 9110 §5.3).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from multidict import CIMultiDict
 
-from .headers import delta_seconds, parse_cache_control, parse_http_date, split_list
-from .origin import HOP_BY_HOP
-# RFC 9110 §15.1: statuses a cache may reuse with heuristic freshness. 206 is left out:
-# we never store a partial body.
+from .headers import delta_seconds, format_http_date, parse_cache_control, parse_http_date, split_list
+
+# RFC 9110 §15.1 / RFC 9111 §4.2.2: statuses a cache may reuse with heuristic freshness.
+# 206 is left out: we never store a partial body.
 HEURISTIC_STATUSES = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
+# The statuses a mount's default_ttl and negative_ttl apply to.
 DEFAULT_TTL_STATUSES = frozenset({200, 203, 204, 300, 301, 308})
 NEGATIVE_STATUSES = frozenset({404, 410})
-# RFC 9111 §3.2: a 304 updates the stored headers, except these, which describe the body.
-NOT_UPDATED_BY_304 = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-range"})
+# RFC 9111 §5.2.2.3: the final statuses whose caching rules we implement (those RFC 9110
+# defines), for `must-understand`. 206 and 304 are never stored.
+UNDERSTOOD_STATUSES = frozenset({
+    200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307, 308,
+    *range(400, 418), 421, 422, 426, *range(500, 506),
+})
+NEVER_STORED = frozenset({206, 304})
+# RFC 9110 §7.6.1: fields for one connection only, never stored or passed on.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "proxy-connection",
+})
+# RFC 9111 §3.2: a 304 updates the stored headers, except Content-Length and the fields
+# the stored body depends upon. The body is the one we hold, so its encoding, range and
+# media type stand: a 304 says the representation is unchanged, and a default
+# Content-Type some servers put on every response must not relabel it.
+NOT_UPDATED_BY_304 = frozenset({"content-length", "content-encoding", "content-range", "content-type"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# RFC 9111 §5.2.2.2, §5.2.2.4, §5.2.2.8, §5.2.2.10: directives that forbid serving stale.
+_NO_STALE = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"})
+# RFC 9111 §3.5: directives that let a shared cache store an answer to an authorized request.
+_AUTHORIZED_OK = frozenset({"public", "s-maxage", "must-revalidate"})
 
 
 @dataclass(frozen=True)
 class CachePolicy:
     """One mount's choices where RFC 9111 leaves them to the cache."""
 
-    default_ttl: float | None = None
-    max_ttl: float | None = None
-    stale_while_revalidate: float = 0.0
-    stale_if_error: float = 0.0
-    negative_ttl: float = 10.0
-    honour_origin: bool = True
-    heuristic_fraction: float = 0.1
+    default_ttl: float | None = None  # lifetime without explicit freshness; None: RFC rules only
+    max_ttl: float | None = None  # cap on every lifetime; None: no cap
+    stale_while_revalidate: float = 0.0  # window when the response names none (RFC 5861 §3)
+    stale_if_error: float = 0.0  # ditto (RFC 5861 §4)
+    negative_ttl: float = 10.0  # 404/410 without explicit freshness
+    honour_origin: bool = True  # False: the origin's Cache-Control and Expires are ignored
+    heuristic_fraction: float = 0.1  # RFC 9111 §4.2.2
     heuristic_max: float = 86400.0
 
 
 class Freshness(enum.Enum):
-    FRESH = "fresh"
-    STALE_SERVABLE = "stale, servable while revalidating"
-    STALE = "stale"
+    FRESH = "fresh"  # serve it
+    STALE_SERVABLE = "stale, servable while revalidating"  # serve it, revalidate in background
+    STALE = "stale"  # revalidate first; on an origin error, see may_serve_stale_on_error
+
+
+def _getall(headers: Mapping[str, str], name: str) -> list[str]:
+    """Every value of `name`, whatever the mapping (multidict, or a plain dict of any case)."""
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        return list(getall(name, []))
+    return [v for k, v in headers.items() if k.lower() == name]
+
+
+def _first(headers: Mapping[str, str], name: str) -> str | None:
+    values = _getall(headers, name)
+    return values[0] if values else None
+
+
+def _has(headers: Mapping[str, str], name: str) -> bool:
+    return bool(_getall(headers, name))
 
 
 def _cc(headers: Mapping[str, str]) -> dict[str, str | None]:
-    getall = getattr(headers, "getall", None)
-    values = getall("cache-control", []) if getall is not None else headers.get("cache-control")
-    return parse_cache_control(values)
+    return parse_cache_control(_getall(headers, "cache-control"))
 
 
-def _explicit_lifetime(headers: Mapping[str, str], cc: dict[str, str | None], response_time: float) -> float | None:
-    """s-maxage, then max-age, then Expires − Date (RFC 9111 §4.2.1)."""
-    for name in ("s-maxage", "max-age"):
-        if name in cc:
-            seconds = delta_seconds(cc[name])
-            return 0.0 if seconds is None else float(seconds)  # an invalid value: treat as stale
-    if "expires" in headers:
-        expires = parse_http_date(headers.get("expires"))
-        if expires is None:
-            return 0.0  # §5.3: an invalid Expires is a time in the past
-        date = parse_http_date(headers.get("date"))
-        return max(0.0, expires - (date if date is not None else response_time))
-    return None
+def _request_cc(request_headers: Mapping[str, str]) -> dict[str, str | None]:
+    """Request directives; `Pragma: no-cache` counts as no-cache without Cache-Control (§5.4)."""
+    if _has(request_headers, "cache-control"):
+        return _cc(request_headers)
+    pragma = [m.lower() for m in split_list(_getall(request_headers, "pragma"))]
+    return {"no-cache": None} if "no-cache" in pragma else {}
+
+
+def _seconds(directives: Mapping[str, str | None], name: str) -> int | None:
+    """A directive's delta-seconds; None when absent or invalid."""
+    return delta_seconds(directives[name]) if name in directives else None
+
+
+def _items(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers)
+
+
+def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    """The end-to-end fields: hop-by-hop ones and those Connection names dropped (RFC 9110 §7.6.1)."""
+    drop = HOP_BY_HOP | {n.lower() for n in split_list(_getall(headers, "connection"))}
+    return CIMultiDict((k, v) for k, v in _items(headers) if k.lower() not in drop)
+
+
+def vary_names(response_headers: Mapping[str, str]) -> list[str] | Literal["*"]:
+    """The request fields a response varies on (RFC 9110 §12.5.5), lowercased and sorted, or "*"."""
+    names = {n.lower() for n in split_list(_getall(response_headers, "vary"))}
+    return "*" if "*" in names else sorted(names)
+
+
+def vary_key(vary_names: list[str], request_headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The request's values of the Vary'd fields, by sorted lowercased name (RFC 9111 §4.1).
+
+    Normalized so equivalent requests share a variant: the field lines combined with
+    ", ", runs of whitespace collapsed; "" when the field is absent.
+    """
+    return tuple(
+        ", ".join(" ".join(v.split()) for v in _getall(request_headers, name))
+        for name in sorted({n.lower() for n in vary_names})
+    )
 
 
 def _policy_lifetime(status: int, policy: CachePolicy) -> float | None:
@@ -73,95 +139,163 @@ def _policy_lifetime(status: int, policy: CachePolicy) -> float | None:
     return None
 
 
-def _cap(lifetime: float, policy: CachePolicy) -> float:
-    return min(lifetime, policy.max_ttl) if policy.max_ttl is not None else lifetime
-
-
-def freshness_lifetime(status: int, response_headers: Mapping[str, str], policy: CachePolicy,
-                       response_time: float = 0.0) -> float:
-    """How long a stored response stays fresh (RFC 9111 §4.2.1, §4.2.2), capped by max_ttl."""
-    if not policy.honour_origin:
-        return _cap(_policy_lifetime(status, policy) or 0.0, policy)
-    cc = _cc(response_headers)
-    if "no-cache" in cc and cc["no-cache"] is None:
-        return 0.0  # stored, but revalidated before every reuse (§5.2.2.4)
-    explicit = _explicit_lifetime(response_headers, cc, response_time)
-    if explicit is not None:
-        return _cap(explicit, policy)
-    by_policy = _policy_lifetime(status, policy)
-    if by_policy is not None:
-        return _cap(by_policy, policy)
-    last_modified = parse_http_date(response_headers.get("last-modified"))
-    if last_modified is not None and status in HEURISTIC_STATUSES:
-        date = parse_http_date(response_headers.get("date"))
-        since = (date if date is not None else response_time) - last_modified
-        return _cap(min(max(since, 0.0) * policy.heuristic_fraction, policy.heuristic_max), policy)
-    return 0.0
+def _has_explicit(response_headers: Mapping[str, str], cc: Mapping[str, str | None]) -> bool:
+    """Explicit freshness present (RFC 9111 §3), valid or not."""
+    return "s-maxage" in cc or "max-age" in cc or _has(response_headers, "expires")
 
 
 def storable(method: str, status: int, request_headers: Mapping[str, str], response_headers: Mapping[str, str],
              policy: CachePolicy) -> bool:
-    """May a shared cache store this response (RFC 9111 §3)?
+    """May this shared cache store the response (RFC 9111 §3)?
 
-    A shared edge must never hand one user's cookie to another, so a response that sets
-    one is stored only when the origin marks it `public`.
+    Only GET, and never a partial (206) or a 304. A response that sets a cookie is stored
+    only when the origin marks it `public`: a shared edge must never hand one user's
+    cookie to another. A qualified `private="..."` counts as plain private (§5.2.2.7
+    allows it). Beyond the RFC's list the response must also be reusable: explicit
+    freshness, `public`, or a heuristically cacheable status with a mount TTL or a
+    validator to revalidate with. With honour_origin=False only the status (200/203/
+    204/300/301/308/404/410) and the request decide, and an answer to an authorized
+    request is never stored, since the origin's `public` is not consulted.
     """
-    if method != "GET" or status < 200 or status == 206:
+    if method != "GET" or not 200 <= status <= 599 or status in NEVER_STORED:
         return False
-    if "*" in [v.lower() for v in split_list(response_headers.get("vary"))]:
+    if vary_names(response_headers) == "*":  # RFC 9111 §4.1: never matches a request
         return False
-    cc = _cc(response_headers)
-    if "set-cookie" in response_headers and "public" not in cc:
+    if "no-store" in _request_cc(request_headers):  # §5.2.1.5
         return False
     if not policy.honour_origin:
-        return _policy_lifetime(status, policy) is not None or status in HEURISTIC_STATUSES
-    request_cc = _cc(request_headers)
-    if "no-store" in cc or "no-store" in request_cc or "private" in cc:
+        return (status in DEFAULT_TTL_STATUSES | NEGATIVE_STATUSES
+                and not _has(response_headers, "set-cookie") and not _has(request_headers, "authorization"))
+    cc = _cc(response_headers)
+    if "must-understand" in cc:  # §5.2.2.3: overrides no-store when we know the status
+        if status not in UNDERSTOOD_STATUSES:
+            return False
+    elif "no-store" in cc:  # §5.2.2.5
         return False
-    if "authorization" in request_headers and not ({"public", "s-maxage", "must-revalidate"} & cc.keys()):
+    if "private" in cc:  # §5.2.2.7
         return False
-    if _explicit_lifetime(response_headers, cc, 0.0) is not None or "public" in cc:
+    if _has(response_headers, "set-cookie") and "public" not in cc:
+        return False
+    if _has(request_headers, "authorization") and not _AUTHORIZED_OK & cc.keys():  # §3.5
+        return False
+    if "public" in cc or _has_explicit(response_headers, cc):
         return True
-    if status in HEURISTIC_STATUSES and (
+    return status in HEURISTIC_STATUSES and (
         _policy_lifetime(status, policy) is not None
-        or "last-modified" in response_headers
-        or "etag" in response_headers
-    ):
-        return True
-    return False
+        or _has(response_headers, "last-modified")
+        or _has(response_headers, "etag")
+    )
+
+
+def _date_or(response_headers: Mapping[str, str], response_time: float | None) -> float | None:
+    """The Date field, or the time the response arrived when it is missing or invalid (RFC 9110 §6.6.1)."""
+    date = parse_http_date(_first(response_headers, "date"))
+    return date if date is not None else response_time
+
+
+def _explicit_lifetime(response_headers: Mapping[str, str], cc: Mapping[str, str | None],
+                       response_time: float | None) -> float | None:
+    """s-maxage, then max-age, then Expires − Date (RFC 9111 §4.2.1); None without any.
+
+    Invalid values make the response stale (§4.2.1 encourages it; §5.3 for Expires).
+    """
+    for name in ("s-maxage", "max-age"):
+        if name in cc:
+            seconds = delta_seconds(cc[name])
+            return 0.0 if seconds is None else float(seconds)
+    if not _has(response_headers, "expires"):
+        return None
+    expires = parse_http_date(_first(response_headers, "expires"))
+    date = _date_or(response_headers, response_time)
+    if expires is None or date is None:
+        return 0.0
+    return max(0.0, expires - date)
+
+
+def _heuristic_lifetime(response_headers: Mapping[str, str], policy: CachePolicy,
+                        response_time: float | None) -> float | None:
+    """RFC 9111 §4.2.2: a fraction of the time since Last-Modified, capped."""
+    last_modified = parse_http_date(_first(response_headers, "last-modified"))
+    date = _date_or(response_headers, response_time)
+    if last_modified is None or date is None:
+        return None
+    return min(max(date - last_modified, 0.0) * policy.heuristic_fraction, policy.heuristic_max)
+
+
+def _cap(lifetime: float, policy: CachePolicy) -> float:
+    lifetime = max(lifetime, 0.0)
+    return min(lifetime, policy.max_ttl) if policy.max_ttl is not None else lifetime
+
+
+def freshness_lifetime(status: int, response_headers: Mapping[str, str], policy: CachePolicy,
+                       response_time: float | None = None) -> float:
+    """How long a stored response stays fresh (RFC 9111 §4.2.1), capped by max_ttl.
+
+    Order: `no-cache` → 0 (stored, revalidated before every reuse, §5.2.2.4; a qualified
+    no-cache counts as plain), then s-maxage, max-age, Expires − Date (Date missing:
+    `response_time`), then the mount's TTL for its statuses (an operator's default_ttl
+    beats the heuristic, so a mount over a bucket that always sends Last-Modified gets
+    the TTL it configured), then the §4.2.2 Last-Modified heuristic for heuristically
+    cacheable or `public` responses, else 0. honour_origin=False: the mount's TTL only.
+    """
+    if not policy.honour_origin:
+        return _cap(_policy_lifetime(status, policy) or 0.0, policy)
+    cc = _cc(response_headers)
+    if "no-cache" in cc:
+        return 0.0
+    lifetime = _explicit_lifetime(response_headers, cc, response_time)
+    if lifetime is None:
+        lifetime = _policy_lifetime(status, policy)
+    if lifetime is None and (status in HEURISTIC_STATUSES or "public" in cc):
+        lifetime = _heuristic_lifetime(response_headers, policy, response_time)
+    return _cap(lifetime or 0.0, policy)
+
+
+def _age_value(response_headers: Mapping[str, str]) -> int:
+    """RFC 9111 §5.1: the first member of Age; an invalid value is ignored (0)."""
+    members = split_list(_getall(response_headers, "age"))
+    return (delta_seconds(members[0]) or 0) if members else 0
 
 
 def current_age(response_headers: Mapping[str, str], request_time: float, response_time: float, now: float) -> float:
-    """RFC 9111 §4.2.3, exactly."""
-    date = parse_http_date(response_headers.get("date"))
+    """RFC 9111 §4.2.3, exactly: corrected initial age plus resident time.
+
+    A missing or invalid Date counts as `response_time` (RFC 9110 §6.6.1), so it adds no
+    apparent age.
+    """
+    date = parse_http_date(_first(response_headers, "date"))
     apparent_age = max(0.0, response_time - date) if date is not None else 0.0
-    age_value = delta_seconds((response_headers.get("age") or "").strip()) or 0
     response_delay = response_time - request_time
-    corrected_age_value = age_value + response_delay
+    corrected_age_value = _age_value(response_headers) + response_delay
     corrected_initial_age = max(apparent_age, corrected_age_value)
     resident_time = now - response_time
     return corrected_initial_age + resident_time
 
 
-def _forbids_stale(cc: dict[str, str | None]) -> bool:
-    # §5.2.2.2, §5.2.2.8; s-maxage implies proxy-revalidate (§5.2.2.10); no-cache (§5.2.2.4).
-    return bool({"must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"} & cc.keys())
+def _forbids_stale(response_headers: Mapping[str, str], policy: CachePolicy) -> bool:
+    """must-revalidate, proxy-revalidate, s-maxage (implies proxy-revalidate, §5.2.2.10) or no-cache."""
+    return policy.honour_origin and bool(_NO_STALE & _cc(response_headers).keys())
 
 
 def stale_windows(response_headers: Mapping[str, str], policy: CachePolicy) -> tuple[float, float]:
-    """(stale-while-revalidate, stale-if-error) seconds: the response's (RFC 5861) or the mount's."""
-    cc = _cc(response_headers)
-    if policy.honour_origin and _forbids_stale(cc):
+    """(stale-while-revalidate, stale-if-error) seconds (RFC 5861 §3, §4).
+
+    The response's own values override the mount's; (0, 0) when the response forbids
+    serving stale (RFC 9111 §4.2.4). honour_origin=False: the mount's windows.
+    """
+    swr, sie = max(policy.stale_while_revalidate, 0.0), max(policy.stale_if_error, 0.0)
+    if not policy.honour_origin:
+        return swr, sie
+    if _forbids_stale(response_headers, policy):
         return 0.0, 0.0
-    windows = []
-    for name, default in (("stale-while-revalidate", policy.stale_while_revalidate),
-                          ("stale-if-error", policy.stale_if_error)):
-        given = delta_seconds(cc.get(name)) if policy.honour_origin and name in cc else None
-        windows.append(float(given) if given is not None else default)
-    return windows[0], windows[1]
+    cc = _cc(response_headers)
+    given_swr, given_sie = _seconds(cc, "stale-while-revalidate"), _seconds(cc, "stale-if-error")
+    return (float(given_swr) if given_swr is not None else swr,
+            float(given_sie) if given_sie is not None else sie)
 
 
 def only_if_cached(request_headers: Mapping[str, str]) -> bool:
+    """RFC 9111 §5.2.1.7: answer from the cache or with 504, never go to the origin."""
     return "only-if-cached" in _cc(request_headers)
 
 
@@ -169,81 +303,73 @@ def classify(*, status: int, response_headers: Mapping[str, str], request_header
              request_time: float, response_time: float, now: float, policy: CachePolicy) -> tuple[Freshness, float]:
     """Fresh, stale but servable while revalidating, or stale; with the current age.
 
-    Request directives (RFC 9111 §5.2.1) narrow it: no-cache, max-age, min-fresh; max-stale
-    allows a stale response to be served (and revalidated in the background).
+    Fresh when age < lifetime (RFC 9111 §4.2). Request directives (§5.2.1) narrow it:
+    no-cache (or Pragma: no-cache) and max-age=N with age > N make it STALE; min-fresh=N
+    needs N more seconds of freshness. A stale response is STALE_SERVABLE within the
+    request's max-stale (no value: any staleness), or, when the request asks for no
+    fresher answer (no max-age or min-fresh), within stale-while-revalidate; never when
+    the response forbids stale (must-revalidate, proxy-revalidate, s-maxage, no-cache).
     """
     age = current_age(response_headers, request_time, response_time, now)
     lifetime = freshness_lifetime(status, response_headers, policy, response_time)
-    request_cc = _cc(request_headers)
-    if "pragma" in request_headers and "cache-control" not in request_headers and \
-            "no-cache" in (request_headers.get("pragma") or "").lower():
-        request_cc = {"no-cache": None}  # RFC 9111 §5.4
+    request_cc = _request_cc(request_headers)
     if "no-cache" in request_cc:
         return Freshness.STALE, age
-    max_age = delta_seconds(request_cc.get("max-age")) if "max-age" in request_cc else None
+    max_age = _seconds(request_cc, "max-age")
     if max_age is not None and age > max_age:
         return Freshness.STALE, age
-    min_fresh = delta_seconds(request_cc.get("min-fresh")) or 0
-    if age + min_fresh < lifetime:
-        return Freshness.FRESH, age
-    swr, _ = stale_windows(response_headers, policy)
-    if "max-stale" in request_cc and not _forbids_stale(_cc(response_headers)):
-        allowed = delta_seconds(request_cc["max-stale"]) if request_cc["max-stale"] is not None else None
-        if allowed is None or age - lifetime <= allowed:
+    if age < lifetime:
+        min_fresh = _seconds(request_cc, "min-fresh") or 0
+        return (Freshness.FRESH if lifetime - age >= min_fresh else Freshness.STALE), age
+    if _forbids_stale(response_headers, policy):
+        return Freshness.STALE, age
+    if "max-stale" in request_cc:
+        value = request_cc["max-stale"]
+        allowed = float("inf") if value is None else delta_seconds(value)
+        if allowed is not None and age - lifetime <= allowed:
             return Freshness.STALE_SERVABLE, age
-    if lifetime <= age < lifetime + swr and not request_cc:
+    swr, _ = stale_windows(response_headers, policy)
+    if age < lifetime + swr and not {"max-age", "min-fresh"} & request_cc.keys():
         return Freshness.STALE_SERVABLE, age
     return Freshness.STALE, age
 
 
 def may_serve_stale_on_error(*, response_headers: Mapping[str, str], request_headers: Mapping[str, str],
                              current_age: float, lifetime: float, policy: CachePolicy) -> bool:
-    """Within stale-if-error (RFC 5861 §4), the response's, the request's or the mount's."""
-    cc = _cc(response_headers)
-    if policy.honour_origin and _forbids_stale(cc):
+    """May a stale response stand in for an origin error (RFC 5861 §4, RFC 9111 §4.2.4)?
+
+    Within the larger of the response's (else the mount's) stale-if-error and the
+    request's; never when the response forbids serving stale.
+    """
+    if _forbids_stale(response_headers, policy):
         return False
     _, window = stale_windows(response_headers, policy)
-    request_cc = _cc(request_headers)
-    if "stale-if-error" in request_cc:
-        window = max(window, float(delta_seconds(request_cc["stale-if-error"]) or 0))
+    requested = _seconds(_cc(request_headers), "stale-if-error")
+    if requested is not None:
+        window = max(window, float(requested))
     return current_age < lifetime + window
 
 
-def freshen_headers(stored: Mapping[str, str], not_modified: Mapping[str, str]) -> CIMultiDict[str]:
-    """The stored headers updated by a 304's (RFC 9111 §4.3.4, §3.2)."""
-    updates = CIMultiDict(
-        (k, v) for k, v in _items(not_modified) if k.lower() not in NOT_UPDATED_BY_304 | HOP_BY_HOP
-    )
-    result = CIMultiDict((k, v) for k, v in _items(stored) if k not in updates)
+def freshen_headers(stored: Mapping[str, str], not_modified: Mapping[str, str],
+                    response_time: float | None = None) -> CIMultiDict[str]:
+    """The stored headers updated by a 304's (RFC 9111 §4.3.4, §3.2), as a new multidict.
+
+    Each field the 304 carries replaces every stored value of that name, except
+    Content-Length, the fields the stored body depends upon (NOT_UPDATED_BY_304), and
+    hop-by-hop fields (§3.1). A stored Age is dropped: it described the old message.
+    When the 304 has no Date, `response_time` (if given) becomes the Date, as RFC 9110
+    §6.6.1 asks of a cache; else the stored Date would age the entry at once.
+    """
+    skip = NOT_UPDATED_BY_304 | HOP_BY_HOP | {n.lower() for n in split_list(_getall(not_modified, "connection"))}
+    updates = [(k, v) for k, v in _items(not_modified) if k.lower() not in skip]
+    replaced = {k.lower() for k, _ in updates} | {"age"}
+    result: CIMultiDict[str] = CIMultiDict((k, v) for k, v in _items(stored) if k.lower() not in replaced)
     result.extend(updates)
+    if response_time is not None and "date" not in replaced:
+        result["Date"] = format_http_date(response_time)
     return result
 
 
-def _items(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    items: Any = headers.items()
-    return list(items)
-
-
 def invalidates(method: str, status: int) -> bool:
-    """RFC 9111 §4.4: an unsafe method's non-error response invalidates the target URI."""
-    return method not in ("GET", "HEAD", "OPTIONS", "TRACE") and 200 <= status < 400
-
-
-def vary_names(response_headers: Mapping[str, str]) -> list[str] | Literal["*"]:
-    getall = getattr(response_headers, "getall", None)
-    values = getall("vary", []) if getall is not None else response_headers.get("vary")
-    names = [n.lower() for n in split_list(values)]
-    return "*" if "*" in names else sorted(set(names))
-
-
-def vary_key(vary_names: list[str], request_headers: Mapping[str, str]) -> tuple[str, ...]:
-    """The request's values of the Vary'd headers, normalized (RFC 9111 §4.1)."""
-    key = []
-    for name in sorted(n.lower() for n in vary_names):
-        getall = getattr(request_headers, "getall", None)
-        values = getall(name, []) if getall is not None else (
-            [request_headers[name]] if name in request_headers else
-            [v for k, v in _items(request_headers) if k.lower() == name]
-        )
-        key.append(", ".join(" ".join(v.split()) for v in values))
-    return tuple(key)
+    """RFC 9111 §4.4: a non-error (2xx/3xx) answer to an unsafe method invalidates the target URI."""
+    return method not in SAFE_METHODS and 200 <= status < 400

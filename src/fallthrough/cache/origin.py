@@ -12,20 +12,7 @@ from typing import Protocol
 
 from multidict import CIMultiDict
 
-
-# RFC 9110 §7.6.1: fields for one connection only, never passed on (with the names a
-# Connection header lists).
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "proxy-connection",
-})
-
-
-def end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
-    named = {n.strip().lower() for v in headers.getall("connection", []) for n in v.split(",")} \
-        if isinstance(headers, CIMultiDict) else set()
-    drop = HOP_BY_HOP | named
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
+from .freshness import HOP_BY_HOP, end_to_end  # noqa: F401 - what origins strip
 
 
 def single_range(value: str | None) -> tuple[int, int | None] | None:
