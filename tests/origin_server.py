@@ -1,13 +1,26 @@
 """A real HTTP origin on loopback for tests: aiohttp.web on its own loop in a thread.
 
 Tests put objects with the headers and misbehaviours they need (slow, truncated,
-failing mid-body, validators, Vary) and read back what requests the origin received.
+failing mid-body, validators, Vary) and read back which requests the origin received.
+It runs in a thread of its own, so sync tests (driving a server in a subprocess) and
+async tests (awaiting on their own loop) use it alike; every method is safe to call
+from the test's thread while requests are being served.
 
-    origin = OriginServer().start()
-    origin.put("/a.txt", b"hello", headers={"Cache-Control": "max-age=60"}, etag='"1"')
-    ...                      # requests to origin.url + "/a.txt"
-    assert origin.count("/a.txt") == 1
-    origin.stop()
+    with OriginServer() as origin:
+        origin.put("/a.txt", b"hello", headers={"Cache-Control": "max-age=60"}, etag='"1"')
+        ...                                  # requests to origin.url + "/a.txt"
+        assert origin.count("/a.txt") == 1
+        assert origin.requests("/a.txt")[0].headers["accept-encoding"] == "identity"
+
+What it answers:
+- a put object: its status, headers and body; `Range: bytes=A-B` / `bytes=A-` of a 200
+  gets a 206; If-None-Match / If-Modified-Since matching its validators get a 304;
+- an unknown path: 404 with a short text body;
+- POST / PUT / DELETE / PATCH: recorded with their body and answered 200 `ok` (with the
+  object's own headers, e.g. a Location); a PUT replaces the object's body, a DELETE
+  removes it.
+Paths are matched and recorded percent-decoded (`/a%20b` is the object `/a b`);
+`Recorded.raw_path` keeps what was on the wire.
 """
 
 from __future__ import annotations
@@ -22,16 +35,26 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from aiohttp import web
+from multidict import CIMultiDict
+
+UNSAFE = ("POST", "PUT", "DELETE", "PATCH")
+# A 304 carries what a 200 would have, less the fields that describe the body itself
+# (RFC 9110 §15.4.5): a cache merges the rest into the response it keeps.
+BODY_FIELDS = ("content-length", "content-type", "content-encoding", "content-range", "content-language",
+               "content-disposition", "transfer-encoding")
 
 
 @dataclass
 class Recorded:
+    """One request as the origin received it (header names in lower case)."""
+
     method: str
-    path: str
-    query: str
+    path: str  # percent-decoded
+    query: str  # raw, without "?"
     headers: dict[str, str]
     body: bytes
     time: float
+    raw_path: str = ""  # as sent, percent-encoding untouched, without the query
 
 
 @dataclass
@@ -52,17 +75,23 @@ class Obj:
 
 
 class OriginServer:
+    """An HTTP origin on 127.0.0.1 whose objects and failures a test sets."""
+
     def __init__(self) -> None:
         self._objects: dict[str, Obj] = {}
         self._log: list[Recorded] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self._thread = threading.Thread(target=self._loop.run_forever, name="origin-server", daemon=True)
+        # Bound now and kept, so the port is known before start and nobody can take it
+        # between choosing and listening.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._runner: web.AppRunner | None = None
+        self._stopped = False
 
     # -- life -----------------------------------------------------------------
 
@@ -74,16 +103,25 @@ class OriginServer:
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Requests still in flight at stop (a slow body a test walked away from) are cut
+        # after a second rather than awaited.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.SockSite(self._runner, self._socket).start()
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._runner = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        """Close the listener and every connection; later requests are refused. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread.is_alive():
+            if self._runner is not None:
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+                self._runner = None
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop.close()
+        self._socket.close()
 
     def __enter__(self) -> OriginServer:
         return self.start()
@@ -93,17 +131,55 @@ class OriginServer:
 
     # -- objects and the log --------------------------------------------------
 
-    def put(self, path: str, body: bytes = b"", *, status: int = 200,
-            headers: Mapping[str, str] | list[tuple[str, str]] | None = None, **behaviour: object) -> None:
+    def put(
+        self,
+        path: str,
+        body: bytes = b"",
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        chunk_size: int = 65536,
+        delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        truncate_at: int | None = None,
+        fail_at: int | None = None,
+        chunked: bool = False,
+        etag: str | None = None,
+        last_modified: float | None = None,
+        vary_on: str | None = None,
+        variants: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Serve `body` at `path` (decoded, e.g. "/a b.txt") from the next request on.
+
+        headers: extra response fields (a list for repeated names).
+        chunk_size / chunk_delay: the body goes out in writes of chunk_size bytes with
+            chunk_delay seconds between them, so a test can see bytes before the end.
+        delay: seconds to wait before the response headers.
+        truncate_at: declare the full Content-Length, then drop the connection after
+            this many body bytes (a short body).
+        fail_at: send with chunked transfer (no Content-Length) and drop the
+            connection after this many body bytes (no final chunk).
+        chunked: send with chunked transfer, no Content-Length.
+        etag / last_modified (epoch seconds): validators sent with the response; a
+            matching If-None-Match (weak comparison) or If-Modified-Since gets a 304
+            carrying ETag, Last-Modified, Date and the extra headers (Cache-Control,
+            Expires, Vary, ...) but none that describe the body.
+        vary_on / variants: the body is variants[request's vary_on header value]
+            (b"" when absent or unlisted), and the response says `Vary: vary_on`.
+        """
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        obj = Obj(body, status, pairs, chunk_size, delay, chunk_delay, truncate_at, fail_at, chunked, etag,
+                  last_modified, vary_on, dict(variants) if variants is not None else None)
         with self._lock:
-            self._objects[path] = Obj(body, status, pairs, **behaviour)  # type: ignore[arg-type]
+            self._objects[path] = obj
 
     def remove(self, path: str) -> None:
+        """Later requests for `path` get a 404."""
         with self._lock:
             self._objects.pop(path, None)
 
     def requests(self, path: str | None = None) -> list[Recorded]:
+        """Requests received so far (for one decoded path, or all), oldest first."""
         with self._lock:
             return [r for r in self._log if path is None or r.path == path]
 
@@ -118,17 +194,19 @@ class OriginServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        raw_path, _, query = request.raw_path.partition("?")
         with self._lock:
-            self._log.append(Recorded(request.method, request.path, request.raw_path.partition("?")[2],
-                                      {k.lower(): v for k, v in request.headers.items()}, body, time.time()))
+            self._log.append(Recorded(request.method, request.path, query,
+                                      {k.lower(): v for k, v in request.headers.items()}, body, time.time(),
+                                      raw_path))
             obj = self._objects.get(request.path)
-            if request.method in ("POST", "PUT", "DELETE", "PATCH"):
+            if request.method in UNSAFE:
                 if request.method == "PUT":
                     self._objects[request.path] = Obj(body, headers=obj.headers if obj else [])
                 elif request.method == "DELETE":
                     self._objects.pop(request.path, None)
                 # The object's headers go out on the answer too (e.g. a Location to test).
-                return web.Response(body=b"ok", headers=_multi(obj.headers) if obj is not None else None)
+                return web.Response(body=b"ok", headers=CIMultiDict(obj.headers) if obj is not None else None)
         if obj is None:
             return web.Response(status=404, body=b"not found\n", content_type="text/plain")
         if obj.delay:
@@ -138,14 +216,13 @@ class OriginServer:
             headers.append(("ETag", obj.etag))
         if obj.last_modified is not None:
             headers.append(("Last-Modified", formatdate(obj.last_modified, usegmt=True)))
-        if self._not_modified(request, obj):
-            kept = [(k, v) for k, v in headers
-                    if k.lower() in ("etag", "cache-control", "expires", "last-modified", "vary", "surrogate-key")]
-            return web.Response(status=304, headers=_multi(kept))
         payload = obj.body
         if obj.vary_on:
             headers.append(("Vary", obj.vary_on))
             payload = (obj.variants or {}).get(request.headers.get(obj.vary_on, ""), b"")
+        if self._not_modified(request, obj):
+            kept = [(k, v) for k, v in headers if k.lower() not in BODY_FIELDS]
+            return web.Response(status=304, headers=CIMultiDict(kept))
         status = obj.status
         wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range", ""))
         if wanted and status == 200 and int(wanted.group(1)) < len(payload):
@@ -153,7 +230,7 @@ class OriginServer:
             end = min(int(wanted.group(2)) + 1 if wanted.group(2) else len(payload), len(payload))
             headers.append(("Content-Range", f"bytes {start}-{end - 1}/{len(payload)}"))
             payload, status = payload[start:end], 206
-        response = web.StreamResponse(status=status, headers=_multi(headers))
+        response = web.StreamResponse(status=status, headers=CIMultiDict(headers))
         if obj.chunked or obj.fail_at is not None:
             response.enable_chunked_encoding()
         else:
@@ -166,8 +243,9 @@ class OriginServer:
         for start in range(0, len(payload), obj.chunk_size):
             part = payload[start:start + obj.chunk_size]
             if limit is not None and sent + len(part) > limit:
-                await response.write(part[:limit - sent])
-                await asyncio.sleep(0.05)
+                if limit > sent:
+                    await response.write(part[:limit - sent])
+                await asyncio.sleep(0.05)  # let those bytes leave before the connection dies
                 request.transport.close()  # type: ignore[union-attr] - the connection dies mid-body
                 return response
             await response.write(part)
@@ -179,14 +257,12 @@ class OriginServer:
 
     @staticmethod
     def _not_modified(request: web.Request, obj: Obj) -> bool:
+        """RFC 9110 §13.1.2-3: If-None-Match (weak comparison) decides when present."""
         if_none_match = request.headers.get("If-None-Match")
-        if if_none_match is not None and obj.etag is not None:
-            return obj.etag.removeprefix("W/") in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+        if if_none_match is not None:
+            if obj.etag is None:
+                return False
+            tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+            return "*" in tags or obj.etag.removeprefix("W/") in tags
         since = request.if_modified_since
-        return since is not None and obj.last_modified is not None and obj.last_modified <= since.timestamp()
-
-
-def _multi(pairs: list[tuple[str, str]]):  # noqa: ANN202 - a CIMultiDict
-    from multidict import CIMultiDict
-
-    return CIMultiDict(pairs)
+        return since is not None and obj.last_modified is not None and int(obj.last_modified) <= since.timestamp()

@@ -65,9 +65,10 @@ class SeaweedFS:
                 raise
 
     def stop(self) -> None:
+        # weed takes its time over SIGTERM; its data is the test run's, so do not wait long.
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

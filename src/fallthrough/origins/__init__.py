@@ -1,11 +1,17 @@
-"""Where misses go: one module per kind of origin, all answering `fetch`."""
+"""Where misses go: one module per kind of origin, all answering `fetch`.
+
+    http:// and https://   HttpOrigin       (aiohttp, one pooled session per origin)
+    s3://bucket/prefix     BucketOrigin     (obstore; options or the AWS_* variables)
+    file:///dir            DirectoryOrigin  (plain system calls: several times faster
+                                             than an object-store client on a local disk)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ..cache.origin import (
+from .base import (
     BadObjectPath,
     BadOriginURL,
     Origin,
@@ -21,6 +27,7 @@ from .http import HttpOrigin
 
 def open_origin(url: str, options: Mapping[str, Any] | None = None, *, connect_timeout: float = 5.0,
                 read_timeout: float = 30.0) -> Origin:
+    """The origin a configured URL names; BadOriginURL (naming the URL) if it cannot be used."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("http", "https"):
         if options:
@@ -36,6 +43,6 @@ def open_origin(url: str, options: Mapping[str, Any] | None = None, *, connect_t
 
 
 __all__ = [
-    "BadObjectPath", "BadOriginURL", "BucketOrigin", "DirectoryOrigin", "HttpOrigin", "Origin", "OriginBodyError", "OriginError",
-    "OriginResponse", "OriginUnavailable", "open_origin",
+    "BadObjectPath", "BadOriginURL", "BucketOrigin", "DirectoryOrigin", "HttpOrigin", "Origin", "OriginBodyError",
+    "OriginError", "OriginResponse", "OriginUnavailable", "open_origin",
 ]

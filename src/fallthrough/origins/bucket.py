@@ -19,16 +19,9 @@ from multidict import CIMultiDict
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
 
-from ..cache.origin import (
-    BadObjectPath,
-    BadOriginURL,
-    OriginBodyError,
-    OriginResponse,
-    OriginUnavailable,
-    single_range,
-)
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
+from .base import BadObjectPath, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, single_range
 
 READ_SIZE = 256 * 1024
 ATTRIBUTES = ("Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language")
@@ -96,6 +89,12 @@ class BucketOrigin:
         wanted = single_range(lowered.get("range")) if method == "GET" else None
         if wanted is not None:
             options["range"] = (wanted[0], wanted[1]) if wanted[1] is not None else {"offset": wanted[0]}
+        # The store evaluates the preconditions itself (RFC 9110 §13.2.2: If-None-Match
+        # overrides If-Modified-Since, If-Match overrides If-Unmodified-Since).
+        if lowered.get("if-match"):
+            options["if_match"] = lowered["if-match"]
+        elif (before := _since(lowered.get("if-unmodified-since"))) is not None:
+            options["if_unmodified_since"] = before
         if lowered.get("if-none-match"):
             options["if_none_match"] = lowered["if-none-match"]
         elif (since := _since(lowered.get("if-modified-since"))) is not None:
@@ -120,8 +119,12 @@ class BucketOrigin:
         if wanted is not None:
             out["Content-Length"] = str(length)
             out["Content-Range"] = f"bytes {start}-{end - 1}/{meta['size']}"
-            return OriginResponse(206, out, length, self._stream(result, length))
-        return OriginResponse(200, out, length, self._stream(result, length))
+            status = 206
+        else:
+            status = 200
+        # aclose() before the end stops the stream, and with it the store's download.
+        body = self._stream(result, length)
+        return OriginResponse(status, out, length, body, closer=lambda: _stop(body))
 
     async def _not_modified(self, key: str) -> OriginResponse:
         try:
@@ -146,3 +149,11 @@ class BucketOrigin:
 
     async def close(self) -> None:
         return None
+
+
+async def _stop(body: AsyncIterator[bytes]) -> None:
+    """End a body early; one being read in another task is left to that reader to end."""
+    try:
+        await body.aclose()  # type: ignore[attr-defined]
+    except RuntimeError:
+        pass
