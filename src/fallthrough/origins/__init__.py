@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import (
+from ..cache.origin import (
     BadObjectPath,
     BadOriginURL,
     Origin,

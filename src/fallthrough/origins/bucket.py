@@ -19,9 +19,9 @@ from multidict import CIMultiDict
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
 
+from ..cache.origin import BadObjectPath, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, single_range
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
-from .base import BadObjectPath, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, single_range
 
 READ_SIZE = 256 * 1024
 ATTRIBUTES = ("Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language")

@@ -15,7 +15,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from .base import HOP_BY_HOP, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, end_to_end
+from ..cache.origin import HOP_BY_HOP, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, end_to_end
 
 # Body pieces of at most 256 KiB through iter_chunked: on loopback as fast as iter_any
 # (about 1 GB/s either way, the server being the limit) and the size stays bounded.
