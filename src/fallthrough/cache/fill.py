@@ -20,13 +20,21 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from multidict import CIMultiDict
 
 from .entry import Entry
 
 SPOOL_READ = 256 * 1024
+
+
+class FileSpan(NamedTuple):
+    """Bytes still in a file: what a sender may splice to a socket without reading them."""
+
+    fd: int
+    offset: int
+    length: int
 
 
 class FillFailed(Exception):
@@ -139,6 +147,15 @@ class Fill:
         """Bytes [start, end) as they arrive (between join() and leave()); raises FillFailed
         if the origin breaks off. `unreleased`: the store's reader, which may take the
         latest piece too (nothing is named until the body is complete)."""
+        async for span in self.spans(start, end, unreleased=unreleased, size=size):
+            data = os.pread(span.fd, span.length, span.offset)
+            if len(data) != span.length:
+                raise FillFailed("the spool file ended early")
+            yield data
+
+    async def spans(self, start: int, end: int | None, *, unreleased: bool = False,
+                    size: int = SPOOL_READ) -> AsyncIterator[FileSpan]:
+        """Like read(), as places in the spool file: valid until the reader leave()s."""
         position = start
         while end is None or position < end:
             limit = self.received if unreleased else self.released
@@ -152,11 +169,9 @@ class Fill:
                 if self.body_complete:
                     return
                 continue
-            data = os.pread(self._fd, min(available - position, size), position)
-            if not data:
-                raise FillFailed("the spool file ended early")
-            position += len(data)
-            yield data
+            length = min(available - position, size)
+            yield FileSpan(self._fd, position, length)
+            position += length
 
     async def wait_finished(self) -> None:
         while not self.finished:

@@ -82,6 +82,7 @@ class App:
     async def _close(self) -> None:
         await self.cache.close()
         await self.router.close()
+        self.edge.pipes.remove()
 
 
 def build() -> App:

@@ -13,12 +13,15 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
+from ..cache.fill import FileSpan
 from ..cache.headers import parse_http_date
 from .conditional import evaluate, not_modified_headers
+from .pipes import BodyOut, ClientGone, Pipes
 from .ranges import Unsatisfiable, content_range, if_range_allows, multipart_length, multipart_parts, \
     multipart_trailer, parse_range, unsatisfied_range
 
-BodySource = Callable[[int, int], AsyncIterator[bytes]]
+# Yields the bytes [start, end): as bytes, or as places in a file (spliced, not read).
+BodySource = Callable[[int, int], AsyncIterator[bytes | FileSpan]]
 CONDITIONAL_OR_RANGE = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range")
 
 
@@ -41,7 +44,8 @@ def _get(headers: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
-async def deliver(proto, method: str, request_headers: Mapping[str, str], rep: Representation) -> None:  # noqa: ANN001
+async def deliver(proto, pipes: Pipes, method: str, request_headers: Mapping[str, str],  # noqa: ANN001
+                  rep: Representation) -> None:
     head_only = method == "HEAD"
     status, headers, size = rep.status, rep.headers, rep.size
     ranges: list[tuple[int, int]] | None = None
@@ -69,44 +73,50 @@ async def deliver(proto, method: str, request_headers: Mapping[str, str], rep: R
             ranges = parsed
     accept = [("accept-ranges", "bytes")] if status == 200 else []
     if not ranges or (len(ranges) == 1 and ranges[0] == (0, size)):
-        await _send(proto, status, headers + accept + [("content-length", str(size))], rep.body, [(0, size)],
-                    head_only, size)
+        await _send(proto, pipes, status, headers + accept + [("content-length", str(size))], rep.body,
+                    (0, size), head_only)
         return
     if len(ranges) == 1:
         start, end = ranges[0]
         extra = [("content-range", content_range(start, end, size)), ("content-length", str(end - start))]
-        await _send(proto, 206, headers + accept + extra, rep.body, ranges, head_only, size)
+        await _send(proto, pipes, 206, headers + accept + extra, rep.body, ranges[0], head_only)
         return
-    await _send_multipart(proto, headers, rep.body, ranges, size, head_only)
+    await _send_multipart(proto, pipes, headers, rep.body, ranges, size, head_only)
 
 
-async def _send(proto, status: int, headers: list[tuple[str, str]], body: BodySource | bytes,  # noqa: ANN001
-                ranges: list[tuple[int, int]], head_only: bool, size: int) -> None:
+async def _send(proto, pipes: Pipes, status: int, headers: list[tuple[str, str]],  # noqa: ANN001
+                body: BodySource | bytes, span: tuple[int, int], head_only: bool) -> None:
     if head_only:
         proto.response_empty(status, headers)
         return
-    start, end = ranges[0]
+    start, end = span
     if isinstance(body, bytes):
         proto.response_bytes(status, headers, body if (start, end) == (0, len(body)) else body[start:end])
         return
-    transport = proto.response_stream(status, headers)
-    await _pump(transport, body, start, end)
+    out = await pipes.open(proto, status, headers, end - start)
+    try:
+        await _pump(out, body, start, end)
+    finally:
+        out.close()
 
 
-async def _pump(transport, body: BodySource, start: int, end: int) -> None:  # noqa: ANN001
+async def _pump(out: BodyOut, body: BodySource, start: int, end: int) -> None:
     sent = start
     try:
         async for part in body(start, end):
-            await transport.send_bytes(part)
-            sent += len(part)
+            await out.send(part)
+            sent += part.length if isinstance(part, FileSpan) else len(part)
+    except ClientGone:
+        raise
     except Exception as exc:
         raise BodyBroken(str(exc)) from exc
     if sent != end:
         raise BodyBroken(f"the body ended at byte {sent} of {end}")
 
 
-async def _send_multipart(proto, headers: list[tuple[str, str]], body: BodySource | bytes,  # noqa: ANN001
-                          ranges: list[tuple[int, int]], size: int, head_only: bool) -> None:
+async def _send_multipart(proto, pipes: Pipes, headers: list[tuple[str, str]],  # noqa: ANN001
+                          body: BodySource | bytes, ranges: list[tuple[int, int]], size: int,
+                          head_only: bool) -> None:
     boundary = secrets.token_hex(12)
     content_type = _get(headers, "content-type")
     parts = multipart_parts(ranges, size, content_type, boundary)
@@ -120,11 +130,14 @@ async def _send_multipart(proto, headers: list[tuple[str, str]], body: BodySourc
     if head_only:
         proto.response_empty(206, out)
         return
-    transport = proto.response_stream(206, out)
-    for part_header, start, end in parts:
-        await transport.send_bytes(part_header)
-        if isinstance(body, bytes):
-            await transport.send_bytes(body[start:end])
-        else:
-            await _pump(transport, body, start, end)
-    await transport.send_bytes(multipart_trailer(boundary))
+    sender = await pipes.open(proto, 206, out, length)
+    try:
+        for part_header, start, end in parts:
+            await sender.send(part_header)
+            if isinstance(body, bytes):
+                await sender.send(body[start:end])
+            else:
+                await _pump(sender, body, start, end)
+        await sender.send(multipart_trailer(boundary))
+    finally:
+        sender.close()

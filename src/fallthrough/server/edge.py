@@ -42,6 +42,7 @@ from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginRe
 from .admin import Admin
 from .delivery import BodyBroken, Representation, deliver
 from .mounts import Mount, Router
+from .pipes import ClientGone, Pipes
 from .ranges import if_range_allows, parse_range
 from .requests import BadRequest, check_request, plainly_fine
 
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 UNSAFE = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 # A Range that starts this far past what a fill has received asks the origin for itself.
 FAR_AHEAD = 4 * 1024 * 1024
+# How much of a spool one splice may move to a client.
+SPLICE_SPAN = 1024 * 1024
 # A request carrying any of these needs more than a plain fresh hit.
 SLOW_PATH_HEADERS = ("range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
                      "cache-control", "pragma")
@@ -75,6 +78,7 @@ class Edge:
         self.cache = cache
         self.router = router
         self.admin = admin
+        self.pipes = Pipes()
 
     async def handle(self, scope, proto) -> None:  # noqa: ANN001
         try:
@@ -83,6 +87,8 @@ class Edge:
             text(proto, exc.status, exc.message)
         except BadObjectPath as exc:
             text(proto, 400, str(exc))
+        except ClientGone as exc:
+            log.info("%s %s: %s", scope.method, scope.path, exc)
         except BodyBroken as exc:
             # The response has begun; ending the handler with an error cuts the connection
             # before the promised Content-Length, which the client sees as a failed transfer.
@@ -279,8 +285,8 @@ class Edge:
                     return
                 length = fill.received
             rep = Representation(head.status, self._headers(head.headers, 0.0, label), length,
-                                 lambda start, end: fill.read(start, end))
-            await deliver(proto, method, headers, rep)
+                                 lambda start, end: fill.spans(start, end, size=SPLICE_SPAN))
+            await deliver(proto, self.pipes, method, headers, rep)
         finally:
             fill.leave()
             if fill.passthrough is not None and fill.readers == 0:
@@ -359,12 +365,14 @@ class Edge:
             if method == "HEAD" or response.status in (204, 304):
                 proto.response_empty(response.status, headers)
                 return
-            transport = proto.response_stream(response.status, headers)
+            out = await self.pipes.open(proto, response.status, headers, response.length)
             try:
                 async for part in response.body:
-                    await transport.send_bytes(part)
+                    await out.send(part)
             except OriginBodyError as exc:
                 raise BodyBroken(str(exc)) from exc
+            finally:
+                out.close()
         finally:
             await response.aclose()
 
@@ -385,14 +393,14 @@ class Edge:
                 cache.lost(entry)
                 return False
         if body is not None:
-            await deliver(proto, method, headers, Representation(entry.status, out, entry.size, body))
+            await deliver(proto, self.pipes, method, headers, Representation(entry.status, out, entry.size, body))
             return True
         try:
             await cache.store.stat(entry.digest)  # before promising a 200: is the blob still there?
         except CastoreError:
             cache.lost(entry)
             return False
-        await deliver(proto, method, headers, Representation(entry.status, out, entry.size,
+        await deliver(proto, self.pipes, method, headers, Representation(entry.status, out, entry.size,
                                                              lambda start, end: cache.body(entry, start, end)))
         return True
 
