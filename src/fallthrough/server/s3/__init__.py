@@ -1,0 +1,1 @@
+"""The S3 API: a bucket per mount, read through the cache."""

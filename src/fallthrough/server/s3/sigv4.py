@@ -1,0 +1,199 @@
+"""AWS Signature Version 4, checked: the Authorization header and presigned query strings.
+
+Pure functions of the request and the clock, no I/O, so the rules can be tested alone.
+The HTTP server hands over the path percent-decoded; S3 clients encode every byte but
+the unreserved ones and '/', so encoding the decoded path the same way gives back the
+path they signed.
+
+Errors carry the S3 error code the client expects (AccessDenied, SignatureDoesNotMatch,
+InvalidAccessKeyId, AuthorizationHeaderMalformed, RequestTimeTooSkewed).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED = "UNSIGNED-PAYLOAD"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+MAX_SKEW = 15 * 60  # seconds between the client's clock and ours
+MAX_EXPIRES = 7 * 24 * 3600  # the longest a presigned URL may live
+
+_AUTH = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-fA-F]{64})\s*"
+)
+_AMZ_DATE = re.compile(r"(\d{8})T(\d{6})Z")
+
+
+class AuthError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    access_key: str
+    payload_sha256: str  # what the signature covers of the body: a hex digest, or UNSIGNED-PAYLOAD, ...
+
+
+def uri_encode(text: str, keep_slash: bool) -> str:
+    """RFC 3986 unreserved characters stay; everything else is %XX of its UTF-8 bytes."""
+    return quote(text, safe="/~" if keep_slash else "~")
+
+
+def canonical_query(query: str, drop: str | None = None) -> str:
+    pairs = [(uri_encode(k, False), uri_encode(v, False))
+             for k, v in parse_qsl(query, keep_blank_values=True) if k != drop]
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def _canonical_headers(headers: Mapping[str, str], signed: list[str]) -> str:
+    lines = []
+    for name in signed:
+        value = headers.get(name)
+        if value is None:
+            raise AuthError("AccessDenied", f"the signed header {name!r} is missing from the request")
+        lines.append(f"{name}:{' '.join(value.split())}\n")
+    return "".join(lines)
+
+
+def canonical_request(method: str, path: str, query: str, headers: Mapping[str, str], signed: list[str],
+                      payload: str, drop_query: str | None = None) -> str:
+    return "\n".join([
+        method, uri_encode(path, True), canonical_query(query, drop_query),
+        _canonical_headers(headers, signed), ";".join(signed), payload,
+    ])
+
+
+def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    key = ("AWS4" + secret).encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def signature(secret: str, amz_date: str, scope: str, request: str) -> str:
+    day, region, service, _ = scope.split("/")
+    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(request.encode()).hexdigest()])
+    return hmac.new(signing_key(secret, day, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _parse_amz_date(value: str | None) -> float:
+    match = _AMZ_DATE.fullmatch(value or "")
+    if match is None:
+        raise AuthError("AccessDenied", "X-Amz-Date is missing or not of the form YYYYMMDDTHHMMSSZ")
+    try:
+        parsed = time.strptime(value, "%Y%m%dT%H%M%SZ")  # type: ignore[arg-type]
+    except ValueError:
+        raise AuthError("AccessDenied", f"X-Amz-Date {value!r} is not a valid time") from None
+    return float(calendar.timegm(parsed))
+
+
+def _credential(credential: str, amz_date: str) -> tuple[str, str]:
+    """The access key and the scope (day/region/service/aws4_request)."""
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not parts[0]:
+        raise AuthError("AuthorizationHeaderMalformed",
+                        "the Credential must be ACCESS_KEY/YYYYMMDD/REGION/s3/aws4_request")
+    if parts[1] != amz_date[:8]:
+        raise AuthError("AuthorizationHeaderMalformed", "the Credential's date is not the day of X-Amz-Date")
+    if parts[3] != "s3":
+        raise AuthError("AuthorizationHeaderMalformed", f"the Credential names the service {parts[3]!r}, not 's3'")
+    return parts[0], "/".join(parts[1:])
+
+
+def _signed_headers(value: str) -> list[str]:
+    names = value.split(";")
+    if not names or any(not n or n != n.lower() for n in names) or "host" not in names:
+        raise AuthError("AuthorizationHeaderMalformed", "SignedHeaders must be lowercase names including host")
+    return names
+
+
+def _secret(secrets: Mapping[str, str], access_key: str) -> str:
+    secret = secrets.get(access_key)
+    if secret is None:
+        raise AuthError("InvalidAccessKeyId", "the access key is not one this server knows")
+    return secret
+
+
+def _check(expected: str, given: str) -> None:
+    if not hmac.compare_digest(expected, given.lower()):
+        raise AuthError("SignatureDoesNotMatch",
+                        "the request signature does not match the one computed with the key given")
+
+
+def authenticate(method: str, path: str, query: str, headers: Mapping[str, str],
+                 secrets: Mapping[str, str], now: float) -> Identity | None:
+    """Who signed this request, or None when it carries no signature (anonymous).
+
+    `headers`: lowercase names. Raises AuthError for a signature that is malformed,
+    wrong, expired or from a clock too far from ours."""
+    authorization = headers.get("authorization")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if authorization is None and "X-Amz-Signature" not in params:
+        if "X-Amz-Credential" in params or "AWSAccessKeyId" in params:
+            raise AuthError("AccessDenied", "a presigned URL without its signature")
+        return None
+    if authorization is not None:
+        return _from_header(method, path, query, headers, authorization, secrets, now)
+    return _from_query(method, path, query, headers, params, secrets, now)
+
+
+def _from_header(method: str, path: str, query: str, headers: Mapping[str, str], authorization: str,
+                 secrets: Mapping[str, str], now: float) -> Identity:
+    if not authorization.startswith(ALGORITHM):
+        raise AuthError("AccessDenied", f"only {ALGORITHM} signatures are accepted")
+    match = _AUTH.fullmatch(authorization)
+    if match is None:
+        raise AuthError("AuthorizationHeaderMalformed",
+                        "expected 'AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...'")
+    credential, signed_value, given = match.groups()
+    amz_date = headers.get("x-amz-date", "")
+    when = _parse_amz_date(amz_date)
+    if abs(now - when) > MAX_SKEW:
+        raise AuthError("RequestTimeTooSkewed", "the difference between the request time and ours is too large")
+    access_key, scope = _credential(credential, amz_date)
+    secret = _secret(secrets, access_key)
+    signed = _signed_headers(signed_value)
+    payload = headers.get("x-amz-content-sha256")
+    if payload is None:
+        raise AuthError("AccessDenied", "x-amz-content-sha256 is required with a signed request")
+    request = canonical_request(method, path, query, headers, signed, payload)
+    _check(signature(secret, amz_date, scope, request), given)
+    return Identity(access_key, payload)
+
+
+def _from_query(method: str, path: str, query: str, headers: Mapping[str, str], params: Mapping[str, str],
+                secrets: Mapping[str, str], now: float) -> Identity:
+    if params.get("X-Amz-Algorithm") != ALGORITHM:
+        raise AuthError("AuthorizationQueryParametersError", f"X-Amz-Algorithm must be {ALGORITHM}")
+    amz_date = params.get("X-Amz-Date", "")
+    when = _parse_amz_date(amz_date)
+    expires_text = params.get("X-Amz-Expires", "")
+    if not expires_text.isdigit() or not 1 <= int(expires_text) <= MAX_EXPIRES:
+        raise AuthError("AuthorizationQueryParametersError",
+                        f"X-Amz-Expires must be a number of seconds from 1 to {MAX_EXPIRES}")
+    if now > when + int(expires_text):
+        raise AuthError("AccessDenied", "Request has expired")
+    if when > now + MAX_SKEW:
+        raise AuthError("AccessDenied", "the presigned URL is dated in the future")
+    access_key, scope = _credential(params.get("X-Amz-Credential", ""), amz_date)
+    secret = _secret(secrets, access_key)
+    signed = _signed_headers(params.get("X-Amz-SignedHeaders", ""))
+    given = params.get("X-Amz-Signature", "")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", given):
+        raise AuthError("AuthorizationQueryParametersError", "X-Amz-Signature must be 64 hex digits")
+    # A presigned URL covers no body unless the client signed a digest of one.
+    payload = headers.get("x-amz-content-sha256", UNSIGNED) if "x-amz-content-sha256" in signed else UNSIGNED
+    request = canonical_request(method, path, query, headers, signed, payload, drop_query="X-Amz-Signature")
+    _check(signature(secret, amz_date, scope, request), given)
+    return Identity(access_key, payload)
