@@ -149,12 +149,35 @@ def test_durations(n: int, unit: tuple[str, int]) -> None:
         ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\n[[mount]]\nurl_prefix = "/a/"\norigin = "http://y"\n',
          "mount[1].url_prefix"),
         ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\nttl = 5\n', "mount[0].ttl"),
+        ('[s3]\nlisten = "nine"\n', "s3.listen"),
+        ('[server]\nlisten = "127.0.0.1:9000"\n[s3]\nlisten = "127.0.0.1:9000"\n', "s3.listen"),
+        ('[s3]\n[[s3.credentials]]\naccess_key = "k"\nsecret_key = "longenough"\n', "s3.credentials[0].access_key"),
+        ('[s3]\n[[s3.credentials]]\naccess_key = "key"\nsecret_key = "short"\n', "s3.credentials[0].secret_key"),
+        ('[s3]\nregion = "Mars 1"\n', "s3.region"),
+        ('[s3]\nbuckets = 1\n', "s3.buckets"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "a"\n', "mount[0].s3_bucket"),
+        ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "Bad_Name"\n', "mount[0].s3_bucket"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "abc"\n', "needs an [s3] section"),
+        ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_public = true\n', "mount[0].s3_public"),
+        ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "abc"\n'
+         '[[mount]]\nurl_prefix = "/b"\norigin = "http://y"\ns3_bucket = "abc"\n', "mount[1].s3_bucket"),
     ],
 )
 def test_bad_server_configs_name_the_key(text: str, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse(text)
     assert key in str(caught.value)
+
+
+def test_the_minimal_s3_config_works_as_written() -> None:
+    settings = parse(
+        '[s3]\nlisten = "127.0.0.1:9000"\n[[s3.credentials]]\naccess_key = "edgekey"\nsecret_key = "edgesecret"\n'
+        '[[mount]]\nurl_prefix = "/assets"\norigin = "s3://origin-bucket"\n'
+        's3_bucket = "assets"          # exposes this mount as the S3 bucket "assets"\n'
+    )
+    assert settings.s3 is not None and settings.s3.credentials == {"edgekey": "edgesecret"}
+    assert (settings.s3.host, settings.s3.port, settings.mounts[0].s3_bucket) == ("127.0.0.1", 9000, "assets")
+    assert settings.processes == 2  # the edge's worker and the S3 API's
 
 
 def test_the_embedded_default_config_mounts_the_bundled_site() -> None:

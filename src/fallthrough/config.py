@@ -131,6 +131,26 @@ class MountSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     options: dict[str, Any] = field(default_factory=dict)
+    s3_bucket: str | None = None  # the S3 API serves this mount as a bucket of that name
+    s3_public: bool = False  # anonymous S3 reads allowed
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """The S3 API's own listener; its buckets are the mounts that name an s3_bucket."""
+
+    listen: str = "127.0.0.1:9000"
+    credentials: dict[str, str] = field(default_factory=dict)  # access key → secret key
+    region: str = "us-east-1"
+    domain: str | None = None  # virtual-host style: BUCKET.domain
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,12 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     mounts: list[MountSettings] = field(default_factory=list)
+    s3: S3Settings | None = None
+
+    @property
+    def processes(self) -> int:
+        """Server processes sharing the store: the edge's workers, and as many for S3."""
+        return self.server.workers * (2 if self.s3 is not None else 1)
 
 
 def _table(value: object, key: str) -> dict[str, Any]:
@@ -189,11 +215,43 @@ def _store(raw: object) -> StoreSettings:
     return StoreSettings(path, write, level, tiers, max_bytes, memory, gc_grace)
 
 
-def _listen(value: object) -> str:
+def _listen(value: object, key: str = "server.listen") -> str:
     match = re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})", value) if isinstance(value, str) else None
     if match is None or not 0 < int(match.group(2)) < 65536:
-        raise ConfigError(f"server.listen: expected HOST:PORT such as '127.0.0.1:8080', got {value!r}")
+        raise ConfigError(f"{key}: expected HOST:PORT such as '127.0.0.1:8080', got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _s3(raw: object) -> S3Settings:
+    table = _table(raw, "s3")
+    _unknown(table, {"listen", "credentials", "region", "domain"}, "s3")
+    listen = _listen(table.get("listen", S3Settings.listen), "s3.listen")
+    raw_credentials = table.get("credentials", [])
+    if not isinstance(raw_credentials, list):
+        raise ConfigError("s3.credentials: expected an array of tables ([[s3.credentials]])")
+    credentials: dict[str, str] = {}
+    for i, item in enumerate(raw_credentials):
+        key = f"s3.credentials[{i}]"
+        entry = _table(item, key)
+        _unknown(entry, {"access_key", "secret_key"}, key)
+        access, secret = entry.get("access_key"), entry.get("secret_key")
+        if not isinstance(access, str) or not re.fullmatch(r"[A-Za-z0-9._-]{3,128}", access):
+            raise ConfigError(f"{key}.access_key: expected 3 to 128 letters, digits, '.', '_' or '-'")
+        if not isinstance(secret, str) or len(secret) < 8 or not secret.isprintable():
+            raise ConfigError(f"{key}.secret_key: expected a printable string of at least 8 characters")
+        if access in credentials:
+            raise ConfigError(f"{key}.access_key: {access!r} is given twice")
+        credentials[access] = secret
+    region = table.get("region", S3Settings.region)
+    if not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]{1,32}", region):
+        raise ConfigError(f"s3.region: expected a region name such as 'us-east-1', got {region!r}")
+    domain = table.get("domain")
+    if domain is not None and (not isinstance(domain, str) or not re.fullmatch(r"[a-z0-9.-]+", domain)):
+        raise ConfigError(f"s3.domain: expected a host name such as 's3.example.com', got {domain!r}")
+    return S3Settings(listen, credentials, region, domain)
+
+
+_BUCKET_NAME = re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _server(raw: object) -> ServerSettings:
@@ -216,8 +274,8 @@ _ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
 
 def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
-    known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", *_MOUNT_DURATIONS,
-             *S3_OPTIONS}
+    known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
+             *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
     if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
@@ -237,9 +295,19 @@ def _mount(raw: object, key: str) -> MountSettings:
     options = {k: v for k, v in table.items() if k in S3_OPTIONS or k == "allow_http"}
     if options and not origin.lower().startswith("s3://"):
         raise ConfigError(f"{key}: options {sorted(options)} apply to s3:// origins only")
+    bucket = table.get("s3_bucket")
+    if bucket is not None and (not isinstance(bucket, str) or not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket):
+        raise ConfigError(f"{key}.s3_bucket: expected an S3 bucket name (3 to 63 lowercase letters, digits, '.' "
+                          f"or '-'), got {bucket!r}")
+    public = table.get("s3_public", False)
+    if not isinstance(public, bool):
+        raise ConfigError(f"{key}.s3_public: expected true or false, got {public!r}")
+    if public and bucket is None:
+        raise ConfigError(f"{key}.s3_public: applies to a mount with an s3_bucket")
     policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
-    return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, **timeouts)
+    return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
+                         s3_public=public, **timeouts)
 
 
 def _mounts(raw: object) -> list[MountSettings]:
@@ -251,6 +319,12 @@ def _mounts(raw: object) -> list[MountSettings]:
         if mount.url_prefix in seen:
             raise ConfigError(f"mount[{i}].url_prefix: {mount.url_prefix!r} is already mount[{seen[mount.url_prefix]}]'s")
         seen[mount.url_prefix] = i
+    buckets: dict[str, int] = {}
+    for i, mount in enumerate(mounts):
+        if mount.s3_bucket is not None:
+            if mount.s3_bucket in buckets:
+                raise ConfigError(f"mount[{i}].s3_bucket: {mount.s3_bucket!r} is already mount[{buckets[mount.s3_bucket]}]'s")
+            buckets[mount.s3_bucket] = i
     return mounts
 
 
@@ -260,13 +334,19 @@ def parse(text: str, origin: str = "<config>") -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     try:
-        _unknown(data, {"store", "server", "mount"}, "")
+        _unknown(data, {"store", "server", "mount", "s3"}, "")
         store = _store(data["store"]) if "store" in data else StoreSettings()
         server = _server(data.get("server", {}))
         mounts = _mounts(data.get("mount", []))
+        s3 = _s3(data["s3"]) if "s3" in data else None
+        if s3 is not None and s3.listen == server.listen:
+            raise ConfigError(f"s3.listen: {s3.listen} is already server.listen")
+        for i, mount in enumerate(mounts):
+            if mount.s3_bucket is not None and s3 is None:
+                raise ConfigError(f"mount[{i}].s3_bucket: needs an [s3] section to serve the bucket")
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
-    return Settings(store=store, server=server, mounts=mounts)
+    return Settings(store=store, server=server, mounts=mounts, s3=s3)
 
 
 def load(path: str) -> Settings:

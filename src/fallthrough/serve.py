@@ -7,6 +7,7 @@ configuration (see server/app.py).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 
@@ -30,30 +31,53 @@ def check(settings: Settings) -> None:
         os.makedirs(os.path.dirname(index_path(settings)), exist_ok=True)
     except (CastoreError, OSError) as exc:
         raise ServeError(f"store.path: {exc}") from None
-    server = settings.server
+    _check_listen("server.listen", settings.server.host, settings.server.port, settings.server.listen)
+    if settings.s3 is not None:
+        _check_listen("s3.listen", settings.s3.host, settings.s3.port, settings.s3.listen)
+
+
+def _check_listen(key: str, host: str, port: int, listen: str) -> None:
     try:
-        family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((server.host, server.port))
+            probe.bind((host, port))
     except OSError as exc:
-        raise ServeError(f"server.listen: cannot listen on {server.listen}: {exc.strerror}") from None
+        raise ServeError(f"{key}: cannot listen on {listen}: {exc.strerror}") from None
 
 
-def serve(settings: Settings, config_path: str | None) -> int:
-    check(settings)
+def run_granian(factory: str, host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
 
-    os.environ[CONFIG_VARIABLE] = os.path.abspath(config_path) if config_path else ""
-    server = settings.server
-    print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s)", flush=True)
     Granian(
-        "fallthrough.server.app:build", factory=True, address=server.host, port=server.port,
-        interface=Interfaces.RSGI, workers=server.workers, log_access=False, websockets=False,
+        factory, factory=True, address=host, port=port,
+        interface=Interfaces.RSGI, workers=workers, log_access=False, websockets=False,
         loop=Loops.uvloop,  # a third more requests per second than the stock event loop
         # A request head larger than this is answered 431 before it reaches us.
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
     ).serve()
+
+
+def serve(settings: Settings, config_path: str | None) -> int:
+    check(settings)
+    os.environ[CONFIG_VARIABLE] = os.path.abspath(config_path) if config_path else ""
+    server = settings.server
+    print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s)", flush=True)
+    s3 = None
+    if settings.s3 is not None:
+        # The S3 API listens apart, in its own server (a fresh process: one HTTP server per
+        # process), with as many workers; both share the store and the index on disk.
+        print(f"fallthrough: S3 API on http://{settings.s3.listen}", flush=True)
+        s3 = multiprocessing.get_context("spawn").Process(
+            target=run_granian, args=("fallthrough.server.app:build_s3", settings.s3.host, settings.s3.port,
+                                      server.workers), name="fallthrough-s3")
+        s3.start()
+    try:
+        run_granian("fallthrough.server.app:build", server.host, server.port, server.workers)
+    finally:
+        if s3 is not None:
+            s3.terminate()
+            s3.join(15)
     return 0

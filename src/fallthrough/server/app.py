@@ -18,6 +18,7 @@ from ..config import Settings, default_settings, load
 from .admin import Admin
 from .edge import Edge
 from .mounts import Router
+from .s3.api import S3Api
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +37,27 @@ def index_path(settings: Settings) -> str:
 class App:
     """An RSGI application: `__rsgi__` per request; the cache's tasks start with the loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, front: str = "edge") -> None:
         self.settings = settings
         store = self._store_settings(settings).open()
         locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
-            if settings.server.workers > 1 else None
+            if settings.processes > 1 else None
         self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
                            settings.store.memory_bytes, locks, settings.store.gc_grace)
         self.router = Router.from_settings(settings.mounts)
         self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
+        self.s3 = S3Api(self.edge, self.router, settings.s3) if front == "s3" and settings.s3 is not None else None
         self._started = False
 
     @staticmethod
     def _store_settings(settings: Settings):  # noqa: ANN205 - StoreSettings
-        """Each worker keeps its own books of the disk tier's budget, so with N workers each
-        gets 1/N of it: every blob on disk is in some worker's books, and the total stays
-        within the budget."""
+        """Each server process keeps its own books of the disk tier's budget, so with N
+        processes each gets 1/N of it: every blob on disk is in some process's books, and
+        the total stays within the budget."""
         store = settings.store
-        workers = settings.server.workers
-        if workers > 1 and store.max_bytes is not None and not store.tiers:
-            return replace(store, max_bytes=store.max_bytes // workers)
+        processes = settings.processes
+        if processes > 1 and store.max_bytes is not None and not store.tiers:
+            return replace(store, max_bytes=store.max_bytes // processes)
         return store
 
     def _key_of(self, path: str, query: str) -> str | None:
@@ -66,6 +68,9 @@ class App:
         if not self._started:
             self._started = True
             self.cache.start_background()
+        if self.s3 is not None:
+            await self.s3.handle(scope, proto)
+            return
         # The fresh small hit is answered here, without another coroutine.
         if not self.edge.fast_hit(scope, proto):
             await self.edge.handle(scope, proto)
@@ -88,3 +93,9 @@ class App:
 def build() -> App:
     logging.basicConfig(level=logging.WARNING, format="fallthrough: %(levelname)s: %(message)s")
     return App(settings_from_environment())
+
+
+def build_s3() -> App:
+    """The S3 API's workers: the same store, index and mounts, another front."""
+    logging.basicConfig(level=logging.WARNING, format="fallthrough: %(levelname)s: %(message)s")
+    return App(settings_from_environment(), front="s3")

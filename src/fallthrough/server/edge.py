@@ -174,6 +174,11 @@ class Edge:
 
     # -- GET and HEAD ---------------------------------------------------------
 
+    async def serve_object(self, proto, method: str, headers, mount: Mount, rest: str) -> None:  # noqa: ANN001
+        """GET or HEAD of one object of a mount, by path alone, for another front (the S3
+        API): the same cache entries, fills and delivery as the edge's own requests."""
+        await self._get(proto, method, headers, mount, mount.key(rest, ""), rest, "")
+
     async def _get(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
         cache = self.cache
         entry = cache.lookup(key, headers)

@@ -1,0 +1,157 @@
+"""The S3 API: the mounts that name an `s3_bucket`, served as buckets on their own listener.
+
+    receive → address (path-style /BUCKET/KEY, or BUCKET.domain/KEY) → Signature V4
+        no bucket            → ListBuckets                     (signed requests only)
+        unknown bucket       → NoSuchBucket
+        anonymous, not public → AccessDenied
+        GET / HEAD of a key  → the edge's own path through the cache (S3Reply dresses it)
+        HEAD of the bucket   → 200
+
+Reads fall through the cache like any other request (the same key as the edge's path
+under the mount), so an object cached by either front serves the other.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from email.utils import formatdate
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from ...cache.origin import BadObjectPath, OriginError
+from ...castore import CastoreError
+from ...config import S3Settings
+from ..delivery import BodyBroken
+from ..edge import Edge
+from ..mounts import Mount, Router
+from ..pipes import ClientGone
+from ..requests import BadRequest, check_path
+from .errors import S3Error, send_error
+from .reply import OVERRIDES, S3Reply
+from .sigv2 import authenticate_query as authenticate_v2_query
+from .sigv4 import AuthError, Identity, authenticate
+
+log = logging.getLogger(__name__)
+
+XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+MAX_KEY = 1024  # bytes of UTF-8, as in S3
+
+
+def _iso8601(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
+
+
+class S3Api:
+    def __init__(self, edge: Edge, router: Router, settings: S3Settings) -> None:
+        self.edge = edge
+        self.settings = settings
+        self.buckets: dict[str, Mount] = {
+            m.settings.s3_bucket: m for m in router.mounts if m.settings.s3_bucket is not None
+        }
+        self.created = time.time()
+
+    async def handle(self, scope, proto) -> None:  # noqa: ANN001
+        method = scope.method
+        resource = scope.path
+        try:
+            await self._handle(scope, proto)
+        except S3Error as exc:
+            send_error(proto, method, exc, resource)
+        except AuthError as exc:
+            send_error(proto, method, S3Error(exc.code, exc.message), resource)
+        except BadRequest as exc:
+            send_error(proto, method, S3Error("InvalidURI" if exc.status == 400 else "InvalidRequest",
+                                              exc.message, exc.status), resource)
+        except BadObjectPath as exc:
+            send_error(proto, method, S3Error("InvalidArgument", str(exc)), resource)
+        except ClientGone as exc:
+            log.info("%s %s: %s", method, resource, exc)
+        except BodyBroken as exc:
+            log.warning("%s %s: body broken off: %s", method, resource, exc)
+            raise
+        except (OriginError, CastoreError) as exc:
+            log.warning("%s %s: %s", method, resource, exc)
+            self._fail(proto, method, S3Error("BadGateway", f"upstream failed: {exc}", 502), resource)
+        except Exception:
+            log.exception("%s %s failed", method, resource)
+            self._fail(proto, method, S3Error("InternalError", "internal error (logged on the server)"), resource)
+
+    @staticmethod
+    def _fail(proto, method: str, error: S3Error, resource: str) -> None:  # noqa: ANN001
+        try:
+            send_error(proto, method, error, resource)
+        except RuntimeError:  # the response had begun: the connection is cut instead
+            raise BodyBroken(error.message) from None
+
+    async def _handle(self, scope, proto) -> None:  # noqa: ANN001
+        method = scope.method
+        check_path(scope.path)
+        headers = {name.lower(): value for name, value in scope.headers.items()}
+        bucket, key = self._address(scope.path, headers.get("host", ""))
+        identity = self._identity(method, scope, headers, bucket, key)
+        if bucket is None:
+            if method not in ("GET", "HEAD"):
+                raise S3Error("MethodNotAllowed", f"{method} is not allowed on the service")
+            if identity is None:
+                raise S3Error("AccessDenied", "listing buckets needs a signed request")
+            self._list_buckets(proto, method)
+            return
+        mount = self.buckets.get(bucket)
+        if mount is None:
+            raise S3Error("NoSuchBucket", "The specified bucket does not exist.")
+        if identity is None and not mount.settings.s3_public:
+            raise S3Error("AccessDenied", "this bucket needs a signed request")
+        if not key:
+            if method == "HEAD":
+                proto.response_empty(200, [("x-amz-bucket-region", self.settings.region)])
+                return
+            raise S3Error("NotImplemented", f"{method} on a bucket is not implemented yet")
+        if len(key.encode()) > MAX_KEY:
+            raise S3Error("KeyTooLongError", f"keys are at most {MAX_KEY} bytes")
+        if method in ("GET", "HEAD"):
+            await self._get_object(proto, method, scope, headers, mount, key, identity)
+            return
+        raise S3Error("NotImplemented", f"{method} of an object is not implemented yet")
+
+    def _identity(self, method: str, scope, headers: dict[str, str], bucket: str | None,  # noqa: ANN001
+                  key: str) -> Identity | None:
+        query, secrets, now = scope.query_string, self.settings.credentials, time.time()
+        if "AWSAccessKeyId=" in query and "Signature=" in query and "authorization" not in headers:
+            resource = f"/{bucket}/{key}" if bucket is not None else "/"
+            return authenticate_v2_query(method, resource, query, headers, secrets, now)
+        return authenticate(method, scope.path, query, headers, secrets, now)
+
+    def _address(self, path: str, host: str) -> tuple[str | None, str]:
+        """(bucket, key) from a virtual-host-style Host or from a path-style path."""
+        domain = self.settings.domain
+        name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else ""
+        if domain and name.endswith("." + domain):
+            return name[: -len(domain) - 1], path[1:]
+        bucket, _, key = path[1:].partition("/")
+        return (bucket or None), key
+
+    async def _get_object(self, proto, method: str, scope, headers: dict[str, str], mount: Mount,  # noqa: ANN001
+                          key: str, identity: Identity | None) -> None:
+        params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
+        overrides = {OVERRIDES[name]: value for name, value in params.items() if name in OVERRIDES}
+        if overrides and identity is None:
+            raise S3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous "
+                                            "GET requests.")
+        # The client's signature and S3 parameters are for us, not for the origin.
+        forwarded = {k: v for k, v in headers.items() if k != "authorization" and not k.startswith("x-amz-")}
+        reply = S3Reply(proto, method, scope.path, overrides)
+        await self.edge.serve_object(reply, method, forwarded, mount, "/" + key)
+
+    def _list_buckets(self, proto, method: str) -> None:  # noqa: ANN001
+        created = _iso8601(self.created)
+        buckets = "".join(f"<Bucket><Name>{escape(name)}</Name><CreationDate>{created}</CreationDate></Bucket>"
+                          for name in sorted(self.buckets))
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult xmlns="{XMLNS}">'
+                "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
+                f"<Buckets>{buckets}</Buckets></ListAllMyBucketsResult>").encode()
+        headers = [("content-type", "application/xml"), ("date", formatdate(usegmt=True))]
+        if method == "HEAD":
+            proto.response_empty(200, headers + [("content-length", str(len(body)))])
+        else:
+            proto.response_bytes(200, headers, body)
