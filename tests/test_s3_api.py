@@ -210,3 +210,24 @@ def test_bad_requests_get_s3_errors(s3_edge: S3Edge) -> None:
 
 def test_the_edge_keeps_serving_beside_the_s3_api(s3_edge: S3Edge, tmp_path: Path) -> None:
     assert s3_edge.server.get("/pub/p.txt").body == b"open to all"
+
+
+def test_a_large_error_page_from_an_http_origin_becomes_an_s3_error(tmp_path: Path) -> None:
+    from origin_server import OriginServer
+
+    port = free_port()
+    with OriginServer() as origin:
+        origin.put("/gone", os.urandom(3 * 1024 * 1024), status=404, headers={"Content-Type": "text/html"})
+        origin.put("/here", b"here", headers={"Cache-Control": "max-age=60"})
+        config = (f'[s3]\nlisten = "127.0.0.1:{port}"\n[[s3.credentials]]\naccess_key = "edgekey"\n'
+                  f'secret_key = "edgesecret"\n[[mount]]\nurl_prefix = "/web"\norigin = "{origin.url}"\n'
+                  's3_bucket = "web"\n')
+        with EdgeServer(tmp_path, config) as server:
+            wait_port(port)
+            s3 = S3Edge(server, port).client()
+            for _ in range(2):  # the origin's answer, then the negative-cached one
+                with pytest.raises(ClientError) as raised:
+                    s3.get_object(Bucket="web", Key="gone")
+                assert raised.value.response["Error"]["Code"] == "NoSuchKey"
+            assert s3.get_object(Bucket="web", Key="here")["Body"].read() == b"here"
+            assert "Traceback" not in server.log.read_text()
