@@ -105,11 +105,10 @@ class StoreSettings:
         return open_store(self.tier_specs(), self.write, self.compression_level)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    listen: str = "127.0.0.1:8080"
-    workers: int = 1
-    admin_token: str | None = None
+class _Listener:
+    """HOST:PORT split for the socket calls (`[::1]:80` gives `::1`)."""
+
+    listen: str
 
     @property
     def host(self) -> str:
@@ -118,6 +117,13 @@ class ServerSettings:
     @property
     def port(self) -> int:
         return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class ServerSettings(_Listener):
+    listen: str = "127.0.0.1:8080"
+    workers: int = 1
+    admin_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,21 +142,13 @@ class MountSettings:
 
 
 @dataclass(frozen=True)
-class S3Settings:
+class S3Settings(_Listener):
     """The S3 API's own listener; its buckets are the mounts that name an s3_bucket."""
 
     listen: str = "127.0.0.1:9000"
     credentials: dict[str, str] = field(default_factory=dict)  # access key → secret key
     region: str = "us-east-1"
     domain: str | None = None  # virtual-host style: BUCKET.domain
-
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)
