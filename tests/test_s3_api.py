@@ -231,3 +231,99 @@ def test_a_large_error_page_from_an_http_origin_becomes_an_s3_error(tmp_path: Pa
                 assert raised.value.response["Error"]["Code"] == "NoSuchKey"
             assert s3.get_object(Bucket="web", Key="here")["Body"].read() == b"here"
             assert "Traceback" not in server.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def listed(seaweedfs, s3_edge: S3Edge) -> list[str]:  # noqa: ANN001
+    """A tree of keys in the origin bucket, under the "assets" mount's prefix."""
+    origin = boto3.client("s3", endpoint_url=seaweedfs.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id=seaweedfs.env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=seaweedfs.env["AWS_SECRET_ACCESS_KEY"])
+    keys = [f"tree/{d}/{i:03d}.txt" for d in ("a", "b", "c") for i in range(25)]
+    keys += ["tree/top.txt", "tree/z é.txt", "tree/b-sibling.txt"]
+    for key in keys:
+        origin.put_object(Bucket="s3origin", Key="site/" + key, Body=key.encode())
+    # The origin's own order, which is what a listing through the edge must give: SeaweedFS
+    # lists folder by folder ("tree/b/000.txt" before "tree/b-sibling.txt").
+    pages = origin.get_paginator("list_objects_v2").paginate(Bucket="s3origin", Prefix="site/tree/")
+    in_order = [item["Key"].removeprefix("site/") for page in pages for item in page["Contents"]]
+    assert sorted(in_order) == sorted(keys)
+    return in_order
+
+
+def _all_pages(s3, **kwargs: object) -> tuple[list[str], list[str], int]:  # noqa: ANN001
+    keys, prefixes, pages = [], [], 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="assets", **kwargs):
+        pages += 1
+        keys += [item["Key"] for item in page.get("Contents", [])]
+        prefixes += [item["Prefix"] for item in page.get("CommonPrefixes", [])]
+    return keys, prefixes, pages
+
+
+def test_list_objects_with_pagination(s3_edge: S3Edge, listed: list[str]) -> None:
+    s3 = s3_edge.client()
+    keys, prefixes, pages = _all_pages(s3, Prefix="tree/", PaginationConfig={"PageSize": 10})
+    assert keys == listed and prefixes == [] and pages == 8
+    first = s3.list_objects_v2(Bucket="assets", Prefix="tree/a/", MaxKeys=5)
+    assert first["IsTruncated"] and first["KeyCount"] == 5
+    assert [o["Size"] for o in first["Contents"]] == [len(k) for k in listed[:5]]
+    assert all(o["ETag"] and o["LastModified"] for o in first["Contents"])
+    after = s3.list_objects_v2(Bucket="assets", Prefix="tree/", StartAfter="tree/c/020.txt")
+    assert [o["Key"] for o in after["Contents"]] == listed[listed.index("tree/c/020.txt") + 1:]
+
+
+def test_list_objects_with_a_delimiter(s3_edge: S3Edge, listed: list[str]) -> None:
+    s3 = s3_edge.client()
+    keys, prefixes, _ = _all_pages(s3, Prefix="tree/", Delimiter="/", PaginationConfig={"PageSize": 2})
+    assert sorted(prefixes) == ["tree/a/", "tree/b/", "tree/c/"] and len(prefixes) == 3
+    assert sorted(keys) == ["tree/b-sibling.txt", "tree/top.txt", "tree/z é.txt"] and len(keys) == 3
+    root = s3.list_objects_v2(Bucket="assets", Delimiter="/")
+    assert [p["Prefix"] for p in root["CommonPrefixes"]] == ["dir/", "tree/"]
+    assert [o["Key"] for o in root["Contents"]] == ["a.txt", "big.bin"]
+    partial = s3.list_objects_v2(Bucket="assets", Prefix="tree/b", Delimiter="/")
+    assert [p["Prefix"] for p in partial["CommonPrefixes"]] == ["tree/b/"]
+    assert [o["Key"] for o in partial["Contents"]] == ["tree/b-sibling.txt"]
+    old = s3.list_objects(Bucket="assets", Prefix="tree/", Delimiter="/", MaxKeys=2)
+    assert old["IsTruncated"] and [p["Prefix"] for p in old["CommonPrefixes"]] == ["tree/a/", "tree/b/"]
+    rest = s3.list_objects(Bucket="assets", Prefix="tree/", Delimiter="/", Marker=old["NextMarker"])
+    assert sorted(p["Prefix"] for p in rest["CommonPrefixes"]) == ["tree/c/"]
+    assert sorted(o["Key"] for o in rest["Contents"]) == ["tree/b-sibling.txt", "tree/top.txt", "tree/z é.txt"]
+
+
+def test_bad_listing_parameters(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    with pytest.raises(ClientError) as raised:
+        s3.list_objects_v2(Bucket="assets", ContinuationToken="%%%not-a-token")
+    assert raised.value.response["Error"]["Code"] == "InvalidArgument"
+    status, _, body = s3_edge.raw("GET", f"{s3_edge.endpoint}/pub?list-type=2&max-keys=-3")
+    assert status == 400 and b"InvalidArgument" in body
+
+
+def test_a_directory_origin_lists_in_key_order_and_an_http_origin_cannot(tmp_path: Path) -> None:
+    from origin_server import OriginServer
+
+    site = tmp_path / "site"
+    for name in ("b/2.txt", "b/1.txt", "b-c.txt", "a.txt", "deep/er/x.txt"):
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(name)
+    (site / "outside").symlink_to("/etc/hostname")  # links are not listed
+    port = free_port()
+    with OriginServer() as origin:
+        config = (f'[s3]\nlisten = "127.0.0.1:{port}"\n[[s3.credentials]]\naccess_key = "edgekey"\n'
+                  f'secret_key = "edgesecret"\n[[mount]]\nurl_prefix = "/files"\norigin = "file://{site}"\n'
+                  f's3_bucket = "files"\n[[mount]]\nurl_prefix = "/web"\norigin = "{origin.url}"\n'
+                  's3_bucket = "web"\n')
+        (tmp_path / "edge").mkdir()
+        with EdgeServer(tmp_path / "edge", config) as server:
+            wait_port(port)
+            s3 = S3Edge(server, port).client()
+            flat = s3.list_objects_v2(Bucket="files")
+            assert [o["Key"] for o in flat["Contents"]] == ["a.txt", "b-c.txt", "b/1.txt", "b/2.txt", "deep/er/x.txt"]
+            assert [o["Size"] for o in flat["Contents"]] == [5, 7, 7, 7, 13]
+            level = s3.list_objects_v2(Bucket="files", Delimiter="/", Prefix="b")
+            assert [o["Key"] for o in level["Contents"]] == ["b-c.txt"]
+            assert [p["Prefix"] for p in level["CommonPrefixes"]] == ["b/"]
+            assert s3.get_object(Bucket="files", Key="b/1.txt")["Body"].read() == b"b/1.txt"
+            with pytest.raises(ClientError) as raised:
+                s3.list_objects_v2(Bucket="web")
+            assert raised.value.response["Error"]["Code"] == "NotImplemented"

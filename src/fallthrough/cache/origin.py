@@ -69,6 +69,14 @@ class OriginResponse:
                 await result
 
 
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    key: str  # under the origin's base, as a bucket key
+    size: int
+    last_modified: float  # seconds since the epoch
+    etag: str | None
+
+
 class Origin(Protocol):
     name: str
 
@@ -76,3 +84,12 @@ class Origin(Protocol):
                     body: AsyncIterator[bytes] | None = None) -> OriginResponse: ...
 
     async def close(self) -> None: ...
+
+
+class Listable(Protocol):
+    """An origin that can say what it holds (buckets and directories; not HTTP servers)."""
+
+    def list_after(self, prefix: str, start_after: str) -> AsyncIterator[ListedObject]:
+        """The objects whose keys begin with `prefix` (a plain string prefix) and sort
+        after `start_after`, in key order (code points, which is UTF-8 byte order)."""
+        ...

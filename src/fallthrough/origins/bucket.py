@@ -19,7 +19,15 @@ from multidict import CIMultiDict
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
 
-from ..cache.origin import BadObjectPath, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, single_range
+from ..cache.origin import (
+    BadObjectPath,
+    BadOriginURL,
+    ListedObject,
+    OriginBodyError,
+    OriginResponse,
+    OriginUnavailable,
+    single_range,
+)
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
 
@@ -146,6 +154,29 @@ class BucketOrigin:
             raise OriginBodyError(f"origin {self.name}: body broke off after {received} bytes: {message}") from None
         if received != size:
             raise OriginBodyError(f"origin {self.name}: sent {received} of {size} bytes")
+
+    async def list_after(self, prefix: str, start_after: str) -> AsyncIterator[ListedObject]:
+        # The store lists by path segments: ask for the folder the prefix lies in, and
+        # stop once the keys have passed the prefix. The order is the bucket's own (some
+        # S3 servers put "a/b/x" before "a/b-c"), and so is its idea of "after".
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        options: dict[str, Any] = {"chunk_size": 1000}
+        if start_after:
+            options["offset"] = start_after
+        try:
+            async for batch in obstore.list(self._store, folder or None, **options):
+                for meta in batch:
+                    key = str(meta["path"])
+                    if not key.startswith(prefix):
+                        if key > prefix:
+                            return
+                        continue
+                    tag = meta.get("e_tag")
+                    etag = None if not tag else (tag if str(tag).startswith('"') else f'"{tag}"')
+                    yield ListedObject(key, int(meta["size"]), meta["last_modified"].timestamp(), etag)
+        except (ObstoreError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OriginUnavailable(f"origin {self.name}: cannot list: {message}") from None
 
     async def close(self) -> None:
         return None

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from multidict import CIMultiDict
 
 from ..cache.headers import format_http_date, parse_etag_list, parse_http_date, weak_match
-from ..cache.origin import BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, single_range
+from ..cache.origin import BadOriginURL, ListedObject, OriginBodyError, OriginResponse, OriginUnavailable, single_range
 from .bucket import object_key
 
 READ_SIZE = 1024 * 1024
@@ -54,7 +54,7 @@ class DirectoryOrigin:
         if not stat_mode.S_ISREG(stat.st_mode):
             os.close(fd)
             return OriginResponse(404, CIMultiDict({"Content-Type": "text/plain; charset=utf-8"}), 0)
-        etag = f'"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        etag = _etag(stat)
         modified = format_http_date(int(stat.st_mtime))
         out = CIMultiDict({"ETag": etag, "Last-Modified": modified})
         if _not_modified(headers, etag, int(stat.st_mtime)):
@@ -86,8 +86,39 @@ class DirectoryOrigin:
         finally:
             _close(fd)
 
+    async def list_after(self, prefix: str, start_after: str) -> AsyncIterator[ListedObject]:
+        for listed in await asyncio.to_thread(self._walk, prefix):
+            if listed.key > start_after:
+                yield listed
+
+    def _walk(self, prefix: str) -> list[ListedObject]:
+        """Every regular file under the folder the prefix lies in, sorted by key; links
+        are not followed, so nothing outside the directory is listed."""
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        top = os.path.join(self.root, folder)
+        found = []
+        for where, _dirs, files in os.walk(top):
+            for name in files:
+                full = os.path.join(where, name)
+                key = os.path.relpath(full, self.root).replace(os.sep, "/")
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    stat = os.lstat(full)
+                except OSError:
+                    continue
+                if stat_mode.S_ISREG(stat.st_mode):
+                    found.append(ListedObject(key, stat.st_size, stat.st_mtime, _etag(stat)))
+        found.sort(key=lambda listed: listed.key)
+        return found
+
     async def close(self) -> None:
         return None
+
+
+def _etag(stat: os.stat_result) -> str:
+    """Changes whenever the file is replaced or rewritten."""
+    return f'"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"'
 
 
 def _close(fd: int) -> None:

@@ -28,18 +28,14 @@ from ..mounts import Mount, Router
 from ..pipes import ClientGone
 from ..requests import BadRequest, check_path
 from .errors import S3Error, send_error
+from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
 
 log = logging.getLogger(__name__)
 
-XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_KEY = 1024  # bytes of UTF-8, as in S3
-
-
-def _iso8601(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
 
 
 class S3Api:
@@ -106,6 +102,9 @@ class S3Api:
             if method == "HEAD":
                 proto.response_empty(200, [("x-amz-bucket-region", self.settings.region)])
                 return
+            if method == "GET":
+                await self._get_bucket(proto, bucket, mount, scope.query_string)
+                return
             raise S3Error("NotImplemented", f"{method} on a bucket is not implemented yet")
         if len(key.encode()) > MAX_KEY:
             raise S3Error("KeyTooLongError", f"keys are at most {MAX_KEY} bytes")
@@ -143,8 +142,37 @@ class S3Api:
         reply = S3Reply(proto, method, scope.path, overrides)
         await self.edge.serve_object(reply, method, forwarded, mount, "/" + key)
 
+    async def _get_bucket(self, proto, bucket: str, mount: Mount, query: str) -> None:  # noqa: ANN001
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        if "location" in params:
+            region = "" if self.settings.region == "us-east-1" else escape(self.settings.region)
+            self._xml(proto, f'<LocationConstraint xmlns="{XMLNS}">{region}</LocationConstraint>')
+            return
+        unsupported = sorted(set(params) & {"versions", "uploads", "acl", "policy", "cors", "lifecycle", "tagging",
+                                            "versioning", "website", "logging", "notification", "replication"})
+        if unsupported:
+            raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented")
+        if not hasattr(mount.origin, "list_after"):
+            raise S3Error("NotImplemented", "this bucket's origin cannot list its objects (an HTTP server)")
+        version = 2 if params.get("list-type") == "2" else 1
+        if version == 2:
+            token = params.get("continuation-token")
+            marker = decode_token(token) if token is not None else params.get("start-after", "")
+        else:
+            marker = params.get("marker", "")
+        limit = max_keys(params.get("max-keys"))
+        delimiter = params.get("delimiter", "")
+        page = await list_page(mount.origin, params.get("prefix", ""), delimiter, marker, limit)  # type: ignore[arg-type]
+        proto.response_bytes(200, [("content-type", "application/xml")],
+                             listing_document(bucket, params, page, version, limit))
+
+    @staticmethod
+    def _xml(proto, document: str) -> None:  # noqa: ANN001
+        proto.response_bytes(200, [("content-type", "application/xml")],
+                             f'<?xml version="1.0" encoding="UTF-8"?>\n{document}'.encode())
+
     def _list_buckets(self, proto, method: str) -> None:  # noqa: ANN001
-        created = _iso8601(self.created)
+        created = iso8601(self.created)
         buckets = "".join(f"<Bucket><Name>{escape(name)}</Name><CreationDate>{created}</CreationDate></Bucket>"
                           for name in sorted(self.buckets))
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult xmlns="{XMLNS}">'
