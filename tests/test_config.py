@@ -159,6 +159,10 @@ def test_durations(n: int, unit: tuple[str, int]) -> None:
         ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "Bad_Name"\n', "mount[0].s3_bucket"),
         ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "abc"\n', "needs an [s3] section"),
         ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_public = true\n', "mount[0].s3_public"),
+        ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "abc"\nwritable = true\n',
+         "mount[0].writable"),
+        ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "s3://x"\ns3_bucket = "abc"\nwritable = "yes"\n',
+         "mount[0].writable"),
         ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "abc"\n'
          '[[mount]]\nurl_prefix = "/b"\norigin = "http://y"\ns3_bucket = "abc"\n', "mount[1].s3_bucket"),
     ],

@@ -3,6 +3,8 @@ SeaweedFS bucket as the origin."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import os
 import socket
@@ -27,6 +29,7 @@ class S3Edge:
         self.server = server
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
+        self.origin = None  # a boto3 client of the origin bucket itself
 
     def client(self, secret: str = "edgesecret", signature: str | None = None):  # noqa: ANN201 - a boto3 client
         return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="edgekey",
@@ -84,6 +87,13 @@ s3_bucket = "assets"
 default_ttl = "1h"
 allow_http = true
 [[mount]]
+url_prefix = "/rw"
+origin = "s3://s3origin/rw"
+s3_bucket = "rwb"
+writable = true
+default_ttl = "1h"
+allow_http = true
+[[mount]]
 url_prefix = "/pub"
 origin = "s3://s3origin/public"
 s3_bucket = "pub"
@@ -93,7 +103,9 @@ allow_http = true
 """
     with EdgeServer(tmp_path_factory.mktemp("s3api"), config) as server:
         wait_port(port)
-        yield S3Edge(server, port)
+        edge = S3Edge(server, port)
+        edge.origin = origin
+        yield edge
 
 
 def test_get_object_falls_through_the_cache(s3_edge: S3Edge) -> None:
@@ -195,7 +207,7 @@ def test_virtual_host_style(s3_edge: S3Edge) -> None:
 
 def test_list_buckets(s3_edge: S3Edge) -> None:
     names = [b["Name"] for b in s3_edge.client().list_buckets()["Buckets"]]
-    assert names == ["assets", "pub"]
+    assert names == ["assets", "pub", "rwb"]
     status, _, body = s3_edge.raw("GET", f"{s3_edge.endpoint}/")
     assert status == 403 and b"AccessDenied" in body
 
@@ -327,3 +339,100 @@ def test_a_directory_origin_lists_in_key_order_and_an_http_origin_cannot(tmp_pat
             with pytest.raises(ClientError) as raised:
                 s3.list_objects_v2(Bucket="web")
             assert raised.value.response["Error"]["Code"] == "NotImplemented"
+
+
+def test_put_then_get_and_overwrite(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    put = s3.put_object(Bucket="rwb", Key="notes/one.txt", Body=b"first", ContentType="text/x-notes",
+                        Metadata={"colour": "blue"}, CacheControl="max-age=60")
+    assert put["ETag"]
+    got = s3.get_object(Bucket="rwb", Key="notes/one.txt")
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"first", "text/x-notes", {"colour": "blue"})
+    direct = s3_edge.origin.get_object(Bucket="s3origin", Key="rw/notes/one.txt")
+    assert (direct["Body"].read(), direct["Metadata"]) == (b"first", {"colour": "blue"})
+    assert s3.get_object(Bucket="rwb", Key="notes/one.txt")["ResponseMetadata"]["HTTPHeaders"]["x-cache"] == "HIT"
+    s3.put_object(Bucket="rwb", Key="notes/one.txt", Body=b"second")
+    assert s3.get_object(Bucket="rwb", Key="notes/one.txt")["Body"].read() == b"second"  # the cache was purged
+    assert s3_edge.server.get("/rw/notes/one.txt").body == b"second"
+
+
+def test_delete(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    s3.put_object(Bucket="rwb", Key="gone.txt", Body=b"soon gone")
+    assert s3.get_object(Bucket="rwb", Key="gone.txt")["Body"].read() == b"soon gone"
+    assert s3.delete_object(Bucket="rwb", Key="gone.txt")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as raised:
+        s3.get_object(Bucket="rwb", Key="gone.txt")
+    assert raised.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(ClientError):
+        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/gone.txt")
+
+
+def test_multipart_upload(s3_edge: S3Edge, tmp_path: Path) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    s3 = s3_edge.client()
+    body = os.urandom(13 * 1024 * 1024)
+    config = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_fileobj(__import__("io").BytesIO(body), "rwb", "big/multi.bin", Config=config,
+                      ExtraArgs={"ContentType": "video/mp4"})
+    got = s3.get_object(Bucket="rwb", Key="big/multi.bin")
+    assert got["ContentType"] == "video/mp4" and got["Body"].read() == body
+    uploads = s3_edge.server.workdir / "store" / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+    started = s3.create_multipart_upload(Bucket="rwb", Key="big/abandoned.bin")
+    s3.upload_part(Bucket="rwb", Key="big/abandoned.bin", UploadId=started["UploadId"], PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket="rwb", Key="big/abandoned.bin", UploadId=started["UploadId"])
+    with pytest.raises(ClientError) as raised:
+        s3.upload_part(Bucket="rwb", Key="big/abandoned.bin", UploadId=started["UploadId"], PartNumber=2, Body=b"y")
+    assert raised.value.response["Error"]["Code"] == "NoSuchUpload"
+
+
+def test_bad_multipart_completions(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    upload = s3.create_multipart_upload(Bucket="rwb", Key="bad.bin")["UploadId"]
+    etag = s3.upload_part(Bucket="rwb", Key="bad.bin", UploadId=upload, PartNumber=1, Body=b"part one")["ETag"]
+    for parts, code in (([{"PartNumber": 2, "ETag": etag}], "InvalidPart"),
+                        ([{"PartNumber": 1, "ETag": '"00000000000000000000000000000000"'}], "InvalidPart")):
+        with pytest.raises(ClientError) as raised:
+            s3.complete_multipart_upload(Bucket="rwb", Key="bad.bin", UploadId=upload,
+                                         MultipartUpload={"Parts": parts})
+        assert raised.value.response["Error"]["Code"] == code
+    with pytest.raises(ClientError):
+        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/bad.bin")
+    done = s3.complete_multipart_upload(Bucket="rwb", Key="bad.bin", UploadId=upload,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert done["ETag"] and s3.get_object(Bucket="rwb", Key="bad.bin")["Body"].read() == b"part one"
+
+
+def test_damaged_uploads_store_nothing(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    wrong_md5 = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+    with pytest.raises(ClientError) as raised:
+        s3.put_object(Bucket="rwb", Key="damaged.txt", Body=b"the real body", ContentMD5=wrong_md5)
+    assert raised.value.response["Error"]["Code"] == "BadDigest"
+    with pytest.raises(ClientError):
+        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/damaged.txt")
+    # signed for one body, sent with another of the same length
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest("PUT", f"{s3_edge.endpoint}/rwb/swapped.txt", data=b"signed body")
+    S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
+    conn = http.client.HTTPConnection("127.0.0.1", s3_edge.port, timeout=30)
+    conn.request("PUT", "/rwb/swapped.txt", body=b"other body!", headers=dict(request.headers.items()))
+    reply = conn.getresponse()
+    assert reply.status == 400 and b"XAmzContentSHA256Mismatch" in reply.read()
+    conn.close()
+    with pytest.raises(ClientError):
+        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/swapped.txt")
+
+
+def test_writes_need_a_writable_mount_and_a_signature(s3_edge: S3Edge) -> None:
+    with pytest.raises(ClientError) as raised:
+        s3_edge.client().put_object(Bucket="assets", Key="a.txt", Body=b"overwrite?")
+    assert raised.value.response["Error"]["Code"] == "AccessDenied"
+    assert s3_edge.client().get_object(Bucket="assets", Key="a.txt")["Body"].read() == BODY
+    status, _, body = s3_edge.raw("DELETE", f"{s3_edge.endpoint}/pub/p.txt")
+    assert status == 403 and b"AccessDenied" in body

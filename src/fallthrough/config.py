@@ -139,6 +139,7 @@ class MountSettings:
     options: dict[str, Any] = field(default_factory=dict)
     s3_bucket: str | None = None  # the S3 API serves this mount as a bucket of that name
     s3_public: bool = False  # anonymous S3 reads allowed
+    writable: bool = False  # the S3 API's PutObject, DeleteObject and multipart uploads reach the origin
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ _ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
 def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
     known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
-             *_MOUNT_DURATIONS, *S3_OPTIONS}
+             "writable", *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
     if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
@@ -302,10 +303,15 @@ def _mount(raw: object, key: str) -> MountSettings:
         raise ConfigError(f"{key}.s3_public: expected true or false, got {public!r}")
     if public and bucket is None:
         raise ConfigError(f"{key}.s3_public: applies to a mount with an s3_bucket")
+    writable = table.get("writable", False)
+    if not isinstance(writable, bool):
+        raise ConfigError(f"{key}.writable: expected true or false, got {writable!r}")
+    if writable and (bucket is None or not origin.lower().startswith("s3://")):
+        raise ConfigError(f"{key}.writable: applies to a mount with an s3_bucket and an s3:// origin")
     policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
     return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
-                         s3_public=public, **timeouts)
+                         s3_public=public, writable=writable, **timeouts)
 
 
 def _mounts(raw: object) -> list[MountSettings]:

@@ -93,3 +93,14 @@ class Listable(Protocol):
         """The objects whose keys begin with `prefix` (a plain string prefix) and sort
         after `start_after`, in key order (code points, which is UTF-8 byte order)."""
         ...
+
+
+class Writable(Protocol):
+    """An origin that takes writes (a bucket, for mounts configured writable)."""
+
+    async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str]) -> str | None:
+        """Store the whole body under `key`, or nothing if the body raises; the new ETag.
+        `attributes`: Content-Type, Cache-Control, ... and user metadata by bare name."""
+        ...
+
+    async def delete_object(self, key: str) -> None: ...

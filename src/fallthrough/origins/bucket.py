@@ -37,11 +37,14 @@ ATTRIBUTES = ("Content-Type", "Cache-Control", "Content-Disposition", "Content-E
 
 def object_key(path: str) -> str:
     """The key a request path names; BadObjectPath for one no bucket key should be."""
-    key = unquote(path)[1:] if path.startswith("/") else unquote(path)
+    return checked_key(unquote(path)[1:] if path.startswith("/") else unquote(path))
+
+
+def checked_key(key: str) -> str:
     if not key or key.endswith("/"):
-        raise BadObjectPath(f"{path!r} names no object")
+        raise BadObjectPath(f"{key!r} names no object")
     if "\x00" in key or any(seg in ("", ".", "..") for seg in key.split("/")):
-        raise BadObjectPath(f"{path!r}: empty, '.' and '..' segments are not allowed")
+        raise BadObjectPath(f"{key!r}: empty, '.' and '..' segments are not allowed")
     return key
 
 
@@ -79,10 +82,13 @@ class BucketOrigin:
             headers["ETag"] = tag if tag.startswith(('"', "W/")) else f'"{tag}"'
         if meta.get("last_modified"):
             headers["Last-Modified"] = _http_date(meta["last_modified"])
-        for name in ATTRIBUTES:
-            value = attributes.get(name)
-            if value:
+        for name, value in attributes.items():
+            if not value:
+                continue
+            if name in ATTRIBUTES:
                 headers[name] = str(value)
+            elif name not in ("Storage-Class",):  # user metadata, as S3 names it
+                headers[f"x-amz-meta-{name.lower()}"] = str(value)
         if "Content-Type" not in headers:
             headers["Content-Type"] = mimetypes.guess_type(key)[0] or "application/octet-stream"
         return headers
@@ -177,6 +183,26 @@ class BucketOrigin:
         except (ObstoreError, OSError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise OriginUnavailable(f"origin {self.name}: cannot list: {message}") from None
+
+    async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str]) -> str | None:
+        checked_key(key)
+        try:
+            result = await obstore.put_async(self._store, key, body, attributes=dict(attributes) or None)
+        except (ObstoreError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {message}") from None
+        tag = result.get("e_tag")
+        return None if not tag else (tag if tag.startswith('"') else f'"{tag}"')
+
+    async def delete_object(self, key: str) -> None:
+        checked_key(key)
+        try:
+            await obstore.delete_async(self._store, key)
+        except (NotFoundError, FileNotFoundError):
+            return
+        except (ObstoreError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OriginUnavailable(f"origin {self.name}: cannot delete {key}: {message}") from None
 
     async def close(self) -> None:
         return None

@@ -46,7 +46,9 @@ class App:
                            settings.store.memory_bytes, locks, settings.store.gc_grace)
         self.router = Router.from_settings(settings.mounts)
         self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
-        self.s3 = S3Api(self.edge, self.router, settings.s3) if front == "s3" and settings.s3 is not None else None
+        uploads = os.path.join(os.path.abspath(settings.store.path), "uploads")
+        self.s3 = S3Api(self.edge, self.router, settings.s3, uploads) \
+            if front == "s3" and settings.s3 is not None else None
         self._started = False
 
     @staticmethod

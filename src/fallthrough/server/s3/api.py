@@ -30,6 +30,8 @@ from ..requests import BadRequest, check_path
 from .errors import S3Error, send_error
 from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
+from .uploads import Uploads
+from .writes import CheckedBody, attributes_of, completed_parts
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
 
@@ -39,9 +41,10 @@ MAX_KEY = 1024  # bytes of UTF-8, as in S3
 
 
 class S3Api:
-    def __init__(self, edge: Edge, router: Router, settings: S3Settings) -> None:
+    def __init__(self, edge: Edge, router: Router, settings: S3Settings, uploads_dir: str) -> None:
         self.edge = edge
         self.settings = settings
+        self.uploads = Uploads(uploads_dir)
         self.buckets: dict[str, Mount] = {
             m.settings.s3_bucket: m for m in router.mounts if m.settings.s3_bucket is not None
         }
@@ -111,7 +114,15 @@ class S3Api:
         if method in ("GET", "HEAD"):
             await self._get_object(proto, method, scope, headers, mount, key, identity)
             return
-        raise S3Error("NotImplemented", f"{method} of an object is not implemented yet")
+        if method not in ("PUT", "POST", "DELETE"):
+            raise S3Error("MethodNotAllowed", f"{method} is not allowed on an object")
+        if identity is None:
+            raise S3Error("AccessDenied", "writes need a signed request")
+        if not mount.settings.writable:
+            raise S3Error("AccessDenied", "this bucket is read-only (its mount is not writable)")
+        params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
+        await self._write(proto, method, params, headers, bucket, mount, key, identity)
+        self.edge.cache.purge_url(mount.key("/" + key, ""))
 
     def _identity(self, method: str, scope, headers: dict[str, str], bucket: str | None,  # noqa: ANN001
                   key: str) -> Identity | None:
@@ -120,6 +131,59 @@ class S3Api:
             resource = f"/{bucket}/{key}" if bucket is not None else "/"
             return authenticate_v2_query(method, resource, query, headers, secrets, now)
         return authenticate(method, scope.path, query, headers, secrets, now)
+
+    async def _write(self, proto, method: str, params: dict[str, str], headers: dict[str, str],  # noqa: ANN001
+                     bucket: str, mount: Mount, key: str, identity: Identity) -> None:
+        origin = mount.origin
+        upload_id = params.get("uploadId")
+        if method == "PUT" and "x-amz-copy-source" in headers:
+            raise S3Error("NotImplemented", "CopyObject and UploadPartCopy are not implemented")
+        if method == "PUT" and upload_id is not None:
+            number = params.get("partNumber", "")
+            if not number.isdigit():
+                raise S3Error("InvalidArgument", "partNumber must be a number from 1 to 10000")
+            body = CheckedBody(proto, headers, identity.payload_sha256)
+            etag = await self.uploads.put_part(upload_id, bucket, key, int(number), body)
+            proto.response_empty(200, [("etag", etag)])
+        elif method == "PUT":
+            body = CheckedBody(proto, headers, identity.payload_sha256)
+            etag = await self._put(origin, key, body, attributes_of(headers))
+            proto.response_empty(200, [("etag", etag)] if etag else [])
+        elif method == "POST" and "uploads" in params:
+            upload_id = self.uploads.create(bucket, key, attributes_of(headers))
+            self._xml(proto, f'<InitiateMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
+                             f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
+                             "</InitiateMultipartUploadResult>")
+        elif method == "POST" and upload_id is not None:
+            document = b"".join([part async for part in CheckedBody(proto, headers, identity.payload_sha256)])
+            files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))
+            attributes = self.uploads.attributes(upload_id, bucket, key)
+            etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)
+            self.uploads.remove(upload_id, bucket, key)
+            self._xml(proto, f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
+                             f"<Key>{escape(key)}</Key><ETag>{escape(etag or '')}</ETag>"
+                             "</CompleteMultipartUploadResult>")
+        elif method == "DELETE" and upload_id is not None:
+            self.uploads.remove(upload_id, bucket, key)
+            proto.response_empty(204, [])
+        elif method == "DELETE":
+            await origin.delete_object(key)  # type: ignore[attr-defined]
+            proto.response_empty(204, [])
+        else:
+            raise S3Error("NotImplemented", f"this {method} is not implemented")
+
+    @staticmethod
+    async def _put(origin, key: str, body, attributes: dict[str, str]) -> str | None:  # noqa: ANN001
+        """Write through to the origin; a body that failed its checks raises its own error."""
+        try:
+            return await origin.put_object(key, body, attributes)
+        except S3Error:
+            raise
+        except Exception:
+            error = getattr(body, "error", None)
+            if error is not None:
+                raise error from None
+            raise
 
     def _address(self, path: str, host: str) -> tuple[str | None, str]:
         """(bucket, key) from a virtual-host-style Host or from a path-style path."""

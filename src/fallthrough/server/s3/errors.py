@@ -32,6 +32,15 @@ STATUS = {
     "ServiceUnavailable": 503,
     "GatewayTimeout": 504,
     "KeyTooLongError": 400,
+    "NoSuchUpload": 404,
+    "InvalidPart": 400,
+    "InvalidPartOrder": 400,
+    "BadDigest": 400,
+    "XAmzContentSHA256Mismatch": 400,
+    "IncompleteBody": 400,
+    "InvalidDigest": 400,
+    "MissingContentLength": 411,
+    "EntityTooLarge": 400,
 }
 
 # The code for an error the edge answered by status alone.

@@ -1,0 +1,131 @@
+"""Writes through the S3 API, on mounts configured `writable`: PutObject, DeleteObject and
+multipart uploads, sent on to the origin bucket; each success purges the key's cache entry.
+
+A body is checked as it streams: its length against Content-Length, and every digest
+the client sent (the signed x-amz-content-sha256, Content-MD5, x-amz-checksum-crc32 /
+-sha1 / -sha256). A mismatch raises at the body's end, before the origin commits the
+write, so a damaged upload stores nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from xml.etree import ElementTree
+
+from .errors import S3Error
+from .sigv4 import UNSIGNED
+
+MAX_XML = 1024 * 1024
+# Request headers kept with an object, by the names the origin's attributes use.
+STORED_HEADERS = {
+    "content-type": "Content-Type",
+    "cache-control": "Cache-Control",
+    "content-disposition": "Content-Disposition",
+    "content-encoding": "Content-Encoding",
+    "content-language": "Content-Language",
+}
+
+
+def attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
+    """What PutObject / CreateMultipartUpload keep with the object: the content headers,
+    and x-amz-meta-* as user metadata by bare name."""
+    out = {STORED_HEADERS[name]: value for name, value in headers.items() if name in STORED_HEADERS}
+    out.update({name[len("x-amz-meta-"):]: value for name, value in headers.items()
+                if name.startswith("x-amz-meta-") and len(name) > len("x-amz-meta-")})
+    return out
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return self.value.to_bytes(4, "big")
+
+
+def _expected(headers: Mapping[str, str], payload: str) -> list[tuple[str, Any, bytes, str]]:
+    """(header, hasher, the digest it must give, the error code) for each digest sent."""
+    checks: list[tuple[str, Any, bytes, str]] = []
+    if payload != UNSIGNED:
+        try:
+            checks.append(("x-amz-content-sha256", hashlib.sha256(), bytes.fromhex(payload),
+                           "XAmzContentSHA256Mismatch"))
+        except ValueError:
+            raise S3Error("InvalidArgument", "x-amz-content-sha256 must be a hex SHA-256 or UNSIGNED-PAYLOAD") from None
+    for header, make in (("content-md5", lambda: hashlib.md5(usedforsecurity=False)),
+                         ("x-amz-checksum-crc32", _Crc32), ("x-amz-checksum-sha1", hashlib.sha1),
+                         ("x-amz-checksum-sha256", hashlib.sha256)):
+        if header in headers:
+            try:
+                wanted = base64.b64decode(headers[header], validate=True)
+            except (binascii.Error, ValueError):
+                raise S3Error("InvalidDigest", f"{header} is not base64") from None
+            checks.append((header, make(), wanted, "BadDigest"))
+    return checks
+
+
+class CheckedBody:
+    """A request body that raises S3Error at its end if it is short or any digest differs.
+    `error` keeps what it raised, for when the origin's client reports it as its own."""
+
+    def __init__(self, proto, headers: Mapping[str, str], payload: str) -> None:  # noqa: ANN001
+        encoding = headers.get("content-encoding", "")
+        if payload.startswith("STREAMING-") or "aws-chunked" in encoding:
+            raise S3Error("NotImplemented", "aws-chunked (streaming) uploads are not supported; "
+                                            "send the body whole with its length")
+        length = headers.get("content-length")
+        if length is None or not length.isdigit():
+            raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
+        self.length = int(length)
+        self._proto = proto
+        self._checks = _expected(headers, payload)
+        self.error: S3Error | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for data in self._proto:
+            received += len(data)
+            if received > self.length:
+                self.error = S3Error("InvalidRequest", "the body is longer than its Content-Length")
+                raise self.error
+            for _, hasher, _, _ in self._checks:
+                hasher.update(data)
+            yield data
+        if received < self.length:
+            self.error = S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
+                                                   "Content-Length HTTP header.")
+            raise self.error
+        for header, hasher, wanted, code in self._checks:
+            if hasher.digest() != wanted:
+                self.error = S3Error(code, f"the body does not match its {header}")
+                raise self.error
+
+
+def completed_parts(document: bytes) -> list[tuple[int, str]]:
+    """(part number, ETag) from a CompleteMultipartUpload body."""
+    if len(document) > MAX_XML:
+        raise S3Error("MalformedXML", "the part list is too large")
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError:
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed.") from None
+    parts = []
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] != "Part":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in element}
+        number, etag = fields.get("PartNumber", ""), fields.get("ETag", "")
+        if not number.isdigit() or not etag:
+            raise S3Error("MalformedXML", "each Part needs a PartNumber and an ETag")
+        parts.append((int(number), etag))
+    if root.tag.rsplit("}", 1)[-1] != "CompleteMultipartUpload":
+        raise S3Error("MalformedXML", "expected a CompleteMultipartUpload document")
+    return parts
