@@ -163,6 +163,9 @@ def test_durations(n: int, unit: tuple[str, int]) -> None:
          "mount[0].writable"),
         ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "s3://x"\ns3_bucket = "abc"\nwritable = "yes"\n',
          "mount[0].writable"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "s3://x"\nmirror_to = "http://y"\n', "mount[0].mirror_to"),
+        ('[[mount]]\nurl_prefix = "/a"\norigin = "s3://x"\nmirror_to = "s3://y"\nmirror_writes = true\n',
+         "mount[0].mirror_writes"),
         ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "abc"\n'
          '[[mount]]\nurl_prefix = "/b"\norigin = "http://y"\ns3_bucket = "abc"\n', "mount[1].s3_bucket"),
     ],

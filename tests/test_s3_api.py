@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 import pytest
@@ -65,6 +65,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
 @pytest.fixture(scope="module")
 def s3_edge(tmp_path_factory: pytest.TempPathFactory, seaweedfs) -> Iterator[S3Edge]:  # noqa: ANN001
     seaweedfs.create_bucket("s3origin")
+    seaweedfs.create_bucket("s3mirror")
     origin = boto3.client("s3", endpoint_url=seaweedfs.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                           aws_access_key_id=seaweedfs.env["AWS_ACCESS_KEY_ID"],
                           aws_secret_access_key=seaweedfs.env["AWS_SECRET_ACCESS_KEY"])
@@ -91,6 +92,20 @@ url_prefix = "/rw"
 origin = "s3://s3origin/rw"
 s3_bucket = "rwb"
 writable = true
+default_ttl = "1h"
+allow_http = true
+[[mount]]
+url_prefix = "/both"
+origin = "s3://s3origin/both"
+s3_bucket = "both"
+writable = true
+mirror_to = "s3://s3mirror/both"
+mirror_writes = true
+allow_http = true
+[[mount]]
+url_prefix = "/mirrored"
+origin = "s3://s3origin/site"
+mirror_to = "s3://s3mirror/copy"
 default_ttl = "1h"
 allow_http = true
 [[mount]]
@@ -207,7 +222,7 @@ def test_virtual_host_style(s3_edge: S3Edge) -> None:
 
 def test_list_buckets(s3_edge: S3Edge) -> None:
     names = [b["Name"] for b in s3_edge.client().list_buckets()["Buckets"]]
-    assert names == ["assets", "pub", "rwb"]
+    assert names == ["assets", "both", "pub", "rwb"]
     status, _, body = s3_edge.raw("GET", f"{s3_edge.endpoint}/")
     assert status == 403 and b"AccessDenied" in body
 
@@ -436,3 +451,38 @@ def test_writes_need_a_writable_mount_and_a_signature(s3_edge: S3Edge) -> None:
     assert s3_edge.client().get_object(Bucket="assets", Key="a.txt")["Body"].read() == BODY
     status, _, body = s3_edge.raw("DELETE", f"{s3_edge.endpoint}/pub/p.txt")
     assert status == 403 and b"AccessDenied" in body
+
+
+def test_lazy_mirroring_copies_exactly_what_was_read(s3_edge: S3Edge) -> None:
+    s3_edge.origin.put_object(Bucket="s3origin", Key="site/meta.txt", Body=b"with metadata",
+                              ContentType="text/x-meta", Metadata={"owner": "edge"})
+    read = {"a.txt": BODY, "dir/ünï cødé.txt": b"unicode", "meta.txt": b"with metadata"}
+    for key in read:
+        assert s3_edge.server.get("/mirrored/" + quote(key)).status == 200
+    assert s3_edge.server.get("/mirrored/missing.txt").status == 404  # a 404 is not mirrored
+    deadline = time.monotonic() + 20
+    while True:
+        listing = s3_edge.origin.list_objects_v2(Bucket="s3mirror", Prefix="copy/")
+        keys = sorted(item["Key"].removeprefix("copy/") for item in listing.get("Contents", []))
+        if len(keys) >= len(read) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert keys == sorted(read)  # what was read, and nothing else (big.bin was never asked for)
+    for key, body in read.items():
+        copy = s3_edge.origin.get_object(Bucket="s3mirror", Key="copy/" + key)
+        assert copy["Body"].read() == body
+    meta = s3_edge.origin.head_object(Bucket="s3mirror", Key="copy/meta.txt")
+    assert (meta["ContentType"], meta["Metadata"]) == ("text/x-meta", {"owner": "edge"})
+    assert s3_edge.origin.head_object(Bucket="s3mirror", Key="copy/a.txt")["ContentType"] == "text/plain"
+
+
+def test_write_through_reaches_both_buckets(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    s3.put_object(Bucket="both", Key="w.txt", Body=b"twice", ContentType="text/x-twice", Metadata={"k": "v"})
+    for bucket, key in (("s3origin", "both/w.txt"), ("s3mirror", "both/w.txt")):
+        got = s3_edge.origin.get_object(Bucket=bucket, Key=key)
+        assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"twice", "text/x-twice", {"k": "v"})
+    s3.delete_object(Bucket="both", Key="w.txt")
+    for bucket in ("s3origin", "s3mirror"):
+        with pytest.raises(ClientError):
+            s3_edge.origin.head_object(Bucket=bucket, Key="both/w.txt")

@@ -140,6 +140,8 @@ class MountSettings:
     s3_bucket: str | None = None  # the S3 API serves this mount as a bucket of that name
     s3_public: bool = False  # anonymous S3 reads allowed
     writable: bool = False  # the S3 API's PutObject, DeleteObject and multipart uploads reach the origin
+    mirror_to: str | None = None  # s3://bucket/prefix: what fills store is also written there
+    mirror_writes: bool = False  # S3 API writes reach the mirror too
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,8 @@ _ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
 def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
     known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
-             "writable", *_MOUNT_DURATIONS, *S3_OPTIONS}
+             "writable", "mirror_to", "mirror_writes",
+             *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
     if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
@@ -308,10 +311,21 @@ def _mount(raw: object, key: str) -> MountSettings:
         raise ConfigError(f"{key}.writable: expected true or false, got {writable!r}")
     if writable and (bucket is None or not origin.lower().startswith("s3://")):
         raise ConfigError(f"{key}.writable: applies to a mount with an s3_bucket and an s3:// origin")
+    mirror_to = table.get("mirror_to")
+    if mirror_to is not None and (not isinstance(mirror_to, str) or not re.fullmatch(r"s3://[^/\s]+(/\S*)?",
+                                                                                   mirror_to)):
+        raise ConfigError(f"{key}.mirror_to: expected a bucket URL such as 's3://new-bucket' or "
+                          f"'s3://new-bucket/prefix', got {mirror_to!r}")
+    mirror_writes = table.get("mirror_writes", False)
+    if not isinstance(mirror_writes, bool):
+        raise ConfigError(f"{key}.mirror_writes: expected true or false, got {mirror_writes!r}")
+    if mirror_writes and (mirror_to is None or not writable):
+        raise ConfigError(f"{key}.mirror_writes: applies to a writable mount with a mirror_to")
     policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
     return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
-                         s3_public=public, writable=writable, **timeouts)
+                         s3_public=public, writable=writable, mirror_to=mirror_to, mirror_writes=mirror_writes,
+                         **timeouts)
 
 
 def _mounts(raw: object) -> list[MountSettings]:

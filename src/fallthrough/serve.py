@@ -12,6 +12,7 @@ import os
 import socket
 
 from .castore import CastoreError
+from .castore.s3 import s3_store
 from .config import Settings
 from .origins import OriginError, open_origin
 from .serve_errors import ServeError
@@ -26,6 +27,12 @@ def check(settings: Settings) -> None:
             open_origin(mount.origin, mount.options or None)
         except OriginError as exc:
             raise ServeError(f"mount[{i}].origin: {exc}") from None
+        if mount.mirror_to is not None:
+            options = mount.options if mount.origin.lower().startswith("s3://") else {}
+            try:
+                s3_store(mount.mirror_to, dict(options))
+            except CastoreError as exc:
+                raise ServeError(f"mount[{i}].mirror_to: {exc}") from None
     try:
         settings.store.open()
         os.makedirs(os.path.dirname(index_path(settings)), exist_ok=True)

@@ -57,6 +57,8 @@ class Cache:
         self.fills: dict[tuple[str, tuple[str, ...]], Fill] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.origin_requests = 0
+        # Called with each entry a fill stored (a new body, not a 304's refresh).
+        self.stored_hooks: list[Callable[[Entry], None]] = []
 
     # -- lookup and fills -----------------------------------------------------
 
@@ -212,6 +214,8 @@ class Cache:
         except OSError as exc:
             log.warning("not indexing %s: %s", fill.key, exc)
             return None
+        for hook in self.stored_hooks:
+            hook(entry)
         return entry
 
     def _entry(

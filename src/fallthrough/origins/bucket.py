@@ -204,6 +204,11 @@ class BucketOrigin:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise OriginUnavailable(f"origin {self.name}: cannot delete {key}: {message}") from None
 
+    @property
+    def store(self) -> Any:
+        """The object store client, for copying objects out whole (shadow buckets)."""
+        return self._store
+
     async def close(self) -> None:
         return None
 

@@ -17,6 +17,7 @@ from ..cache.nodelock import NodeLocks
 from ..config import Settings, default_settings, load
 from .admin import Admin
 from .edge import Edge
+from .mirror import Mirror
 from .mounts import Router
 from .s3.api import S3Api
 
@@ -45,9 +46,10 @@ class App:
         self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
                            settings.store.memory_bytes, locks, settings.store.gc_grace)
         self.router = Router.from_settings(settings.mounts)
+        self.mirror = Mirror(self.cache, self.router)
         self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
         uploads = os.path.join(os.path.abspath(settings.store.path), "uploads")
-        self.s3 = S3Api(self.edge, self.router, settings.s3, uploads) \
+        self.s3 = S3Api(self.edge, self.router, settings.s3, uploads, self.mirror) \
             if front == "s3" and settings.s3 is not None else None
         self._started = False
 
@@ -88,6 +90,7 @@ class App:
 
     async def _close(self) -> None:
         await self.cache.close()
+        await self.mirror.close()
         await self.router.close()
         self.edge.pipes.remove()
 

@@ -24,6 +24,7 @@ from ...castore import CastoreError
 from ...config import S3Settings
 from ..delivery import BodyBroken
 from ..edge import Edge
+from ..mirror import Mirror
 from ..mounts import Mount, Router
 from ..pipes import ClientGone
 from ..requests import BadRequest, check_path
@@ -41,8 +42,10 @@ MAX_KEY = 1024  # bytes of UTF-8, as in S3
 
 
 class S3Api:
-    def __init__(self, edge: Edge, router: Router, settings: S3Settings, uploads_dir: str) -> None:
+    def __init__(self, edge: Edge, router: Router, settings: S3Settings, uploads_dir: str,
+                 mirror: Mirror) -> None:
         self.edge = edge
+        self.mirror = mirror
         self.settings = settings
         self.uploads = Uploads(uploads_dir)
         self.buckets: dict[str, Mount] = {
@@ -148,6 +151,8 @@ class S3Api:
         elif method == "PUT":
             body = CheckedBody(proto, headers, identity.payload_sha256)
             etag = await self._put(origin, key, body, attributes_of(headers))
+            if self.mirror.writes_through(mount):
+                await self.mirror.put_through(mount, key)
             proto.response_empty(200, [("etag", etag)] if etag else [])
         elif method == "POST" and "uploads" in params:
             upload_id = self.uploads.create(bucket, key, attributes_of(headers))
@@ -160,6 +165,8 @@ class S3Api:
             attributes = self.uploads.attributes(upload_id, bucket, key)
             etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)
             self.uploads.remove(upload_id, bucket, key)
+            if self.mirror.writes_through(mount):
+                await self.mirror.put_through(mount, key)
             self._xml(proto, f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
                              f"<Key>{escape(key)}</Key><ETag>{escape(etag or '')}</ETag>"
                              "</CompleteMultipartUploadResult>")
@@ -168,6 +175,8 @@ class S3Api:
             proto.response_empty(204, [])
         elif method == "DELETE":
             await origin.delete_object(key)  # type: ignore[attr-defined]
+            if self.mirror.writes_through(mount):
+                await self.mirror.delete_through(mount, key)
             proto.response_empty(204, [])
         else:
             raise S3Error("NotImplemented", f"this {method} is not implemented")

@@ -1,0 +1,104 @@
+"""Shadow-bucket mirroring: what a mount's fills store is also written, as a plain object,
+into the bucket its `mirror_to` names.
+
+The target thus becomes a copy of everything that was used, key for key, with the
+object's Content-Type and other content headers and its user metadata (the model of
+migrating a bucket by reading through a shadow). The copy is made after the entry is
+stored, from the store, in a task of its own: a slow or failing target never delays a
+client, and a failure is logged and retried by the next fill of that key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import obstore
+
+from ..cache.cache import Cache
+from ..cache.entry import Entry
+from ..cache.origin import OriginUnavailable
+from ..castore.s3 import s3_store
+from .mounts import Mount, Router
+from .s3.writes import STORED_HEADERS
+
+log = logging.getLogger(__name__)
+
+
+def mirror_attributes(headers: Any) -> dict[str, str]:
+    """The object's content headers and its user metadata (x-amz-meta-*), as a bucket keeps them."""
+    out = {STORED_HEADERS[name.lower()]: value for name, value in headers.items() if name.lower() in STORED_HEADERS}
+    out.update({name[len("x-amz-meta-"):].lower(): value for name, value in headers.items()
+                if name.lower().startswith("x-amz-meta-") and len(name) > len("x-amz-meta-")})
+    return out
+
+
+class Mirror:
+    def __init__(self, cache: Cache, router: Router) -> None:
+        self.cache = cache
+        self.router = router
+        self.targets: dict[str, Any] = {}
+        for mount in router.mounts:
+            target = mount.settings.mirror_to
+            if target is not None:
+                options = mount.settings.options if mount.settings.origin.lower().startswith("s3://") else {}
+                self.targets[mount.prefix] = s3_store(target, dict(options))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.copied = 0
+        self.failed = 0
+        if self.targets:
+            cache.stored_hooks.append(self.stored)
+
+    def stored(self, entry: Entry) -> None:
+        if entry.status != 200 or "?" in entry.key:
+            return
+        routed = self.router.route(entry.key)
+        if routed is None:
+            return
+        mount, rest = routed
+        target = self.targets.get(mount.prefix)
+        key = rest.lstrip("/")
+        if target is None or not key or key.endswith("/"):
+            return
+        task = asyncio.create_task(self._copy(target, mount, key, entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _copy(self, target: Any, mount: Mount, key: str, entry: Entry) -> None:
+        try:
+            await obstore.put_async(target, key, self.cache.body(entry, 0, entry.size),
+                                    attributes=mirror_attributes(entry.headers) or None)
+            self.copied += 1
+        except Exception as exc:  # noqa: BLE001 - any failure: logged, the next fill tries again
+            self.failed += 1
+            log.warning("mirroring %s%s to %s failed: %s", mount.prefix, "/" + key,
+                        mount.settings.mirror_to, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def writes_through(self, mount: Mount) -> bool:
+        return mount.settings.mirror_writes and mount.prefix in self.targets
+
+    async def put_through(self, mount: Mount, key: str) -> None:
+        """After a write reached the origin: the same object into the mirror, read back from
+        the origin (so the copy is what the origin holds, metadata and all)."""
+        try:
+            source = await obstore.get_async(mount.origin.store, key)  # type: ignore[attr-defined]
+            attributes = {name: str(value) for name, value in source.attributes.items() if value}
+            await obstore.put_async(self.targets[mount.prefix], key, source.stream(), attributes=attributes or None)
+        except Exception as exc:  # noqa: BLE001 - the origin has it; the client hears the mirror failed
+            raise OriginUnavailable(f"written, but not to the mirror {mount.settings.mirror_to}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+    async def delete_through(self, mount: Mount, key: str) -> None:
+        try:
+            await obstore.delete_async(self.targets[mount.prefix], key)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001
+            raise OriginUnavailable(f"deleted, but not from the mirror {mount.settings.mirror_to}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        """Let the copies under way finish."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=30)
