@@ -193,6 +193,14 @@ async def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _migrate(args: argparse.Namespace) -> int:
+    from .migrate import migrate
+
+    if args.concurrency < 1 or args.concurrency > 256:
+        raise UsageError("--concurrency: from 1 to 256")
+    return await migrate(args.source, args.target, args.prefix, args.concurrency)
+
+
 async def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -249,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--tag", metavar="T", help="every entry the origin tagged T (Surrogate-Key, Cache-Tag)")
     purge.add_argument("--config", metavar="FILE", help="the server's configuration (default: the embedded one)")
     purge.set_defaults(run=_purge)
+
+    migrate = commands.add_parser("migrate", help="copy the objects a target bucket lacks from a source bucket")
+    migrate.add_argument("source", metavar="SOURCE", help="s3://bucket/prefix or file:///dir")
+    migrate.add_argument("target", metavar="TARGET", help="s3://bucket/prefix or file:///dir")
+    migrate.add_argument("--prefix", metavar="P", help="only keys under this path prefix (a folder, e.g. img/2024)")
+    migrate.add_argument("--concurrency", metavar="N", type=int, default=8, help="copies at once (default 8)")
+    migrate.set_defaults(run=_migrate)
 
     demo = commands.add_parser("demo", help="a tour of the chunk store on a local directory")
     demo.add_argument("--dir", default=".demo-store", help="where the demo keeps its tiers (default .demo-store)")
