@@ -15,10 +15,11 @@ import calendar
 import hashlib
 import hmac
 import re
-import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -50,9 +51,10 @@ def uri_encode(text: str, keep_slash: bool) -> str:
     return quote(text, safe="/~" if keep_slash else "~")
 
 
-def canonical_query(query: str, drop: str | None = None) -> str:
-    pairs = [(uri_encode(k, False), uri_encode(v, False))
-             for k, v in parse_qsl(query, keep_blank_values=True) if k != drop]
+def canonical_query(query: str | list[tuple[str, str]], drop: str | None = None) -> str:
+    """`query`: the raw query string, or its pairs already parsed."""
+    parsed = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else query
+    pairs = [(uri_encode(k, False), uri_encode(v, False)) for k, v in parsed if k != drop]
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
@@ -66,7 +68,7 @@ def _canonical_headers(headers: Mapping[str, str], signed: list[str]) -> str:
     return "".join(lines)
 
 
-def canonical_request(method: str, path: str, query: str, headers: Mapping[str, str], signed: list[str],
+def canonical_request(method: str, path: str, query: str | list[tuple[str, str]], headers: Mapping[str, str], signed: list[str],
                       payload: str, drop_query: str | None = None) -> str:
     return "\n".join([
         method, uri_encode(path, True), canonical_query(query, drop_query),
@@ -74,7 +76,9 @@ def canonical_request(method: str, path: str, query: str, headers: Mapping[str, 
     ])
 
 
+@lru_cache(maxsize=256)
 def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    """The same for every request of a key on one day: derived once."""
     key = ("AWS4" + secret).encode()
     for part in (day, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -91,11 +95,13 @@ def _parse_amz_date(value: str | None) -> float:
     match = _AMZ_DATE.fullmatch(value or "")
     if match is None:
         raise AuthError("AccessDenied", "X-Amz-Date is missing or not of the form YYYYMMDDTHHMMSSZ")
-    try:
-        parsed = time.strptime(value, "%Y%m%dT%H%M%SZ")  # type: ignore[arg-type]
-    except ValueError:
-        raise AuthError("AccessDenied", f"X-Amz-Date {value!r} is not a valid time") from None
-    return float(calendar.timegm(parsed))
+    day, clock = match.groups()
+    fields = (int(day[:4]), int(day[4:6]), int(day[6:]), int(clock[:2]), int(clock[2:4]), int(clock[4:]))
+    year, month, mday, hour, minute, second = fields
+    if not (1 <= month <= 12 and 1 <= mday <= calendar.monthrange(year or 1, month)[1] and hour < 24
+            and minute < 60 and second < 61):
+        raise AuthError("AccessDenied", f"X-Amz-Date {value!r} is not a valid time")
+    return float(calendar.timegm((*fields, 0, 0, 0)))
 
 
 def _credential(credential: str, amz_date: str) -> tuple[str, str]:
@@ -138,17 +144,24 @@ def authenticate(method: str, path: str, query: str, headers: Mapping[str, str],
     `headers`: lowercase names. Raises AuthError for a signature that is malformed,
     wrong, expired or from a clock too far from ours."""
     authorization = headers.get("authorization")
-    params = dict(parse_qsl(query, keep_blank_values=True))
+    if authorization is None and "X-Amz-" not in query and "AWSAccessKeyId" not in query:
+        return None
+    if authorization is None:
+        known = _PRESIGNED.lookup(method, path, query, headers, secrets, now)
+        if known is not None:
+            return known
+    pairs = parse_qsl(query, keep_blank_values=True)
+    params = dict(pairs)
     if authorization is None and "X-Amz-Signature" not in params:
         if "X-Amz-Credential" in params or "AWSAccessKeyId" in params:
             raise AuthError("AccessDenied", "a presigned URL without its signature")
         return None
     if authorization is not None:
-        return _from_header(method, path, query, headers, authorization, secrets, now)
-    return _from_query(method, path, query, headers, params, secrets, now)
+        return _from_header(method, path, pairs, headers, authorization, secrets, now)
+    return _PRESIGNED.check(method, path, query, pairs, headers, params, secrets, now)
 
 
-def _from_header(method: str, path: str, query: str, headers: Mapping[str, str], authorization: str,
+def _from_header(method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str], authorization: str,
                  secrets: Mapping[str, str], now: float) -> Identity:
     if not authorization.startswith(ALGORITHM):
         raise AuthError("AccessDenied", f"only {ALGORITHM} signatures are accepted")
@@ -172,7 +185,7 @@ def _from_header(method: str, path: str, query: str, headers: Mapping[str, str],
     return Identity(access_key, payload)
 
 
-def _from_query(method: str, path: str, query: str, headers: Mapping[str, str], params: Mapping[str, str],
+def _from_query(method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str], params: Mapping[str, str],
                 secrets: Mapping[str, str], now: float) -> Identity:
     if params.get("X-Amz-Algorithm") != ALGORITHM:
         raise AuthError("AuthorizationQueryParametersError", f"X-Amz-Algorithm must be {ALGORITHM}")
@@ -197,3 +210,48 @@ def _from_query(method: str, path: str, query: str, headers: Mapping[str, str], 
     request = canonical_request(method, path, query, headers, signed, payload, drop_query="X-Amz-Signature")
     _check(signature(secret, amz_date, scope, request), given)
     return Identity(access_key, payload)
+
+
+class _VerifiedURLs:
+    """Presigned URLs already verified, so the same URL fetched again (a link many clients
+    follow) costs a dict lookup: the signature of a given request never changes, only
+    whether it has expired, which is checked each time. Keyed by everything signed."""
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[str, ...], tuple[Identity, float, str]] = OrderedDict()
+
+    @staticmethod
+    def _key(method: str, path: str, query: str, headers: Mapping[str, str]) -> tuple[str, ...]:
+        at = query.find("X-Amz-SignedHeaders=")
+        if at < 0:
+            names: list[str] = []
+        else:
+            at += len("X-Amz-SignedHeaders=")
+            end = query.find("&", at)
+            names = unquote(query[at:] if end < 0 else query[at:end]).split(";")
+        return (method, path, query, *(headers.get(name, "") for name in names))
+
+    def lookup(self, method: str, path: str, query: str, headers: Mapping[str, str],
+               secrets: Mapping[str, str], now: float) -> Identity | None:
+        key = self._key(method, path, query, headers)
+        seen = self._seen.get(key)
+        if seen is None:
+            return None
+        identity, expires, secret = seen
+        if now > expires or secrets.get(identity.access_key) != secret:
+            return None  # verified afresh, to give the right error
+        self._seen.move_to_end(key)
+        return identity
+
+    def check(self, method: str, path: str, query: str, pairs: list[tuple[str, str]], headers: Mapping[str, str],
+              params: Mapping[str, str], secrets: Mapping[str, str], now: float) -> Identity:
+        identity = _from_query(method, path, pairs, headers, params, secrets, now)
+        expires = _parse_amz_date(params.get("X-Amz-Date")) + int(params["X-Amz-Expires"])
+        self._seen[self._key(method, path, query, headers)] = (identity, expires, secrets[identity.access_key])
+        if len(self._seen) > self.SIZE:
+            self._seen.popitem(last=False)
+        return identity
+
+_PRESIGNED = _VerifiedURLs()
