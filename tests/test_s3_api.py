@@ -18,6 +18,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
 from edge_server import EdgeServer, free_port
 
 BODY = os.urandom(300_000)
@@ -36,6 +40,16 @@ class S3Edge:
                             aws_secret_access_key=secret, region_name="us-east-1",
                             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
                                           signature_version=signature))
+
+    def raw_request(self, method: str, target: str, headers: dict[str, str],
+                    body: bytes) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
 
     def raw(self, method: str, url: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(url)
@@ -429,17 +443,10 @@ def test_damaged_uploads_store_nothing(s3_edge: S3Edge) -> None:
     with pytest.raises(ClientError):
         s3_edge.origin.head_object(Bucket="s3origin", Key="rw/damaged.txt")
     # signed for one body, sent with another of the same length
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     request = AWSRequest("PUT", f"{s3_edge.endpoint}/rwb/swapped.txt", data=b"signed body")
     S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
-    conn = http.client.HTTPConnection("127.0.0.1", s3_edge.port, timeout=30)
-    conn.request("PUT", "/rwb/swapped.txt", body=b"other body!", headers=dict(request.headers.items()))
-    reply = conn.getresponse()
-    assert reply.status == 400 and b"XAmzContentSHA256Mismatch" in reply.read()
-    conn.close()
+    status, _, reply = s3_edge.raw_request("PUT", "/rwb/swapped.txt", dict(request.headers.items()), b"other body!")
+    assert status == 400 and b"XAmzContentSHA256Mismatch" in reply
     with pytest.raises(ClientError):
         s3_edge.origin.head_object(Bucket="s3origin", Key="rw/swapped.txt")
 
@@ -486,3 +493,21 @@ def test_write_through_reaches_both_buckets(s3_edge: S3Edge) -> None:
     for bucket in ("s3origin", "s3mirror"):
         with pytest.raises(ClientError):
             s3_edge.origin.head_object(Bucket=bucket, Key="both/w.txt")
+
+
+def test_delete_objects_and_malformed_documents(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    for i in range(3):
+        s3.put_object(Bucket="rwb", Key=f"batch/{i}.txt", Body=b"x")
+    done = s3.delete_objects(Bucket="rwb", Delete={"Objects": [{"Key": f"batch/{i}.txt"} for i in range(3)]})
+    assert sorted(d["Key"] for d in done["Deleted"]) == [f"batch/{i}.txt" for i in range(3)]
+    assert "Contents" not in s3.list_objects_v2(Bucket="rwb", Prefix="batch/")
+    upload = s3.create_multipart_upload(Bucket="rwb", Key="m.bin")["UploadId"]
+    for document in (b"<CompleteMultipartUpload><Part>", b"<Other/>", b"not xml at all"):
+        request = AWSRequest("POST", f"{s3_edge.endpoint}/rwb/m.bin?uploadId={upload}", data=document)
+        S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
+        status, _, body = s3_edge.raw_request("POST", f"/rwb/m.bin?uploadId={upload}", dict(request.headers.items()),
+                                              document)
+        assert status == 400 and b"<Code>MalformedXML</Code>" in body
+    with pytest.raises(ClientError):
+        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/m.bin")

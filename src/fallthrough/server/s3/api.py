@@ -32,7 +32,7 @@ from .errors import S3Error, send_error
 from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads
-from .writes import CheckedBody, attributes_of, completed_parts
+from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
 
@@ -111,7 +111,11 @@ class S3Api:
             if method == "GET":
                 await self._get_bucket(proto, bucket, mount, scope.query_string)
                 return
-            raise S3Error("NotImplemented", f"{method} on a bucket is not implemented yet")
+            if method == "POST" and "delete" in dict(parse_qsl(scope.query_string, keep_blank_values=True)):
+                self._check_writable(mount, identity)
+                await self._delete_objects(proto, headers, mount, identity)  # type: ignore[arg-type]
+                return
+            raise S3Error("NotImplemented", f"{method} on a bucket is not implemented")
         if len(key.encode()) > MAX_KEY:
             raise S3Error("KeyTooLongError", f"keys are at most {MAX_KEY} bytes")
         if method in ("GET", "HEAD"):
@@ -119,10 +123,7 @@ class S3Api:
             return
         if method not in ("PUT", "POST", "DELETE"):
             raise S3Error("MethodNotAllowed", f"{method} is not allowed on an object")
-        if identity is None:
-            raise S3Error("AccessDenied", "writes need a signed request")
-        if not mount.settings.writable:
-            raise S3Error("AccessDenied", "this bucket is read-only (its mount is not writable)")
+        self._check_writable(mount, identity)
         params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
         self.edge.cache.purge_url(mount.key("/" + key, ""))
@@ -134,6 +135,33 @@ class S3Api:
             resource = f"/{bucket}/{key}" if bucket is not None else "/"
             return authenticate_v2_query(method, resource, query, headers, secrets, now)
         return authenticate(method, scope.path, query, headers, secrets, now)
+
+    @staticmethod
+    def _check_writable(mount: Mount, identity: Identity | None) -> None:
+        if identity is None:
+            raise S3Error("AccessDenied", "writes need a signed request")
+        if not mount.settings.writable:
+            raise S3Error("AccessDenied", "this bucket is read-only (its mount is not writable)")
+
+    async def _delete_objects(self, proto, headers: dict[str, str], mount: Mount,  # noqa: ANN001
+                              identity: Identity) -> None:
+        """DeleteObjects: up to 1000 keys in one request, each reported deleted or failed."""
+        document = b"".join([part async for part in CheckedBody(proto, headers, identity.payload_sha256)])
+        keys, quiet = objects_to_delete(document)
+        results = []
+        for key in keys:
+            try:
+                await mount.origin.delete_object(key)  # type: ignore[attr-defined]
+                if self.mirror.writes_through(mount):
+                    await self.mirror.delete_through(mount, key)
+                self.edge.cache.purge_url(mount.key("/" + key, ""))
+                if not quiet:
+                    results.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
+            except (OriginError, BadObjectPath) as exc:
+                code = "InvalidArgument" if isinstance(exc, BadObjectPath) else "InternalError"
+                results.append(f"<Error><Key>{escape(key)}</Key><Code>{code}</Code>"
+                               f"<Message>{escape(str(exc))}</Message></Error>")
+        self._xml(proto, f'<DeleteResult xmlns="{XMLNS}">{"".join(results)}</DeleteResult>')
 
     async def _write(self, proto, method: str, params: dict[str, str], headers: dict[str, str],  # noqa: ANN001
                      bucket: str, mount: Mount, key: str, identity: Identity) -> None:

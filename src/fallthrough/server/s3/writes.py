@@ -109,23 +109,53 @@ class CheckedBody:
                 raise self.error
 
 
-def completed_parts(document: bytes) -> list[tuple[int, str]]:
-    """(part number, ETag) from a CompleteMultipartUpload body."""
+MAX_DELETE = 1000
+
+
+def _parse(document: bytes) -> ElementTree.Element:
     if len(document) > MAX_XML:
-        raise S3Error("MalformedXML", "the part list is too large")
+        raise S3Error("MalformedXML", "the document is too large")
     try:
-        root = ElementTree.fromstring(document)
+        return ElementTree.fromstring(document)
     except ElementTree.ParseError:
         raise S3Error("MalformedXML", "The XML you provided was not well-formed.") from None
+
+
+def _name(element: ElementTree.Element) -> str:
+    return element.tag.rsplit("}", 1)[-1]
+
+
+def objects_to_delete(document: bytes) -> tuple[list[str], bool]:
+    """The keys of a DeleteObjects body, and whether it asked for a quiet answer."""
+    root = _parse(document)
+    if _name(root) != "Delete":
+        raise S3Error("MalformedXML", "expected a Delete document")
+    keys, quiet = [], False
+    for element in root:
+        if _name(element) == "Quiet":
+            quiet = (element.text or "").strip().lower() == "true"
+        elif _name(element) == "Object":
+            key = next(((child.text or "") for child in element if _name(child) == "Key"), "")
+            if not key:
+                raise S3Error("MalformedXML", "each Object needs a Key")
+            keys.append(key)
+    if not keys or len(keys) > MAX_DELETE:
+        raise S3Error("MalformedXML", f"a Delete lists from 1 to {MAX_DELETE} objects")
+    return keys, quiet
+
+
+def completed_parts(document: bytes) -> list[tuple[int, str]]:
+    """(part number, ETag) from a CompleteMultipartUpload body."""
+    root = _parse(document)
     parts = []
     for element in root.iter():
-        if element.tag.rsplit("}", 1)[-1] != "Part":
+        if _name(element) != "Part":
             continue
-        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in element}
+        fields = {_name(child): (child.text or "").strip() for child in element}
         number, etag = fields.get("PartNumber", ""), fields.get("ETag", "")
         if not number.isdigit() or not etag:
             raise S3Error("MalformedXML", "each Part needs a PartNumber and an ETag")
         parts.append((int(number), etag))
-    if root.tag.rsplit("}", 1)[-1] != "CompleteMultipartUpload":
+    if _name(root) != "CompleteMultipartUpload":
         raise S3Error("MalformedXML", "expected a CompleteMultipartUpload document")
     return parts
