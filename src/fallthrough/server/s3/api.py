@@ -146,7 +146,7 @@ class S3Api:
     async def _delete_objects(self, proto, headers: dict[str, str], mount: Mount,  # noqa: ANN001
                               identity: Identity) -> None:
         """DeleteObjects: up to 1000 keys in one request, each reported deleted or failed."""
-        document = b"".join([part async for part in CheckedBody(proto, headers, identity.payload_sha256)])
+        document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
         keys, quiet = objects_to_delete(document)
         results = []
         for key in keys:
@@ -173,11 +173,11 @@ class S3Api:
             number = params.get("partNumber", "")
             if not number.isdigit():
                 raise S3Error("InvalidArgument", "partNumber must be a number from 1 to 10000")
-            body = CheckedBody(proto, headers, identity.payload_sha256)
+            body = CheckedBody(proto, headers, identity)
             etag = await self.uploads.put_part(upload_id, bucket, key, int(number), body)
             proto.response_empty(200, [("etag", etag)])
         elif method == "PUT":
-            body = CheckedBody(proto, headers, identity.payload_sha256)
+            body = CheckedBody(proto, headers, identity)
             etag = await self._put(origin, key, body, attributes_of(headers))
             if self.mirror.writes_through(mount):
                 await self.mirror.put_through(mount, key)
@@ -188,7 +188,7 @@ class S3Api:
                              f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
                              "</InitiateMultipartUploadResult>")
         elif method == "POST" and upload_id is not None:
-            document = b"".join([part async for part in CheckedBody(proto, headers, identity.payload_sha256)])
+            document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
             files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))
             attributes = self.uploads.attributes(upload_id, bucket, key)
             etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)

@@ -41,9 +41,20 @@ class AuthError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Seed:
+    """What signed chunks of an aws-chunked body chain from: the request's signature."""
+
+    key: bytes
+    amz_date: str
+    scope: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     access_key: str
     payload_sha256: str  # what the signature covers of the body: a hex digest, or UNSIGNED-PAYLOAD, ...
+    seed: Seed | None = None
 
 
 def uri_encode(text: str, keep_slash: bool) -> str:
@@ -182,7 +193,9 @@ def _from_header(method: str, path: str, query: list[tuple[str, str]], headers: 
         raise AuthError("AccessDenied", "x-amz-content-sha256 is required with a signed request")
     request = canonical_request(method, path, query, headers, signed, payload)
     _check(signature(secret, amz_date, scope, request), given)
-    return Identity(access_key, payload)
+    day, region, service, _ = scope.split("/")
+    return Identity(access_key, payload, Seed(signing_key(secret, day, region, service), amz_date, scope,
+                                              given.lower()))
 
 
 def _from_query(method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str], params: Mapping[str, str],

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from xml.etree import ElementTree
 
+from .chunked import STREAMING, AwsChunked
 from .errors import S3Error
-from .sigv4 import UNSIGNED
+from .sigv4 import UNSIGNED, Identity
 
 MAX_XML = 1024 * 1024
 # Request headers kept with an object, by the names the origin's attributes use.
@@ -51,19 +52,24 @@ class _Crc32:
         return self.value.to_bytes(4, "big")
 
 
-def _expected(headers: Mapping[str, str], payload: str) -> list[tuple[str, Any, bytes, str]]:
-    """(header, hasher, the digest it must give, the error code) for each digest sent."""
+_CHECKSUMS = (("content-md5", lambda: hashlib.md5(usedforsecurity=False)), ("x-amz-checksum-crc32", _Crc32),
+              ("x-amz-checksum-sha1", hashlib.sha1), ("x-amz-checksum-sha256", hashlib.sha256))
+
+
+def _expected(headers: Mapping[str, str], payload: str, trailer: str = "") -> list[tuple[str, Any, bytes, str]]:
+    """(header, hasher, the digest it must give, the error code) for each digest sent;
+    a digest named in x-amz-trailer is checked once the trailer has come (wanted b"")."""
     checks: list[tuple[str, Any, bytes, str]] = []
-    if payload != UNSIGNED:
+    if payload != UNSIGNED and payload not in STREAMING:
         try:
             checks.append(("x-amz-content-sha256", hashlib.sha256(), bytes.fromhex(payload),
                            "XAmzContentSHA256Mismatch"))
         except ValueError:
             raise S3Error("InvalidArgument", "x-amz-content-sha256 must be a hex SHA-256 or UNSIGNED-PAYLOAD") from None
-    for header, make in (("content-md5", lambda: hashlib.md5(usedforsecurity=False)),
-                         ("x-amz-checksum-crc32", _Crc32), ("x-amz-checksum-sha1", hashlib.sha1),
-                         ("x-amz-checksum-sha256", hashlib.sha256)):
-        if header in headers:
+    for header, make in _CHECKSUMS:
+        if header == trailer:
+            checks.append((header, make(), b"", "BadDigest"))
+        elif header in headers:
             try:
                 wanted = base64.b64decode(headers[header], validate=True)
             except (binascii.Error, ValueError):
@@ -73,40 +79,54 @@ def _expected(headers: Mapping[str, str], payload: str) -> list[tuple[str, Any, 
 
 
 class CheckedBody:
-    """A request body that raises S3Error at its end if it is short or any digest differs.
-    `error` keeps what it raised, for when the origin's client reports it as its own."""
+    """A request body that raises S3Error at its end if it is short or any digest differs;
+    an aws-chunked body is decoded (and its chunk signatures checked) on the way. `error`
+    keeps what it raised, for when the origin's client reports it as its own."""
 
-    def __init__(self, proto, headers: Mapping[str, str], payload: str) -> None:  # noqa: ANN001
-        encoding = headers.get("content-encoding", "")
-        if payload.startswith("STREAMING-") or "aws-chunked" in encoding:
-            raise S3Error("NotImplemented", "aws-chunked (streaming) uploads are not supported; "
-                                            "send the body whole with its length")
-        length = headers.get("content-length")
+    def __init__(self, proto, headers: Mapping[str, str], identity: Identity) -> None:  # noqa: ANN001
+        payload = identity.payload_sha256
+        chunked = payload in STREAMING or "aws-chunked" in headers.get("content-encoding", "")
+        length = headers.get("x-amz-decoded-content-length" if chunked else "content-length")
         if length is None or not length.isdigit():
-            raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
+            raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header "
+                                                  "(x-amz-decoded-content-length for aws-chunked bodies).")
+        if chunked and payload not in STREAMING:
+            raise S3Error("InvalidArgument", "an aws-chunked body needs a STREAMING-* x-amz-content-sha256")
         self.length = int(length)
-        self._proto = proto
-        self._checks = _expected(headers, payload)
+        self._chunks = AwsChunked(proto, identity) if chunked else None
+        self._source = self._chunks if self._chunks is not None else proto
+        trailer = headers.get("x-amz-trailer", "").strip().lower() if chunked else ""
+        self._checks = _expected(headers, payload, trailer)
         self.error: S3Error | None = None
+
+    def _fail(self, error: S3Error) -> S3Error:
+        self.error = error
+        return error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         received = 0
-        async for data in self._proto:
-            received += len(data)
-            if received > self.length:
-                self.error = S3Error("InvalidRequest", "the body is longer than its Content-Length")
-                raise self.error
-            for _, hasher, _, _ in self._checks:
-                hasher.update(data)
-            yield data
+        try:
+            async for data in self._source:
+                received += len(data)
+                if received > self.length:
+                    raise S3Error("InvalidRequest", "the body is longer than its declared length")
+                for _, hasher, _, _ in self._checks:
+                    hasher.update(data)
+                yield data
+        except S3Error as exc:
+            raise self._fail(exc) from None
         if received < self.length:
-            self.error = S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
-                                                   "Content-Length HTTP header.")
-            raise self.error
+            raise self._fail(S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
+                                                       "Content-Length HTTP header."))
+        trailers = self._chunks.trailers if self._chunks is not None else {}
         for header, hasher, wanted, code in self._checks:
+            if not wanted:
+                try:
+                    wanted = base64.b64decode(trailers.get(header, ""), validate=True)
+                except (binascii.Error, ValueError):
+                    raise self._fail(S3Error("InvalidDigest", f"the trailer's {header} is not base64")) from None
             if hasher.digest() != wanted:
-                self.error = S3Error(code, f"the body does not match its {header}")
-                raise self.error
+                raise self._fail(S3Error(code, f"the body does not match its {header}"))
 
 
 MAX_DELETE = 1000
