@@ -93,26 +93,22 @@ def signed_chunks_put(s3_edge: S3Edge, key: str, body: bytes, forge: bool = Fals
     return status, reply
 
 
-def test_an_unsigned_body_with_a_checksum_trailer(s3_edge: S3Edge) -> None:  # noqa: F811
+@pytest.mark.parametrize(("put", "damage", "refusal"), [
+    (lambda edge, key, body, bad: unsigned_trailer_put(edge, key, body, damage=bad), "damaged", (400, b"BadDigest")),
+    (lambda edge, key, body, bad: signed_chunks_put(edge, key, body, forge=bad), "forged",
+     (403, b"SignatureDoesNotMatch")),
+], ids=["checksum-trailer", "signed-chunks"])
+def test_chunked_uploads_store_whole_bodies_and_refuse_damaged_ones(
+    s3_edge: S3Edge, put, damage: str, refusal: tuple[int, bytes],  # noqa: ANN001, F811
+) -> None:
     body = os.urandom(300_000)
-    status, reply = unsigned_trailer_put(s3_edge, "chunked/trailer.bin", body)
+    status, reply = put(s3_edge, f"chunked/{damage}-good.bin", body, False)
     assert status == 200, reply
-    assert s3_edge.client().get_object(Bucket="rwb", Key="chunked/trailer.bin")["Body"].read() == body
-    status, reply = unsigned_trailer_put(s3_edge, "chunked/damaged.bin", body, damage=True)
-    assert status == 400 and b"BadDigest" in reply
+    assert s3_edge.client().get_object(Bucket="rwb", Key=f"chunked/{damage}-good.bin")["Body"].read() == body
+    status, reply = put(s3_edge, f"chunked/{damage}.bin", body, True)
+    assert status == refusal[0] and refusal[1] in reply
     with pytest.raises(ClientError):
-        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/chunked/damaged.bin")
-
-
-def test_signed_chunks(s3_edge: S3Edge) -> None:  # noqa: F811
-    body = os.urandom(200_000)
-    status, reply = signed_chunks_put(s3_edge, "chunked/signed.bin", body)
-    assert status == 200, reply
-    assert s3_edge.client().get_object(Bucket="rwb", Key="chunked/signed.bin")["Body"].read() == body
-    status, reply = signed_chunks_put(s3_edge, "chunked/forged.bin", body, forge=True)
-    assert status == 403 and b"SignatureDoesNotMatch" in reply
-    with pytest.raises(ClientError):
-        s3_edge.origin.head_object(Bucket="s3origin", Key="rw/chunked/forged.bin")
+        s3_edge.origin.head_object(Bucket="s3origin", Key=f"rw/chunked/{damage}.bin")
 
 
 async def _decode(encoded: bytes, pieces: list[int]) -> tuple[bytes, dict[str, str]]:
