@@ -22,6 +22,7 @@ from typing import Any
 import obstore
 from obstore.store import LocalStore
 
+from .cache.origin import one_line
 from .castore.errors import BadStoreURL
 from .castore.s3 import s3_store
 from .serve_errors import ServeError
@@ -97,7 +98,7 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
         wanted = await _listing(source, prefix)
         present = await _listing(target, prefix)
     except Exception as exc:  # noqa: BLE001 - one line for the user, whatever the store raised
-        raise ServeError(f"cannot list: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ServeError(f"cannot list: {one_line(exc)}") from None
     tally = Tally()
     todo = []
     for key, size in sorted(wanted.items()):
@@ -119,7 +120,7 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
                 tally.copied += 1
                 tally.copied_bytes += size
             except Exception as exc:  # noqa: BLE001 - reported per object in the summary
-                tally.failed.append(f"{key}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                tally.failed.append(f"{key}: {one_line(exc)}")
             if bar is not None:
                 bar.update(size)
                 bar.set_postfix_str(f"{tally.copied + len(tally.failed)}/{len(todo)} objects")

@@ -28,6 +28,12 @@ def single_range(value: str | None) -> tuple[int, int | None] | None:
     return None if end is not None and end <= start else (start, end)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a log or an error reply (client libraries write pages)."""
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class OriginError(Exception):
     """An origin could not give what was asked; the message is one line for a log or a 502."""
 

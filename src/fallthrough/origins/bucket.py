@@ -26,6 +26,7 @@ from ..cache.origin import (
     OriginBodyError,
     OriginResponse,
     OriginUnavailable,
+    one_line,
     single_range,
 )
 from ..castore.errors import BadStoreURL
@@ -122,7 +123,7 @@ class BucketOrigin:
         except PreconditionError:
             return OriginResponse(412, CIMultiDict(), 0)
         except (ObstoreError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: {message}") from None
         meta = result.meta
         out = self._headers(meta, result.attributes, key)
@@ -156,7 +157,7 @@ class BucketOrigin:
                 received += len(part)
                 yield bytes(part)
         except (ObstoreError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = one_line(exc)
             raise OriginBodyError(f"origin {self.name}: body broke off after {received} bytes: {message}") from None
         if received != size:
             raise OriginBodyError(f"origin {self.name}: sent {received} of {size} bytes")
@@ -181,7 +182,7 @@ class BucketOrigin:
                     etag = None if not tag else (tag if str(tag).startswith('"') else f'"{tag}"')
                     yield ListedObject(key, int(meta["size"]), meta["last_modified"].timestamp(), etag)
         except (ObstoreError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: cannot list: {message}") from None
 
     async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str]) -> str | None:
@@ -189,7 +190,7 @@ class BucketOrigin:
         try:
             result = await obstore.put_async(self._store, key, body, attributes=dict(attributes) or None)
         except (ObstoreError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {message}") from None
         tag = result.get("e_tag")
         return None if not tag else (tag if tag.startswith('"') else f'"{tag}"')
@@ -201,7 +202,7 @@ class BucketOrigin:
         except (NotFoundError, FileNotFoundError):
             return
         except (ObstoreError, OSError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: cannot delete {key}: {message}") from None
 
     @property

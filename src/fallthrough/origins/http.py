@@ -15,7 +15,8 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from ..cache.origin import HOP_BY_HOP, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, end_to_end
+from ..cache.origin import HOP_BY_HOP, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, end_to_end, \
+    one_line
 
 # Body pieces of at most 256 KiB through iter_chunked: on loopback as fast as iter_any
 # (about 1 GB/s either way, the server being the limit) and the size stays bounded.
@@ -120,5 +121,5 @@ async def _body(name: str, response: aiohttp.ClientResponse) -> AsyncIterator[by
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = one_line(exc)
     return text

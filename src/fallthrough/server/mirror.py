@@ -21,17 +21,9 @@ from ..cache.entry import Entry
 from ..cache.origin import OriginUnavailable
 from ..castore.s3 import s3_store
 from .mounts import Mount, Router
-from .s3.writes import STORED_HEADERS
+from .s3.writes import attributes_of
 
 log = logging.getLogger(__name__)
-
-
-def mirror_attributes(headers: Any) -> dict[str, str]:
-    """The object's content headers and its user metadata (x-amz-meta-*), as a bucket keeps them."""
-    out = {STORED_HEADERS[name.lower()]: value for name, value in headers.items() if name.lower() in STORED_HEADERS}
-    out.update({name[len("x-amz-meta-"):].lower(): value for name, value in headers.items()
-                if name.lower().startswith("x-amz-meta-") and len(name) > len("x-amz-meta-")})
-    return out
 
 
 class Mirror:
@@ -68,35 +60,40 @@ class Mirror:
     async def _copy(self, target: Any, mount: Mount, key: str, entry: Entry) -> None:
         try:
             await obstore.put_async(target, key, self.cache.body(entry, 0, entry.size),
-                                    attributes=mirror_attributes(entry.headers) or None)
+                                    attributes=attributes_of(entry.headers) or None)
             self.copied += 1
         except Exception as exc:  # noqa: BLE001 - any failure: logged, the next fill tries again
             self.failed += 1
             log.warning("mirroring %s%s to %s failed: %s", mount.prefix, "/" + key,
-                        mount.settings.mirror_to, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                        mount.settings.mirror_to, one_line(exc))
 
-    def writes_through(self, mount: Mount) -> bool:
+    def _writes_through(self, mount: Mount) -> bool:
         return mount.settings.mirror_writes and mount.prefix in self.targets
 
     async def put_through(self, mount: Mount, key: str) -> None:
-        """After a write reached the origin: the same object into the mirror, read back from
-        the origin (so the copy is what the origin holds, metadata and all)."""
+        """After a write reached the origin, on a mount with mirror_writes: the same object
+        into the mirror, read back from the origin (so the copy is what the origin holds,
+        metadata and all)."""
+        if not self._writes_through(mount):
+            return
         try:
             source = await obstore.get_async(mount.origin.store, key)  # type: ignore[attr-defined]
             attributes = {name: str(value) for name, value in source.attributes.items() if value}
             await obstore.put_async(self.targets[mount.prefix], key, source.stream(), attributes=attributes or None)
         except Exception as exc:  # noqa: BLE001 - the origin has it; the client hears the mirror failed
             raise OriginUnavailable(f"written, but not to the mirror {mount.settings.mirror_to}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                                    f"{one_line(exc)}") from None
 
     async def delete_through(self, mount: Mount, key: str) -> None:
+        if not self._writes_through(mount):
+            return
         try:
             await obstore.delete_async(self.targets[mount.prefix], key)
         except FileNotFoundError:
             pass
         except Exception as exc:  # noqa: BLE001
             raise OriginUnavailable(f"deleted, but not from the mirror {mount.settings.mirror_to}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                                    f"{one_line(exc)}") from None
 
     async def close(self) -> None:
         """Let the copies under way finish."""

@@ -90,6 +90,7 @@ class S3Api:
         method = scope.method
         check_path(scope.path)
         headers = {name.lower(): value for name, value in scope.headers.items()}
+        params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
         bucket, key = self._address(scope.path, headers.get("host", ""))
         identity = self._identity(method, scope, headers, bucket, key)
         if bucket is None:
@@ -109,9 +110,9 @@ class S3Api:
                 proto.response_empty(200, [("x-amz-bucket-region", self.settings.region)])
                 return
             if method == "GET":
-                await self._get_bucket(proto, bucket, mount, scope.query_string)
+                await self._get_bucket(proto, bucket, mount, params)
                 return
-            if method == "POST" and "delete" in dict(parse_qsl(scope.query_string, keep_blank_values=True)):
+            if method == "POST" and "delete" in params:
                 self._check_writable(mount, identity)
                 await self._delete_objects(proto, headers, mount, identity)  # type: ignore[arg-type]
                 return
@@ -119,12 +120,11 @@ class S3Api:
         if len(key.encode()) > MAX_KEY:
             raise S3Error("KeyTooLongError", f"keys are at most {MAX_KEY} bytes")
         if method in ("GET", "HEAD"):
-            await self._get_object(proto, method, scope, headers, mount, key, identity)
+            await self._get_object(proto, method, scope.path, params, headers, mount, key, identity)
             return
         if method not in ("PUT", "POST", "DELETE"):
             raise S3Error("MethodNotAllowed", f"{method} is not allowed on an object")
         self._check_writable(mount, identity)
-        params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
         self.edge.cache.purge_url(mount.key("/" + key, ""))
 
@@ -151,9 +151,7 @@ class S3Api:
         results = []
         for key in keys:
             try:
-                await mount.origin.delete_object(key)  # type: ignore[attr-defined]
-                if self.mirror.writes_through(mount):
-                    await self.mirror.delete_through(mount, key)
+                await self._delete(mount, key)
                 self.edge.cache.purge_url(mount.key("/" + key, ""))
                 if not quiet:
                     results.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
@@ -179,8 +177,7 @@ class S3Api:
         elif method == "PUT":
             body = CheckedBody(proto, headers, identity)
             etag = await self._put(origin, key, body, attributes_of(headers))
-            if self.mirror.writes_through(mount):
-                await self.mirror.put_through(mount, key)
+            await self.mirror.put_through(mount, key)
             proto.response_empty(200, [("etag", etag)] if etag else [])
         elif method == "POST" and "uploads" in params:
             upload_id = self.uploads.create(bucket, key, attributes_of(headers))
@@ -193,8 +190,7 @@ class S3Api:
             attributes = self.uploads.attributes(upload_id, bucket, key)
             etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)
             self.uploads.remove(upload_id, bucket, key)
-            if self.mirror.writes_through(mount):
-                await self.mirror.put_through(mount, key)
+            await self.mirror.put_through(mount, key)
             self._xml(proto, f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
                              f"<Key>{escape(key)}</Key><ETag>{escape(etag or '')}</ETag>"
                              "</CompleteMultipartUploadResult>")
@@ -202,12 +198,14 @@ class S3Api:
             self.uploads.remove(upload_id, bucket, key)
             proto.response_empty(204, [])
         elif method == "DELETE":
-            await origin.delete_object(key)  # type: ignore[attr-defined]
-            if self.mirror.writes_through(mount):
-                await self.mirror.delete_through(mount, key)
+            await self._delete(mount, key)
             proto.response_empty(204, [])
         else:
             raise S3Error("NotImplemented", f"this {method} is not implemented")
+
+    async def _delete(self, mount: Mount, key: str) -> None:
+        await mount.origin.delete_object(key)  # type: ignore[attr-defined]
+        await self.mirror.delete_through(mount, key)
 
     @staticmethod
     async def _put(origin, key: str, body, attributes: dict[str, str]) -> str | None:  # noqa: ANN001
@@ -231,20 +229,18 @@ class S3Api:
         bucket, _, key = path[1:].partition("/")
         return (bucket or None), key
 
-    async def _get_object(self, proto, method: str, scope, headers: dict[str, str], mount: Mount,  # noqa: ANN001
-                          key: str, identity: Identity | None) -> None:
-        params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
+    async def _get_object(self, proto, method: str, path: str, params: dict[str, str],  # noqa: ANN001
+                          headers: dict[str, str], mount: Mount, key: str, identity: Identity | None) -> None:
         overrides = {OVERRIDES[name]: value for name, value in params.items() if name in OVERRIDES}
         if overrides and identity is None:
             raise S3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous "
                                             "GET requests.")
         # The client's signature and S3 parameters are for us, not for the origin.
         forwarded = {k: v for k, v in headers.items() if k != "authorization" and not k.startswith("x-amz-")}
-        reply = S3Reply(proto, method, scope.path, overrides)
+        reply = S3Reply(proto, method, path, overrides)
         await self.edge.serve_object(reply, method, forwarded, mount, "/" + key)
 
-    async def _get_bucket(self, proto, bucket: str, mount: Mount, query: str) -> None:  # noqa: ANN001
-        params = dict(parse_qsl(query, keep_blank_values=True))
+    async def _get_bucket(self, proto, bucket: str, mount: Mount, params: dict[str, str]) -> None:  # noqa: ANN001
         if "location" in params:
             region = "" if self.settings.region == "us-east-1" else escape(self.settings.region)
             self._xml(proto, f'<LocationConstraint xmlns="{XMLNS}">{region}</LocationConstraint>')

@@ -33,11 +33,15 @@ STORED_HEADERS = {
 
 
 def attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
-    """What PutObject / CreateMultipartUpload keep with the object: the content headers,
-    and x-amz-meta-* as user metadata by bare name."""
-    out = {STORED_HEADERS[name]: value for name, value in headers.items() if name in STORED_HEADERS}
-    out.update({name[len("x-amz-meta-"):]: value for name, value in headers.items()
-                if name.startswith("x-amz-meta-") and len(name) > len("x-amz-meta-")})
+    """What an object keeps of request or response headers, as a bucket stores it: the
+    content headers, and x-amz-meta-* as user metadata by bare name."""
+    out = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in STORED_HEADERS:
+            out[STORED_HEADERS[lowered]] = value
+        elif lowered.startswith("x-amz-meta-") and len(lowered) > len("x-amz-meta-"):
+            out[lowered[len("x-amz-meta-"):]] = value
     return out
 
 
