@@ -193,6 +193,18 @@ async def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sign_url(args: argparse.Namespace) -> int:
+    from .transforms.signing import sign_url
+
+    key = _settings(args).images.signing_key
+    if key is None:
+        raise UsageError("no signing key: set [images] signing_key in the configuration (or FALLTHROUGH_SIGNING_KEY)")
+    if not args.url.startswith(("/", "http://", "https://")):
+        raise UsageError(f"bad URL {args.url!r}: a path beginning with '/' or a full http(s) URL")
+    print(sign_url(key.encode(), args.url))
+    return 0
+
+
 async def _migrate(args: argparse.Namespace) -> int:
     from .migrate import migrate
 
@@ -257,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--tag", metavar="T", help="every entry the origin tagged T (Surrogate-Key, Cache-Tag)")
     purge.add_argument("--config", metavar="FILE", help="the server's configuration (default: the embedded one)")
     purge.set_defaults(run=_purge)
+
+    sign = commands.add_parser("sign-url", help="add the signature an image transform URL needs (sig=)")
+    sign.add_argument("url", metavar="URL", help="a path with its query, such as /img/cat.jpg?w=200, or a full URL")
+    sign.add_argument("--config", metavar="FILE", help="the server's configuration, with [images] signing_key")
+    sign.set_defaults(run=_sign_url)
 
     migrate = commands.add_parser("migrate", help="copy the objects a target bucket lacks from a source bucket")
     migrate.add_argument("source", metavar="SOURCE", help="s3://bucket/prefix or file:///dir")

@@ -39,6 +39,7 @@ from typing import Any
 from .cache.freshness import CachePolicy
 from .castore import BlobStore, TierSpec, open_store
 from .castore.s3 import S3_OPTIONS
+from .transforms.routes import RouteTemplate
 
 
 class ConfigError(Exception):
@@ -142,6 +143,9 @@ class MountSettings:
     writable: bool = False  # the S3 API's PutObject, DeleteObject and multipart uploads reach the origin
     mirror_to: str | None = None  # s3://bucket/prefix: what fills store is also written there
     mirror_writes: bool = False  # S3 API writes reach the mirror too
+    image_transforms: bool = False  # ?w=&h=&fit=&format=&q= make resized variants
+    image_max_size: int = 2048  # the largest width or height those may ask for
+    image_signed: bool = False  # those need a signature (sig=) made with [images] signing_key
 
 
 @dataclass(frozen=True)
@@ -154,17 +158,60 @@ class S3Settings(_Listener):
     domain: str | None = None  # virtual-host style: BUCKET.domain
 
 
+IMAGE_FORMATS = ("avif", "webp", "png", "jpeg", "gif")
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The pool every image transform runs in, and the limits on its work."""
+
+    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    queue: int = 16  # requests that may wait for a worker; more are answered 503
+    max_pixels: int = 50_000_000  # source pixels, every frame counted
+    max_source_bytes: int = 64 * 1024 * 1024
+    max_width: int = 8192  # of any output
+    max_height: int = 8192
+    signing_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageRouteSettings:
+    route: str  # /sticker/{character}/{mood}/{size}
+    source: str  # /file/christine-static/stickers/{character}/{mood}.png
+    max_size: int = 1024
+    formats: tuple[str, ...] = IMAGE_FORMATS
+    fit: str = "contain"
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class IiifSettings:
+    url_prefix: str  # /iiif/3
+    source: str  # /img/{identifier}.png
+    max_width: int | None = None
+    max_height: int | None = None
+    max_area: int | None = None
+    base_url: str | None = None  # https://images.example.com/iiif/3; else from the Host header
+
+
 @dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     mounts: list[MountSettings] = field(default_factory=list)
     s3: S3Settings | None = None
+    images: ImageSettings = field(default_factory=ImageSettings)
+    image_routes: list[ImageRouteSettings] = field(default_factory=list)
+    iiif: list[IiifSettings] = field(default_factory=list)
 
     @property
     def processes(self) -> int:
         """Server processes sharing the store: the edge's workers, and as many for S3."""
         return self.server.workers * (2 if self.s3 is not None else 1)
+
+
+def has_transforms(settings: Settings) -> bool:
+    return bool(settings.image_routes or settings.iiif or any(m.image_transforms for m in settings.mounts))
 
 
 def _table(value: object, key: str) -> dict[str, Any]:
@@ -276,7 +323,7 @@ _ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
 def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
     known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
-             "writable", "mirror_to", "mirror_writes",
+             "writable", "mirror_to", "mirror_writes", "image_transforms", "image_max_size", "image_signed",
              *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
@@ -321,11 +368,132 @@ def _mount(raw: object, key: str) -> MountSettings:
         raise ConfigError(f"{key}.mirror_writes: expected true or false, got {mirror_writes!r}")
     if mirror_writes and (mirror_to is None or not writable):
         raise ConfigError(f"{key}.mirror_writes: applies to a writable mount with a mirror_to")
+    transforms = _bool(table, "image_transforms", False, key)
+    max_size = _integer(table, "image_max_size", 2048, 1, 16384, key)
+    signed = _bool(table, "image_signed", False, key)
+    if ("image_max_size" in table or signed) and not transforms:
+        raise ConfigError(f"{key}.{'image_signed' if signed else 'image_max_size'}: applies to a mount with "
+                          f"image_transforms = true")
     policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
     return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
                          s3_public=public, writable=writable, mirror_to=mirror_to, mirror_writes=mirror_writes,
-                         **timeouts)
+                         image_transforms=transforms, image_max_size=max_size, image_signed=signed, **timeouts)
+
+
+def _bool(table: dict[str, Any], name: str, default: bool, key: str) -> bool:
+    value = table.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}.{name}: expected true or false, got {value!r}")
+    return value
+
+
+def _integer(table: dict[str, Any], name: str, default: int | None, low: int, high: int, key: str) -> int | None:
+    value = table.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key}.{name}: expected an integer from {low:,} to {high:,}, got {value!r}")
+    return value
+
+
+def _images(raw: object) -> ImageSettings:
+    table = _table(raw, "images")
+    _unknown(table, {"workers", "queue", "max_pixels", "max_source_bytes", "max_width", "max_height", "signing_key"},
+             "images")
+    defaults = ImageSettings()
+    key = os.environ.get("FALLTHROUGH_SIGNING_KEY")
+    key = table.get("signing_key", key)
+    if key is not None and (not isinstance(key, str) or len(key) < 16 or not key.isprintable()):
+        raise ConfigError("images.signing_key: expected a printable string of at least 16 characters")
+    return ImageSettings(
+        workers=_integer(table, "workers", defaults.workers, 1, 256, "images"),  # type: ignore[arg-type]
+        queue=_integer(table, "queue", defaults.queue, 0, 100_000, "images"),  # type: ignore[arg-type]
+        max_pixels=_integer(table, "max_pixels", defaults.max_pixels, 1, 10**12, "images"),  # type: ignore[arg-type]
+        max_source_bytes=parse_size(table.get("max_source_bytes", defaults.max_source_bytes),
+                                    "images.max_source_bytes"),
+        max_width=_integer(table, "max_width", defaults.max_width, 1, 65535, "images"),  # type: ignore[arg-type]
+        max_height=_integer(table, "max_height", defaults.max_height, 1, 65535, "images"),  # type: ignore[arg-type]
+        signing_key=key,
+    )
+
+
+def _source(value: object, key: str, placeholder: str | None = None) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or "?" in value or "#" in value:
+        raise ConfigError(f"{key}: required, a path on this server such as '/img/{{name}}.png'")
+    if any(seg in (".", "..") for seg in value.split("/")):
+        raise ConfigError(f"{key}: '.' and '..' segments are not allowed")
+    if placeholder is not None and placeholder not in value:
+        raise ConfigError(f"{key}: needs the placeholder {placeholder}")
+    return value
+
+
+def _image_route(raw: object, key: str) -> ImageRouteSettings:
+    table = _table(raw, key)
+    _unknown(table, {"route", "source", "max_size", "formats", "fit", "signed"}, key)
+    route = table.get("route")
+    if not isinstance(route, str) or not route.startswith("/"):
+        raise ConfigError(f"{key}.route: required, a path template such as '/sticker/{{name}}/{{size}}'")
+    source = _source(table.get("source"), f"{key}.source")
+    try:
+        RouteTemplate(route, source)
+    except ValueError as exc:
+        raise ConfigError(f"{key}.route: {exc}") from None
+    formats = table.get("formats", list(IMAGE_FORMATS))
+    if not isinstance(formats, list) or not formats or any(f not in IMAGE_FORMATS for f in formats):
+        raise ConfigError(f"{key}.formats: expected a list of formats from {', '.join(IMAGE_FORMATS)}, got {formats!r}")
+    fit = table.get("fit", "contain")
+    if fit not in ("contain", "cover", "fill"):
+        raise ConfigError(f"{key}.fit: expected 'contain', 'cover' or 'fill', got {fit!r}")
+    return ImageRouteSettings(route, source, _integer(table, "max_size", 1024, 1, 16384, key),  # type: ignore[arg-type]
+                              tuple(dict.fromkeys(formats)), fit, _bool(table, "signed", False, key))
+
+
+def _iiif(raw: object, key: str) -> IiifSettings:
+    table = _table(raw, key)
+    _unknown(table, {"url_prefix", "source", "max_width", "max_height", "max_area", "base_url"}, key)
+    prefix = table.get("url_prefix")
+    if not isinstance(prefix, str) or not re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?", prefix) \
+            or any(seg in (".", "..") for seg in prefix.split("/")):
+        raise ConfigError(f"{key}.url_prefix: required, a path such as '/iiif/3'")
+    source = _source(table.get("source"), f"{key}.source", "{identifier}")
+    base = table.get("base_url")
+    if base is not None and (not isinstance(base, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base)):
+        raise ConfigError(f"{key}.base_url: expected an http(s) URL such as 'https://images.example.com/iiif/3'")
+    return IiifSettings(prefix.rstrip("/"), source, _integer(table, "max_width", None, 1, 65535, key),
+                        _integer(table, "max_height", None, 1, 65535, key),
+                        _integer(table, "max_area", None, 1, 10**10, key), base.rstrip("/") if base else None)
+
+
+def _list(data: dict[str, Any], name: str, parse: Any) -> list[Any]:  # noqa: ANN401
+    raw = data.get(name, [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{name}: expected an array of tables ([[{name}]])")
+    return [parse(item, f"{name}[{i}]") for i, item in enumerate(raw)]
+
+
+def _check_images(settings: Settings) -> None:
+    """Prefixes apart, sources under a plain mount, signatures with a key."""
+    owners: dict[str, str] = {m.url_prefix: f"mount[{i}]" for i, m in enumerate(settings.mounts)}
+    derived = [(f"image_route[{i}]", RouteTemplate(r.route, r.source).prefix, r.source, r.signed)
+               for i, r in enumerate(settings.image_routes)]
+    derived += [(f"iiif[{i}]", s.url_prefix, s.source, False) for i, s in enumerate(settings.iiif)]
+    for key, prefix, _, _ in derived:
+        if prefix in owners:
+            raise ConfigError(f"{key}: the prefix {prefix!r} is already {owners[prefix]}'s")
+        owners[prefix] = key
+    prefixes = [m.url_prefix for m in settings.mounts]
+    for key, _, source, signed in derived:
+        literal = source.split("{", 1)[0]
+        if not any(p == "/" or literal.startswith(p + "/") for p in prefixes):
+            raise ConfigError(f"{key}.source: no [[mount]] serves {literal!r}")
+        if any(literal.startswith(prefix + "/") for k, prefix, _, _ in derived):
+            raise ConfigError(f"{key}.source: a source must be under a [[mount]], not another transform")
+        if signed and settings.images.signing_key is None:
+            raise ConfigError(f"{key}.signed: needs [images] signing_key")
+    for i, mount in enumerate(settings.mounts):
+        if mount.image_signed and settings.images.signing_key is None:
+            raise ConfigError(f"mount[{i}].image_signed: needs [images] signing_key")
 
 
 def _mounts(raw: object) -> list[MountSettings]:
@@ -352,7 +520,7 @@ def parse(text: str, origin: str = "<config>") -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     try:
-        _unknown(data, {"store", "server", "mount", "s3"}, "")
+        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif"}, "")
         store = _store(data["store"]) if "store" in data else StoreSettings()
         server = _server(data.get("server", {}))
         mounts = _mounts(data.get("mount", []))
@@ -362,9 +530,13 @@ def parse(text: str, origin: str = "<config>") -> Settings:
         for i, mount in enumerate(mounts):
             if mount.s3_bucket is not None and s3 is None:
                 raise ConfigError(f"mount[{i}].s3_bucket: needs an [s3] section to serve the bucket")
+        settings = Settings(store=store, server=server, mounts=mounts, s3=s3,
+                            images=_images(data.get("images", {})),
+                            image_routes=_list(data, "image_route", _image_route), iiif=_list(data, "iiif", _iiif))
+        _check_images(settings)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
-    return Settings(store=store, server=server, mounts=mounts, s3=s3)
+    return settings
 
 
 def load(path: str) -> Settings:

@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 
 from ..castore import BlobNotFound, BlobStore, CastoreError
 from .bodies import SMALL_BODY, HotBodies
-from .entry import COMPUTED, TAG_HEADERS, Entry, parse_tags
+from .entry import COMPUTED, TAG_HEADERS, Entry, derived_tag, parse_tags
 from .fill import Fill, FillHead
 from .freshness import (
     CachePolicy,
@@ -59,6 +59,8 @@ class Cache:
         self.origin_requests = 0
         # Called with each entry a fill stored (a new body, not a 304's refresh).
         self.stored_hooks: list[Callable[[Entry], None]] = []
+        # Some entries are derived from others (transforms): a URL purge reaches them too.
+        self.derives = False
 
     # -- lookup and fills -----------------------------------------------------
 
@@ -285,6 +287,8 @@ class Cache:
 
     def purge_url(self, key: str) -> int:
         self._forget_fills(lambda fill: fill.key == key)
+        if self.derives:
+            self.purge_tag(derived_tag(key))
         return len(self.index.remove(key))
 
     def purge_prefix(self, prefix: str) -> None:

@@ -8,6 +8,7 @@ or, if the store lost the blob since, treat it as a miss.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 from typing import Any
 
 from multidict import CIMultiDict
@@ -18,6 +19,12 @@ from ..castore import B3Digest
 COMPUTED = frozenset({"content-length", "age", "x-cache", "content-range", "accept-ranges"})
 # Purge tags come in on these; they are for the edge, not for clients.
 TAG_HEADERS = ("surrogate-key", "cache-tag")
+
+
+def derived_tag(key: str) -> str:
+    """The purge tag every entry derived from `key` carries (a resized image of a source),
+    so that purging the source purges them too. Tags are space-separated tokens."""
+    return "derived-from:" + quote(key, safe="/?=&")
 
 
 def parse_tags(headers: CIMultiDict[str]) -> tuple[str, ...]:

@@ -28,10 +28,12 @@ def _json(proto, status: int, data: dict) -> None:  # noqa: ANN001
 class Admin:
     PREFIX = "/_fallthrough/"
 
-    def __init__(self, cache: Cache, token: str | None, key_of: Callable[[str, str], str | None]) -> None:
+    def __init__(self, cache: Cache, token: str | None, key_of: Callable[[str, str], str | None],
+                 stats: Callable[[], dict] | None = None) -> None:
         self.cache = cache
         self.token = token
         self.key_of = key_of  # (path, query) → the cache key, None if no mount serves it
+        self.stats = stats  # more counters for the health endpoint
 
     def _authorized(self, proto, headers) -> bool:  # noqa: ANN001
         if self.token is None:
@@ -50,7 +52,8 @@ class Admin:
         if action == "health" and scope.method in ("GET", "HEAD"):
             cache = self.cache
             _json(proto, 200, {"status": "ok", "pid": os.getpid(), "entries": len(cache.index), "bytes": cache.index.bytes,
-                               "fills": len(cache.fills), "origin_requests": cache.origin_requests})
+                               "fills": len(cache.fills), "origin_requests": cache.origin_requests,
+                               **(self.stats() if self.stats is not None else {})})
             return
         if action != "purge":
             _json(proto, 404, {"error": f"no admin endpoint {scope.path}"})

@@ -14,11 +14,13 @@ from dataclasses import replace
 from ..cache.cache import Cache, spool_dir
 from ..cache.index import Index
 from ..cache.nodelock import NodeLocks
-from ..config import Settings, default_settings, load
+from ..config import Settings, default_settings, has_transforms, load
+from ..transforms.setup import Transforms
 from .admin import Admin
 from .edge import Edge
 from .mirror import Mirror
-from .mounts import Router
+from .mounts import build_router
+from .sources import EdgeSources
 from .s3.api import S3Api
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,14 @@ class App:
             if settings.processes > 1 else None
         self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
                            settings.store.memory_bytes, locks, settings.store.gc_grace)
-        self.router = Router.from_settings(settings.mounts)
+        self.sources = EdgeSources(self.cache.spool_dir)
+        self.transforms = Transforms(settings.images, self.sources) if has_transforms(settings) else None
+        self.cache.derives = self.transforms is not None
+        self.router = build_router(settings, self.transforms)
         self.mirror = Mirror(self.cache, self.router)
-        self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of))
+        stats = self.transforms.stats if self.transforms is not None else None
+        self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of, stats))
+        self.sources.bind(self.edge)
         uploads = os.path.join(os.path.abspath(settings.store.path), "uploads")
         self.s3 = S3Api(self.edge, self.router, settings.s3, uploads, self.mirror) \
             if front == "s3" and settings.s3 is not None else None
@@ -92,6 +99,8 @@ class App:
         await self.cache.close()
         await self.mirror.close()
         await self.router.close()
+        if self.transforms is not None:
+            self.transforms.close()
         self.edge.pipes.remove()
 
 

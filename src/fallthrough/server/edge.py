@@ -39,6 +39,7 @@ from ..cache.freshness import (
 )
 from ..castore import CastoreError
 from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginResponse
+from ..transforms.derived import BadTransform, Derivation
 from .admin import Admin
 from .delivery import BodyBroken, Representation, deliver
 from .mounts import Mount, Router
@@ -69,6 +70,21 @@ def text(proto, status: int, message: str, extra: list[tuple[str, str]] | None =
     proto.response_bytes(status, headers, (message + "\n").encode())
 
 
+def derived(mount: Mount, rest: str, query: str, headers: Mapping[str, str]) -> tuple[Mount, str, Mapping[str, str]]:
+    """The mount, query and headers a request is served with once its mount's deriver has
+    seen it: a transform's twin and its canonical query, with Accept as negotiated (so
+    every client that negotiated the same format shares one cache entry)."""
+    derivation: Derivation | None = mount.deriver.derive(rest, query, headers)  # type: ignore[union-attr]
+    if derivation is None:
+        return mount, query, headers
+    plain = {name.lower(): value for name, value in headers.items()}
+    if derivation.accept is None:
+        plain.pop("accept", None)
+    else:
+        plain["accept"] = derivation.accept
+    return mount.derived, derivation.query, plain
+
+
 def forwarded(request_headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in request_headers.items() if k.lower() not in NOT_FORWARDED}
 
@@ -87,6 +103,8 @@ class Edge:
             text(proto, exc.status, exc.message)
         except BadObjectPath as exc:
             text(proto, 400, str(exc))
+        except BadTransform as exc:
+            text(proto, exc.status, exc.message, [("access-control-allow-origin", "*")])
         except ClientGone as exc:
             log.info("%s %s: %s", scope.method, scope.path, exc)
         except BodyBroken as exc:
@@ -126,7 +144,13 @@ class Edge:
             if name in headers:
                 return False
         mount, rest = routed
-        entry = self.cache.lookup(mount.key(rest, scope.query_string), headers)
+        query = scope.query_string
+        if mount.deriver is not None:
+            try:
+                mount, query, headers = derived(mount, rest, query, headers)
+            except BadTransform:
+                return False
+        entry = self.cache.lookup(mount.key(rest, query), headers)
         if entry is None:
             return False
         age = entry.initial_age + (time.time() - entry.response_time)
@@ -162,9 +186,12 @@ class Edge:
             text(proto, 404, "no mount serves this path")
             return
         mount, rest = routed
-        key = mount.key(rest, scope.query_string)
+        query = scope.query_string
+        if mount.deriver is not None and (method in ("GET", "HEAD") or mount.transform_only):
+            mount, query, headers = derived(mount, rest, query, headers)
+        key = mount.key(rest, query)
         if method in ("GET", "HEAD"):
-            await self._get(proto, method, headers, mount, key, rest, scope.query_string)
+            await self._get(proto, method, headers, mount, key, rest, query)
         elif method in UNSAFE:
             await self._pass(proto, scope, mount, key, rest)
         elif method == "OPTIONS":

@@ -1,24 +1,43 @@
-"""Mounts: URL prefixes bound to origins, and the keys of what they serve."""
+"""Mounts: URL prefixes bound to origins, and the keys of what they serve.
+
+A mount may also derive: image routes and IIIF services (every request is a transform),
+and mounts with image transforms enabled (a request with `?w=` and the like is one).
+A derived request is served by the mount's `derived` twin, whose origin is the
+transform and whose keys carry the canonical query the deriver wrote.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import quote
 
-from ..config import MountSettings
+from ..config import MountSettings, Settings
 from ..origins import Origin, open_origin
+from ..transforms.derived import Derivation
+from ..transforms.setup import Transforms
 
 # Characters an origin path keeps as they are (RFC 3986 pchar and "/").
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
+class Deriver(Protocol):
+    def derive(self, rest: str, query: str, headers: Mapping[str, str]) -> Derivation | None: ...
+
+
 class Mount:
-    def __init__(self, settings: MountSettings, origin: Origin) -> None:
+    def __init__(self, settings: MountSettings, origin: Origin, deriver: Deriver | None = None,
+                 uses_query: bool | None = None) -> None:
         self.settings = settings
         self.prefix = settings.url_prefix
         self.origin = origin
         self.policy = settings.policy
         # A bucket answers by key alone: a query string would only split its cache.
-        self.uses_query = settings.origin.lower().startswith(("http://", "https://"))
+        self.uses_query = settings.origin.lower().startswith(("http://", "https://")) \
+            if uses_query is None else uses_query
+        self.deriver = deriver
+        self.derived: Mount = self  # what serves a derived request (set apart by the router)
+        self.transform_only = False  # every request is derived (image routes, IIIF)
 
     def key(self, rest: str, query: str) -> str:
         base = (self.prefix if self.prefix != "/" else "") + rest
@@ -59,3 +78,34 @@ class Router:
     async def close(self) -> None:
         for mount in self.mounts:
             await mount.origin.close()
+
+
+def _synthetic(prefix: str, kind: str) -> MountSettings:
+    """The settings of a mount that exists only to route to a transform."""
+    return MountSettings(url_prefix=prefix, origin=f"{kind}:{prefix}")
+
+
+def build_router(settings: Settings, transforms: Transforms | None) -> Router:
+    """The mounts of a configuration, the transforms among them when `transforms` is given
+    (the server); without it (a CLI that only needs to route), plain mounts alone."""
+    router = Router.from_settings(settings.mounts)
+    if transforms is None:
+        return router
+    for mount in router.mounts:
+        if mount.settings.image_transforms:
+            deriver, origin = transforms.query_images(mount.settings)
+            mount.deriver = deriver
+            mount.derived = Mount(mount.settings, origin, uses_query=True)
+    extra: list[Mount] = []
+    for route in settings.image_routes:
+        prefix, deriver, origin = transforms.route(route)
+        extra.append(_transform_mount(_synthetic(prefix, "image-route"), origin, deriver))
+    for service in settings.iiif:
+        extra.append(_transform_mount(_synthetic(service.url_prefix, "iiif"), *transforms.iiif(service)))
+    return Router(router.mounts + extra)
+
+
+def _transform_mount(settings: MountSettings, origin: Origin, deriver: Deriver) -> Mount:
+    mount = Mount(settings, origin, deriver, uses_query=True)
+    mount.transform_only = True
+    return mount

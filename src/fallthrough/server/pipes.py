@@ -133,7 +133,7 @@ class Pipes:
 
     async def open(self, proto, status: int, headers: list[tuple[str, str]], length: int | None) -> BodyOut:  # noqa: ANN001
         """Begin a response whose body follows through the returned sender."""
-        if (length is not None and length <= PIPED_FROM) or self._broken:
+        if (length is not None and length <= PIPED_FROM) or self._broken or not hasattr(proto, "response_file"):
             return StreamOut(proto.response_stream(status, headers))
         try:
             path = self._path()
