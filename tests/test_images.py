@@ -274,3 +274,20 @@ def test_a_full_pool_answers_503_with_retry_after(tmp_path: Path) -> None:
             assert refused.header("retry-after") == "1"
             assert results == {"a": 200, "b": 200}
             assert get(edge, "/s/c.png?w=10", CURL).status == 200  # once there is room
+
+
+def test_purging_a_derived_path_purges_every_variant(edge: EdgeServer) -> None:
+    from edge_server import FALLTHROUGH
+    for accept in (CHROME, CURL):
+        get(edge, "/sticker/ann/sad/70", accept)
+        assert get(edge, "/sticker/ann/sad/70", accept).header("x-cache") == "HIT"
+    purged = request(edge.url + "/_fallthrough/purge?url=/sticker/ann/sad/70", "POST",
+                     headers={"Authorization": f"Bearer {TOKEN}"})
+    assert purged.status == 200
+    for accept in (CHROME, CURL):
+        assert get(edge, "/sticker/ann/sad/70", accept).header("x-cache") == "MISS"
+    # The same from the command line, through the index journal.
+    subprocess.run([FALLTHROUGH, "purge", "--config", str(edge.config), "/sticker/ann/sad/70"], check=True,
+                   capture_output=True)
+    for accept in (CHROME, CURL):
+        assert get(edge, "/sticker/ann/sad/70", accept).header("x-cache") == "MISS"

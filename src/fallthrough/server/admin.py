@@ -28,11 +28,13 @@ def _json(proto, status: int, data: dict) -> None:  # noqa: ANN001
 class Admin:
     PREFIX = "/_fallthrough/"
 
-    def __init__(self, cache: Cache, token: str | None, key_of: Callable[[str, str], str | None],
+    def __init__(self, cache: Cache, token: str | None, key_of: Callable[[str, str], tuple[str, bool] | None],
                  stats: Callable[[], dict] | None = None) -> None:
         self.cache = cache
         self.token = token
-        self.key_of = key_of  # (path, query) → the cache key, None if no mount serves it
+        # (path, query) → the cache key and whether it names a family of variants (a
+        # transform's path, whose keys add a canonical query); None if no mount serves it
+        self.key_of = key_of
         self.stats = stats  # more counters for the health endpoint
 
     def _authorized(self, proto, headers) -> bool:  # noqa: ANN001
@@ -77,11 +79,14 @@ class Admin:
             return
         if kind == "url":
             path, _, query = value.partition("?")
-            key = self.key_of(path, query)
-            if key is None:
+            target = self.key_of(path, query)
+            if target is None:
                 _json(proto, 404, {"error": f"no mount serves {path}"})
                 return
+            key, family = target
             removed = self.cache.purge_url(key)
+            if family:
+                self.cache.purge_prefix(key + "?")
             _json(proto, 200, {"purged": kind, "value": value, "removed": removed})
         elif kind == "prefix":
             self.cache.purge_prefix(value)

@@ -71,9 +71,14 @@ class App:
             return replace(store, max_bytes=store.max_bytes // processes)
         return store
 
-    def _key_of(self, path: str, query: str) -> str | None:
+    def _key_of(self, path: str, query: str) -> tuple[str, bool] | None:
         routed = self.router.route(path)
-        return None if routed is None else routed[0].key(routed[1], query)
+        if routed is None:
+            return None
+        mount, rest = routed
+        if mount.transform_only:
+            return mount.key(rest, ""), True
+        return mount.key(rest, query), False
 
     async def __rsgi__(self, scope, proto) -> None:  # noqa: ANN001
         if not self._started:
