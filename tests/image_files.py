@@ -41,3 +41,17 @@ def describe(body: bytes) -> tuple[str, int, int]:
 
 LOADERS = {"avif": "heifload_buffer", "webp": "webpload_buffer", "png": "pngload_buffer",
            "jpeg": "jpegload_buffer", "gif": "gifload_buffer"}
+
+
+def animation(width: int, height: int, frames: int) -> bytes:
+    """An animated GIF: `frames` frames of `width` x `height`, each a shade darker."""
+    pages = [pyvips.Image.black(width, height, bands=3) + (255 - 8 * i) for i in range(frames)]
+    strip = pyvips.Image.arrayjoin(pages, across=1).cast("uchar")
+    strip = strip.copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", height)
+    return strip.write_to_buffer(".gif")
+
+
+def noise(width: int, height: int) -> bytes:
+    """A PNG that does not compress: random pixels."""
+    return pyvips.Image.gaussnoise(width, height, sigma=80).cast("uchar").write_to_buffer(".png")

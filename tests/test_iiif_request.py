@@ -127,6 +127,14 @@ def test_parsed_region_values() -> None:
 # --- size (§4.2) ------------------------------------------------------------------------
 
 
+def test_a_box_that_would_enlarge_needs_the_caret() -> None:
+    """As the validator checks it (size_noup): !2000,3000 on 1000x1000 is an upscale."""
+    with pytest.raises(IiifError) as refused:
+        plan(parse_image_request("full", "!2000,3000", "0", "default.jpg"), 1000, 1000)
+    assert refused.value.status == 400
+    assert plan(parse_image_request("full", "!500,3000", "0", "default.jpg"), 1000, 1000).width == 500
+
+
 @pytest.mark.parametrize(("size", "expected"), [
     ("^max", (1000, 1000)),
     ("^pct:200", (2000, 2000)),
@@ -134,7 +142,6 @@ def test_parsed_region_values() -> None:
     ("^!2000,3000", (2000, 2000)),
     ("^,1500", (1500, 1500)),
     ("^1500,", (1500, 1500)),
-    ("!2000,3000", (1000, 1000)),  # !w,h never enlarges without ^: the region's own size
     ("max", (1000, 1000)),
 ])
 def test_validator_sizes(size: str, expected: tuple[int, int]) -> None:

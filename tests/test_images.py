@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from edge_server import TOKEN, EdgeServer, request
-from image_files import LOADERS, bomb, describe, photo, sticker
+from image_files import LOADERS, animation, bomb, describe, noise, photo, sticker
 from origin_server import OriginServer
 from test_negotiate import CHROME, CURL, FIREFOX, SAFARI
 
@@ -291,3 +291,22 @@ def test_purging_a_derived_path_purges_every_variant(edge: EdgeServer) -> None:
                    capture_output=True)
     for accept in (CHROME, CURL):
         assert get(edge, "/sticker/ann/sad/70", accept).header("x-cache") == "MISS"
+
+
+def test_source_limits_count_frames_and_bytes(tmp_path: Path) -> None:
+    with OriginServer() as origin:
+        origin.put("/anim.gif", animation(200, 200, 30), headers=CACHED)  # 1.2 MP in 30 frames
+        origin.put("/still.gif", animation(200, 200, 1), headers=CACHED)
+        origin.put("/noise.png", noise(200, 200), headers=CACHED)  # about 40 KB
+        config = (f'[images]\nmax_pixels = 1000000\nmax_source_bytes = "20KiB"\n'
+                  f'[[mount]]\nurl_prefix = "/s"\norigin = "{origin.url}"\nimage_transforms = true\n')
+        with EdgeServer(tmp_path, config) as edge:
+            animated = get(edge, "/s/anim.gif?w=50", CURL)
+            assert animated.status == 422
+            assert "200x200 pixels in 30 frames, above the limit of 1,000,000" in animated.body.decode()
+            still = get(edge, "/s/still.gif?w=50", CURL)
+            assert still.status == 200 and describe(still.body) == (LOADERS["gif"], 50, 50)
+            large = get(edge, "/s/noise.png?w=50", CURL)
+            assert large.status == 422 and "larger than the limit of 20,480 bytes" in large.body.decode()
+            # The plain objects are not transforms: no limits apply to them.
+            assert get(edge, "/s/noise.png").status == 200
