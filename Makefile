@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/read.py
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/images.py
 
 clean:
 	rm -rf $(VENV) .demo-store .bench

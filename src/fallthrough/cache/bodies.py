@@ -15,8 +15,9 @@ SMALL_BODY = 2 * 1024 * 1024
 
 
 class HotBodies:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, largest: int = SMALL_BODY) -> None:
         self.max_bytes = max_bytes
+        self.largest = largest  # bodies above this size are never kept
         self.bytes = 0
         self._bodies: OrderedDict[B3Digest, bytes] = OrderedDict()
 
@@ -27,7 +28,7 @@ class HotBodies:
         return body
 
     def put(self, digest: B3Digest, body: bytes) -> None:
-        if len(body) > SMALL_BODY or len(body) > self.max_bytes or digest in self._bodies:
+        if len(body) > self.largest or len(body) > self.max_bytes or digest in self._bodies:
             return
         self._bodies[digest] = body
         self.bytes += len(body)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 from multidict import CIMultiDict
@@ -39,7 +39,7 @@ from ..cache.freshness import (
 )
 from ..castore import CastoreError
 from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginResponse
-from ..transforms.derived import BadTransform, Derivation
+from ..transforms.derived import BadTransform
 from .admin import Admin
 from .delivery import BodyBroken, Representation, deliver
 from .mounts import Mount, Router
@@ -70,19 +70,61 @@ def text(proto, status: int, message: str, extra: list[tuple[str, str]] | None =
     proto.response_bytes(status, headers, (message + "\n").encode())
 
 
+# Derivations remembered per mount: a hit of a variant should cost what a plain hit costs.
+DERIVATIONS_KEPT = 8192
+
+
 def derived(mount: Mount, rest: str, query: str, headers: Mapping[str, str]) -> tuple[Mount, str, Mapping[str, str]]:
     """The mount, query and headers a request is served with once its mount's deriver has
     seen it: a transform's twin and its canonical query, with Accept as negotiated (so
-    every client that negotiated the same format shares one cache entry)."""
-    derivation: Derivation | None = mount.deriver.derive(rest, query, headers)  # type: ignore[union-attr]
+    every client that negotiated the same format shares one cache entry). A deriver
+    reads only the path, the query, Accept and Host, so its answers are remembered by
+    those (refusals are not: they raise)."""
+    memo = mount.derivations
+    seen = (rest, query, headers.get("accept"), headers.get("host"))
+    derivation = memo.get(seen, memo)
+    if derivation is memo:
+        derivation = mount.deriver.derive(rest, query, headers)  # type: ignore[union-attr]
+        if len(memo) >= DERIVATIONS_KEPT:
+            memo.clear()
+        memo[seen] = derivation
     if derivation is None:
         return mount, query, headers
-    plain = {name.lower(): value for name, value in headers.items()}
-    if derivation.accept is None:
-        plain.pop("accept", None)
-    else:
-        plain["accept"] = derivation.accept
-    return mount.derived, derivation.query, plain
+    return mount.derived, derivation.query, Negotiated(headers, derivation.accept)  # type: ignore[union-attr]
+
+
+class Negotiated(Mapping[str, str]):
+    """A request's headers with Accept replaced by the negotiated media type (or gone)."""
+
+    __slots__ = ("_headers", "_accept")
+
+    def __init__(self, headers: Mapping[str, str], accept: str | None) -> None:
+        self._headers = headers
+        self._accept = accept
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if name == "accept":
+            return self._accept if self._accept is not None else default
+        return self._headers.get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return self._accept is not None if name == "accept" else name in self._headers
+
+    def __iter__(self) -> Iterator[str]:
+        for name in self._headers.keys():
+            if name.lower() != "accept":
+                yield name
+        if self._accept is not None:
+            yield "accept"
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def forwarded(request_headers: Mapping[str, str]) -> dict[str, str]:

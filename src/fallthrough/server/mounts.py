@@ -37,6 +37,7 @@ class Mount:
             if uses_query is None else uses_query
         self.deriver = deriver
         self.derived: Mount = self  # what serves a derived request (set apart by the router)
+        self.derivations: dict[tuple[str, str, str | None, str | None], Derivation | None] = {}
         self.transform_only = False  # every request is derived (image routes, IIIF)
 
     def key(self, rest: str, query: str) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import blake3
 from multidict import CIMultiDict
 
-from ..cache.entry import derived_tag
+from ..cache.bodies import HotBodies
+from ..cache.cache import client_headers
+from ..cache.entry import Entry, derived_tag
 from ..cache.origin import OriginError, one_line
 from ..castore import CastoreError
 from ..transforms.source import Source, SourceError
@@ -23,6 +26,9 @@ from .pipes import ClientGone
 
 # Bodies up to this size stay in memory; larger ones go to a file the image library reads.
 IN_MEMORY = 4 * 1024 * 1024
+# Recently read sources kept in memory, by digest: the next variant of a fresh source
+# (another size of the same sticker) starts from its bytes, not from the store.
+RECENT_BYTES = 32 * 1024 * 1024
 
 
 class _TooLarge(ClientGone):
@@ -102,6 +108,7 @@ class EdgeSources:
     def __init__(self, spool_dir: str | None) -> None:
         self.spool_dir = spool_dir
         self.edge = None  # the Edge, set by bind()
+        self.recent = HotBodies(RECENT_BYTES, largest=IN_MEMORY)
 
     def bind(self, edge) -> None:  # noqa: ANN001 - the Edge (which imports the transforms)
         self.edge = edge
@@ -114,6 +121,17 @@ class EdgeSources:
         mount, rest = routed
         if mount.transform_only:
             raise SourceError(502, f"the source {path} is itself a transform")
+        key = mount.key(rest, "")
+        cache = edge.cache
+        entry = cache.lookup(key, {})
+        if entry is not None and entry.status == 200 and entry.size <= limit:
+            age = entry.initial_age + (time.time() - entry.response_time)
+            data = self.recent.get(entry.digest) if age < entry.lifetime else None
+            if data is not None:  # fresh, and its bytes at hand: what the edge would send
+                headers = CIMultiDict(client_headers(entry.headers))
+                headers["age"] = str(int(age))
+                self._describe(headers, key, entry)
+                return Source(headers, entry.size, bytes(entry.digest), data=data)
         sink = SourceSink(limit, self.spool_dir)
         try:
             await edge.serve_object(sink, "GET", {}, mount, rest)
@@ -128,14 +146,19 @@ class EdgeSources:
             if sink.status in (404, 410):
                 raise SourceError(404, f"no source image at {path}")
             raise SourceError(502, f"the source {path} answered {sink.status}")
-        key = mount.key(rest, "")
-        entry = edge.cache.lookup(key, {})
-        tags = [derived_tag(key), *(entry.tags if entry is not None else ())]
-        headers = sink.headers
-        headers["surrogate-key"] = " ".join(tags)
+        entry = cache.lookup(key, {})
+        self._describe(sink.headers, key, entry)
+        source = sink.source(sink.headers)
+        if entry is not None and source.data is not None and bytes(entry.digest) == source.digest:
+            self.recent.put(entry.digest, source.data)
+        return source
+
+    @staticmethod
+    def _describe(headers: CIMultiDict[str], key: str, entry: Entry | None) -> None:
+        """Tags and freshness that what is derived from the source inherits."""
+        headers["surrogate-key"] = " ".join([derived_tag(key), *(entry.tags if entry is not None else ())])
         if entry is not None:
             _state_freshness(headers, entry.lifetime)
-        return sink.source(headers)
 
 
 def _state_freshness(headers: CIMultiDict[str], lifetime: float) -> None:
