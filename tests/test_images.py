@@ -4,7 +4,6 @@ generic form, an HTTP origin on loopback holding the sources."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time

@@ -123,6 +123,12 @@ mirror_to = "s3://s3mirror/copy"
 default_ttl = "1h"
 allow_http = true
 [[mount]]
+url_prefix = "/unmirrored"
+origin = "s3://s3origin/site"
+mirror_to = "s3://no-such-mirror-bucket/copy"
+default_ttl = "1h"
+allow_http = true
+[[mount]]
 url_prefix = "/pub"
 origin = "s3://s3origin/public"
 s3_bucket = "pub"
@@ -481,6 +487,18 @@ def test_lazy_mirroring_copies_exactly_what_was_read(s3_edge: S3Edge) -> None:
     meta = s3_edge.origin.head_object(Bucket="s3mirror", Key="copy/meta.txt")
     assert (meta["ContentType"], meta["Metadata"]) == ("text/x-meta", {"owner": "edge"})
     assert s3_edge.origin.head_object(Bucket="s3mirror", Key="copy/a.txt")["ContentType"] == "text/plain"
+
+
+def test_a_mirror_that_fails_costs_the_client_nothing_and_is_logged(s3_edge: S3Edge) -> None:
+    assert s3_edge.server.get("/unmirrored/a.txt").status == 200
+    deadline = time.monotonic() + 20
+    while "mirroring /unmirrored/a.txt" not in s3_edge.server.log.read_text():
+        assert time.monotonic() < deadline, "the failed copy was never reported"
+        time.sleep(0.1)
+    log = s3_edge.server.log.read_text()
+    line = next(x for x in log.splitlines() if "mirroring /unmirrored/a.txt" in x)
+    assert "failed" in line and "Traceback" not in log
+    assert s3_edge.server.get("/unmirrored/a.txt").status == 200
 
 
 def test_write_through_reaches_both_buckets(s3_edge: S3Edge) -> None:

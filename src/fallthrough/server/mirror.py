@@ -18,7 +18,7 @@ import obstore
 
 from ..cache.cache import Cache
 from ..cache.entry import Entry
-from ..cache.origin import OriginUnavailable
+from ..cache.origin import OriginUnavailable, one_line
 from ..castore.s3 import s3_store
 from .mounts import Mount, Router
 from .s3.writes import attributes_of

@@ -14,25 +14,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+
 import blake3
 from multidict import CIMultiDict
 
 from ..cache.origin import OriginResponse
-from .images import VERSION, ImageRefused
+from .errors import TransformError
+from .images import VERSION
 from .pool import PoolFull, TransformPool
-from .source import Source, SourceError, SourceReader
+from .source import Source, SourceReader
 
 # Source headers a variant keeps: its freshness and its purge tags.
 INHERITED = ("cache-control", "expires", "last-modified", "age", "surrogate-key")
 
 
-class BadTransform(Exception):
+class BadTransform(TransformError):
     """A request a transform refuses before any work: `status` (400, 403, 404, 501) and one line."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +91,7 @@ class Transformer:
                     source.close()
         except PoolFull as exc:
             return text_response(503, str(exc), (("retry-after", str(exc.retry_after)), *extra))
-        except (SourceError, ImageRefused, BadTransform) as exc:
+        except TransformError as exc:
             return text_response(exc.status, exc.message, extra)
         headers["content-type"] = content_type if isinstance(content_type, str) else content_type()
         return OriginResponse(200, headers, len(body), _one(body))

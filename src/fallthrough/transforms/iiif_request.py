@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import isqrt
 
+from .errors import TransformError
+
 __all__ = ["IiifError", "ImageRequest", "Limits", "Plan", "parse_image_request", "plan",
            "QUALITIES", "FORMATS", "UNSUPPORTED_FORMATS"]
 
@@ -39,13 +41,8 @@ _RIGHT_ANGLES: dict[int | str, int] = {0: 0, 90: 90, 180: 180, 270: 270, 360: 0,
                                         "0": 0, "90": 90, "180": 180, "270": 270, "360": 0}
 
 
-class IiifError(Exception):
+class IiifError(TransformError):
     """status (400 or 501) and a one-line message for the client."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pyvips
 
+from .errors import TransformError
 from .iiif_request import Plan
 from .source import Source
 
@@ -30,13 +31,8 @@ UNBOUNDED = 10_000_000
 VERSION = "1"
 
 
-class ImageRefused(Exception):
+class ImageRefused(TransformError):
     """A source or a request the limits (or the decoder) refuse: `status` and one line."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,11 @@ from typing import Protocol
 
 from multidict import CIMultiDict
 
+from .errors import TransformError
 
-class SourceError(Exception):
+
+class SourceError(TransformError):
     """The source could not be had; `status` is what the transform answers (404, 422, 502)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
