@@ -192,3 +192,59 @@ def test_the_embedded_default_config_mounts_the_bundled_site() -> None:
     (mount,) = settings.mounts
     assert mount.url_prefix == "/" and mount.index == "index.html"
     assert os.path.isfile(os.path.join(mount.origin.removeprefix("file://"), "index.html"))
+
+
+MOUNT = '[[mount]]\nurl_prefix = "/img"\norigin = "file:///srv/img"\n'
+ROUTE = '[[image_route]]\nroute = "/s/{name}/{size}"\nsource = "/img/{name}.png"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[images]\nworkers = 0\n', "images.workers"),
+        ('[images]\nqueue = -1\n', "images.queue"),
+        ('[images]\nmax_pixels = "many"\n', "images.max_pixels"),
+        ('[images]\nmax_source_bytes = "lots"\n', "images.max_source_bytes"),
+        ('[images]\nsigning_key = "short"\n', "images.signing_key"),
+        ('[images]\nthreads = 2\n', "images.threads"),
+        (MOUNT + 'image_max_size = 100\n', "mount[0].image_max_size"),
+        (MOUNT + 'image_transforms = "yes"\n', "mount[0].image_transforms"),
+        (MOUNT + 'image_transforms = true\nimage_signed = true\n', "mount[0].image_signed"),
+        (MOUNT + '[[image_route]]\nsource = "/img/x.png"\n', "image_route[0].route"),
+        (MOUNT + '[[image_route]]\nroute = "/s/{name}"\nsource = "/img/{name}.png"\n', "image_route[0].route"),
+        (MOUNT + '[[image_route]]\nroute = "/{name}/{size}"\nsource = "/img/{name}.png"\n', "image_route[0].route"),
+        (MOUNT + '[[image_route]]\nroute = "/s/{size}"\nsource = "/img/{name}.png"\n', "image_route[0].route"),
+        (MOUNT + '[[image_route]]\nroute = "/s/{name}/{size}"\nsource = "img/{name}.png"\n', "image_route[0].source"),
+        (MOUNT + ROUTE + 'max_size = 0\n', "image_route[0].max_size"),
+        (MOUNT + ROUTE + 'formats = ["bmp"]\n', "image_route[0].formats"),
+        (MOUNT + ROUTE + 'fit = "squash"\n', "image_route[0].fit"),
+        (MOUNT + ROUTE + 'signed = true\n', "image_route[0].signed"),
+        (ROUTE, "image_route[0].source: no [[mount]] serves '/img/'"),
+        (MOUNT + '[[image_route]]\nroute = "/img/{name}/{size}"\nsource = "/img/{name}.png"\n', "image_route[0]"),
+        (MOUNT + '[[iiif]]\nurl_prefix = "/iiif/3"\nsource = "/img/x.png"\n', "iiif[0].source"),
+        (MOUNT + '[[iiif]]\nurl_prefix = "iiif"\nsource = "/img/{identifier}.png"\n', "iiif[0].url_prefix"),
+        (MOUNT + '[[iiif]]\nurl_prefix = "/iiif"\nsource = "/img/{identifier}.png"\nbase_url = "ftp://x"\n',
+         "iiif[0].base_url"),
+        (MOUNT + '[[iiif]]\nurl_prefix = "/iiif"\nsource = "/iiif/{identifier}.png"\n', "iiif[0].source"),
+    ],
+)
+def test_bad_image_configs_name_the_key(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    assert key in str(caught.value)
+
+
+def test_the_minimal_image_configs_work_as_written() -> None:
+    settings = parse(
+        '[[mount]]\nurl_prefix = "/file/christine-static"\norigin = "https://f001.example.com/file/christine-static"\n'
+        '[[mount]]\nurl_prefix = "/img"\norigin = "file:///srv/img"\n'
+        '[[image_route]]\n'
+        'route = "/sticker/{character}/{mood}/{size}"\n'
+        'source = "/file/christine-static/stickers/{character}/{mood}.png"   # a path under a mount\n'
+        'max_size = 256\n'
+        '[[iiif]]\nurl_prefix = "/iiif/3"\nsource = "/img/{identifier}.png"\n'
+    )
+    route, = settings.image_routes
+    assert (route.max_size, route.fit, route.signed) == (256, "contain", False)
+    assert settings.iiif[0].source == "/img/{identifier}.png"
+    assert settings.images.max_pixels == 50_000_000
