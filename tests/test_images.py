@@ -297,8 +297,9 @@ def test_source_limits_count_frames_and_bytes(tmp_path: Path) -> None:
         origin.put("/anim.gif", animation(200, 200, 30), headers=CACHED)  # 1.2 MP in 30 frames
         origin.put("/still.gif", animation(200, 200, 1), headers=CACHED)
         origin.put("/noise.png", noise(200, 200), headers=CACHED)  # about 40 KB
-        config = (f'[images]\nmax_pixels = 1000000\nmax_source_bytes = "20KiB"\n'
-                  f'[[mount]]\nurl_prefix = "/s"\norigin = "{origin.url}"\nimage_transforms = true\n')
+        config = (f'[images]\nmax_pixels = 1000000\nmax_source_bytes = "20KiB"\nmax_width = 120\nmax_height = 120\n'
+                  f'[[mount]]\nurl_prefix = "/s"\norigin = "{origin.url}"\nimage_transforms = true\n'
+                  f'[[image_route]]\nroute = "/r/{{size}}"\nsource = "/s/still.gif"\n')
         with EdgeServer(tmp_path, config) as edge:
             animated = get(edge, "/s/anim.gif?w=50", CURL)
             assert animated.status == 422
@@ -307,5 +308,9 @@ def test_source_limits_count_frames_and_bytes(tmp_path: Path) -> None:
             assert still.status == 200 and describe(still.body) == (LOADERS["gif"], 50, 50)
             large = get(edge, "/s/noise.png?w=50", CURL)
             assert large.status == 422 and "larger than the limit of 20,480 bytes" in large.body.decode()
+            # Outputs have their limits too.
+            assert describe(get(edge, "/r/120", CURL).body) == (LOADERS["gif"], 120, 120)
+            wide = get(edge, "/r/121", CURL)
+            assert wide.status == 400 and "121x121 pixels, above the limit of 120x120" in wide.body.decode()
             # The plain objects are not transforms: no limits apply to them.
             assert get(edge, "/s/noise.png").status == 200
