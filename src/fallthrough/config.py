@@ -317,7 +317,7 @@ def _server(raw: object) -> ServerSettings:
 
 _POLICY_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "negative_ttl")
 _MOUNT_DURATIONS = (*_POLICY_DURATIONS, "connect_timeout", "read_timeout")
-_ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://")
+_ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://", "generator:")
 
 
 def _mount(raw: object, key: str) -> MountSettings:
@@ -333,7 +333,8 @@ def _mount(raw: object, key: str) -> MountSettings:
         raise ConfigError(f"{key}.url_prefix: '.' and '..' segments are not allowed")
     origin = table.get("origin")
     if not isinstance(origin, str) or not origin.lower().startswith(_ORIGIN_SCHEMES):
-        raise ConfigError(f"{key}.origin: required, an http(s)://, s3://bucket/prefix or file:///dir URL, got {origin!r}")
+        raise ConfigError(f"{key}.origin: required, an http(s)://, s3://bucket/prefix or file:///dir URL, or "
+                          f"generator:NAME, got {origin!r}")
     durations = {name: parse_duration(table[name], f"{key}.{name}") for name in _MOUNT_DURATIONS if name in table}
     honour = table.get("honour_origin_cache_control", True)
     if not isinstance(honour, bool):

@@ -33,7 +33,7 @@ class Mount:
         self.origin = origin
         self.policy = settings.policy
         # A bucket answers by key alone: a query string would only split its cache.
-        self.uses_query = settings.origin.lower().startswith(("http://", "https://")) \
+        self.uses_query = settings.origin.lower().startswith(("http://", "https://", "generator:")) \
             if uses_query is None else uses_query
         self.deriver = deriver
         self.derived: Mount = self  # what serves a derived request (set apart by the router)
