@@ -183,6 +183,11 @@ class ImageRouteSettings:
     fit: str = "contain"
     signed: bool = False
 
+    @property
+    def prefix(self) -> str:
+        """The literal part of the route before its first placeholder: where it is mounted."""
+        return RouteTemplate(self.route, self.source).prefix
+
 
 @dataclass(frozen=True)
 class IiifSettings:
@@ -473,12 +478,19 @@ def _list(data: dict[str, Any], name: str, parse: Any) -> list[Any]:  # noqa: AN
     return [parse(item, f"{name}[{i}]") for i, item in enumerate(raw)]
 
 
+def transform_prefixes(settings: Settings) -> list[str]:
+    """Where the image routes and IIIF services are mounted: every request there is derived."""
+    return [r.prefix for r in settings.image_routes] + [s.url_prefix for s in settings.iiif]
+
+
 def _check_images(settings: Settings) -> None:
     """Prefixes apart, sources under a plain mount, signatures with a key."""
     owners: dict[str, str] = {m.url_prefix: f"mount[{i}]" for i, m in enumerate(settings.mounts)}
-    derived = [(f"image_route[{i}]", RouteTemplate(r.route, r.source).prefix, r.source, r.signed)
-               for i, r in enumerate(settings.image_routes)]
-    derived += [(f"iiif[{i}]", s.url_prefix, s.source, False) for i, s in enumerate(settings.iiif)]
+    keys = [f"image_route[{i}]" for i in range(len(settings.image_routes))] + \
+        [f"iiif[{i}]" for i in range(len(settings.iiif))]
+    sources = [(r.source, r.signed) for r in settings.image_routes] + [(s.source, False) for s in settings.iiif]
+    derived = [(key, prefix, source, signed)
+               for key, prefix, (source, signed) in zip(keys, transform_prefixes(settings), sources, strict=True)]
     for key, prefix, _, _ in derived:
         if prefix in owners:
             raise ConfigError(f"{key}: the prefix {prefix!r} is already {owners[prefix]}'s")

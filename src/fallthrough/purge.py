@@ -10,21 +10,10 @@ from urllib.parse import unquote, urlsplit
 
 from .cache.entry import derived_tag
 from .cache.index import Index
-from .config import Settings, has_transforms
+from .config import Settings, has_transforms, transform_prefixes
 from .serve_errors import ServeError
 from .server.app import index_path
 from .server.mounts import Router
-from .transforms.routes import RouteTemplate
-
-
-def _derived_prefix(settings: Settings, path: str) -> str | None:
-    """The image route or IIIF prefix `path` lies under, if any."""
-    prefixes = [RouteTemplate(r.route, r.source).prefix for r in settings.image_routes]
-    prefixes += [s.url_prefix for s in settings.iiif]
-    for prefix in sorted(prefixes, key=len, reverse=True):
-        if path == prefix or path.startswith(prefix + "/"):
-            return prefix
-    return None
 
 
 def purge(settings: Settings, *, url: str | None = None, prefix: str | None = None, tag: str | None = None) -> str:
@@ -43,8 +32,7 @@ def purge(settings: Settings, *, url: str | None = None, prefix: str | None = No
         path, query = unquote(parts.path), parts.query
         if not path.startswith("/"):
             raise ServeError(f"bad URL {url!r}: a path beginning with '/' or a full http(s) URL")
-        derived = _derived_prefix(settings, path)
-        if derived is not None:
+        if any(path == p or path.startswith(p + "/") for p in transform_prefixes(settings)):
             # Every variant of a transform's path: its keys are the path and a canonical query.
             index.ban("prefix", path + "?")
             return f"purged {path} ({len(index.remove(path))} variant(s) now, the rest by a ban)"

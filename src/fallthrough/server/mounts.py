@@ -87,8 +87,8 @@ def _synthetic(prefix: str, kind: str) -> MountSettings:
 
 
 def build_router(settings: Settings, transforms: Transforms | None) -> Router:
-    """The mounts of a configuration, the transforms among them when `transforms` is given
-    (the server); without it (a CLI that only needs to route), plain mounts alone."""
+    """The mounts of a configuration and, when it has any (`transforms` given), its image
+    routes, IIIF services and mounts with image transforms."""
     router = Router.from_settings(settings.mounts)
     if transforms is None:
         return router
@@ -99,10 +99,11 @@ def build_router(settings: Settings, transforms: Transforms | None) -> Router:
             mount.derived = Mount(mount.settings, origin, uses_query=True)
     extra: list[Mount] = []
     for route in settings.image_routes:
-        prefix, deriver, origin = transforms.route(route)
-        extra.append(_transform_mount(_synthetic(prefix, "image-route"), origin, deriver))
+        deriver, origin = transforms.route(route)
+        extra.append(_transform_mount(_synthetic(route.prefix, "image-route"), origin, deriver))
     for service in settings.iiif:
-        extra.append(_transform_mount(_synthetic(service.url_prefix, "iiif"), *transforms.iiif(service)))
+        iiif = transforms.iiif(service)
+        extra.append(_transform_mount(_synthetic(service.url_prefix, "iiif"), iiif, iiif))
     return Router(router.mounts + extra)
 
 

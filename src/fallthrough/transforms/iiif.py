@@ -80,7 +80,6 @@ class IiifService:
         self.name = f"iiif:{options.prefix}"
         self.transformer = transformer
         self.image_limits = image_limits
-        self.origin = self
 
     # -- before the cache -----------------------------------------------------
 

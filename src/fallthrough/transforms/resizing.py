@@ -149,10 +149,9 @@ class RouteDeriver:
     """An image route: the size comes from the path, the format from Accept (or
     `?format=` / a {format} placeholder), the quality from `?q=`."""
 
-    def __init__(self, template: RouteTemplate, options: ResizeOptions, origin: RouteOrigin) -> None:
+    def __init__(self, template: RouteTemplate, options: ResizeOptions) -> None:
         self.template = template
         self.options = options
-        self.origin = origin
         self.source_format = format_of_name(template.source)
 
     def derive(self, rest: str, query: str, headers: Mapping[str, str]) -> Derivation:
@@ -189,10 +188,9 @@ class PathOrigin(ResizeOrigin):
 class QueryDeriver:
     """A mount's `?w=&h=&fit=&format=&q=`: requests without any of them are the plain object."""
 
-    def __init__(self, prefix: str, options: ResizeOptions, origin: PathOrigin) -> None:
+    def __init__(self, prefix: str, options: ResizeOptions) -> None:
         self.prefix = prefix if prefix != "/" else ""
         self.options = options
-        self.origin = origin
 
     def derive(self, rest: str, query: str, headers: Mapping[str, str]) -> Derivation | None:
         if not query:

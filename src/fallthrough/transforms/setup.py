@@ -25,20 +25,20 @@ class Transforms:
     def query_images(self, mount: MountSettings) -> tuple[QueryDeriver, PathOrigin]:
         origin = PathOrigin(mount.url_prefix, self.transformer, self.limits)
         options = ResizeOptions(mount.image_max_size, signing_key=self.key if mount.image_signed else None)
-        return QueryDeriver(mount.url_prefix, options, origin), origin
+        return QueryDeriver(mount.url_prefix, options), origin
 
-    def route(self, route: ImageRouteSettings) -> tuple[str, RouteDeriver, RouteOrigin]:
+    def route(self, route: ImageRouteSettings) -> tuple[RouteDeriver, RouteOrigin]:
         template = RouteTemplate(route.route, route.source)
         origin = RouteOrigin(template, self.transformer, self.limits)
         options = ResizeOptions(route.max_size, route.formats, route.fit, self.key if route.signed else None)
-        return template.prefix, RouteDeriver(template, options, origin), origin
+        return RouteDeriver(template, options), origin
 
-    def iiif(self, service: IiifSettings) -> tuple[IiifService, IiifService]:
+    def iiif(self, service: IiifSettings) -> IiifService:
+        """The service is both the deriver and the origin of its mount."""
         limits = Limits(service.max_width or self.limits.max_width, service.max_height or self.limits.max_height,
                         service.max_area)
-        iiif = IiifService(IiifOptions(service.url_prefix, service.source, limits, service.base_url),
+        return IiifService(IiifOptions(service.url_prefix, service.source, limits, service.base_url),
                            self.transformer, self.limits)
-        return iiif, iiif
 
     def stats(self) -> dict[str, dict[str, int]]:
         pool = self.pool
