@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeServer]:
         f'[[mount]]\nurl_prefix = "/{name}"\norigin = "generator:{target}"\n'
         for name, target in (("digest", "generators_for_tests:digest"), ("slow", "generators_for_tests:slowly"),
                              ("broken", "generators_for_tests:broken"), ("badge", "generators:badge")))
+    config += '[[mount]]\nurl_prefix = "/brief"\norigin = "generator:generators_for_tests:digest"\nmax_ttl = "1s"\n'
     try:
         with EdgeServer(tmp_path_factory.mktemp("generators"), config) as server:
             yield server
@@ -70,6 +72,16 @@ def test_the_documented_example(edge: EdgeServer) -> None:
     assert reply.status == 200 and reply.header("content-type") == "image/svg+xml"
     assert b">passing</text>" in reply.body and b"#3c1" in reply.body
     assert request(edge.url + "/badge/passing?color=mauve").status == 400
+
+
+def test_a_revalidation_is_answered_without_running_the_generator(edge: EdgeServer) -> None:
+    first = request(edge.url + "/brief/again?rounds=2")
+    assert first.header("x-cache") == "MISS"
+    runs = origin_requests(edge)
+    time.sleep(2.5)  # past max_ttl
+    again = request(edge.url + "/brief/again?rounds=2")
+    assert again.header("x-cache") == "REVALIDATED" and again.body == first.body
+    assert origin_requests(edge) == runs + 1  # asked, and answered 304 from the ETag alone
 
 
 def test_errors(edge: EdgeServer) -> None:

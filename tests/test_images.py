@@ -314,3 +314,15 @@ def test_source_limits_count_frames_and_bytes(tmp_path: Path) -> None:
             assert wide.status == 400 and "121x121 pixels, above the limit of 120x120" in wide.body.decode()
             # The plain objects are not transforms: no limits apply to them.
             assert get(edge, "/s/noise.png").status == 200
+
+
+def test_a_stale_variant_is_revalidated_without_image_work(edge: EdgeServer, origin: OriginServer) -> None:
+    origin.put("/stickers/dee/happy.png", sticker(), headers={"Cache-Control": "max-age=2"}, etag='"dee-1"')
+    first = get(edge, "/sticker/dee/happy/40", CHROME)
+    assert first.header("x-cache") == "MISS"
+    runs = health(edge)["transforms"]["runs"]
+    time.sleep(3.5)  # the source, and so the variant, is stale
+    again = get(edge, "/sticker/dee/happy/40", CHROME)
+    assert again.header("x-cache") == "REVALIDATED" and again.body == first.body
+    assert again.header("etag") == first.header("etag")
+    assert health(edge)["transforms"]["runs"] == runs  # the ETag still matched: no transform

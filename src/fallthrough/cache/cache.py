@@ -130,12 +130,14 @@ class Cache:
         self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],
         request_headers: Mapping[str, str], policy: CachePolicy, stale: Entry | None,
     ) -> None:
+        # Lower-case names, as the request's own headers arrive: an origin may look them up
+        # in a plain dict.
         headers = dict(origin_headers)
         if stale is not None:
             if stale.etag:
-                headers["If-None-Match"] = stale.etag
+                headers["if-none-match"] = stale.etag
             if stale.headers.get("last-modified"):
-                headers["If-Modified-Since"] = stale.headers["last-modified"]
+                headers["if-modified-since"] = stale.headers["last-modified"]
         request_time = time.time()
         self.origin_requests += 1
         response = await origin.fetch("GET", path, query, headers)

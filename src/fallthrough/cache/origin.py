@@ -84,6 +84,9 @@ class ListedObject:
 
 
 class Origin(Protocol):
+    """`fetch` gets the request headers to forward with lower-case names, the cache's
+    validators (if-none-match, if-modified-since) among them on a revalidation."""
+
     name: str
 
     async def fetch(self, method: str, path: str, query: str, headers: Mapping[str, str],
