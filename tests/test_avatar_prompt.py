@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fallthrough.transforms.avatar_prompt import TABLES, BadHash, normal_hash, portrait
+from fallthrough.transforms.avatars.prompt import TABLES, BadHash, normal_hash, portrait
 
 hashes = st.one_of(st.binary(min_size=16, max_size=16), st.binary(min_size=32, max_size=32)).map(bytes.hex)
 
@@ -58,7 +58,7 @@ def test_anything_else_is_refused(text: str) -> None:
 
 def test_the_same_in_another_process() -> None:
     value = hashlib.sha256(b"someone@example.org").hexdigest()
-    code = ("from fallthrough.transforms.avatar_prompt import portrait;"
+    code = ("from fallthrough.transforms.avatars.prompt import portrait;"
             f"p = portrait('{value}'); print(p.seed, p.prompt)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     here = portrait(value)
