@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+MODELS := $(VENV)/.installed-diffusion
 
 .PHONY: run test bench clean
 
@@ -13,10 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The tests also run the in-process diffusion renderer. torch is pinned to the CPU build
+# this machine has: an unpinned torch would pull gigabytes of GPU packages.
+$(MODELS): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,diffusion]' torch==2.13.0
+	touch $(MODELS)
+
 run: $(STAMP)
 	$(BIN)/fallthrough serve
 
-test: $(STAMP)
+test: $(MODELS)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
