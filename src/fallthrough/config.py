@@ -146,6 +146,30 @@ class MountSettings:
     image_transforms: bool = False  # ?w=&h=&fit=&format=&q= make resized variants
     image_max_size: int = 2048  # the largest width or height those may ask for
     image_signed: bool = False  # those need a signature (sig=) made with [images] signing_key
+    avatar: AvatarSettings | None = None  # set for `origin = "generator:avatar"`: how avatars are drawn
+
+
+AVATAR_ORIGIN = "generator:avatar"
+# The classic defaults a mount may draw every avatar as (besides a portrait).
+CLASSIC_AVATARS = ("mp", "identicon", "monsterid", "wavatar", "retro", "robohash", "blank")
+AVATAR_RENDERERS = ("portrait", "txt2img", "diffusers", *CLASSIC_AVATARS)
+
+
+@dataclass(frozen=True)
+class AvatarSettings:
+    """`[mount.avatar]`: what draws the avatars of a `generator:avatar` mount."""
+
+    renderer: str = "portrait"  # one of AVATAR_RENDERERS
+    url: str | None = None  # txt2img: the service's base URL
+    model: str | None = None  # diffusers: a local directory the pipeline was saved to
+    device: str = "cpu"  # diffusers: cpu, cuda or cuda:N
+    steps: int = 20
+    sampler: str = "Euler a"  # txt2img
+    cfg_scale: float = 7.0
+    master_size: int = 512  # the image the model draws; every size is made from it
+    timeout: float = 120.0  # txt2img: one image
+    concurrency: int = 2  # txt2img: images asked for at once
+    default_hosts: tuple[str, ...] = ()  # hosts a d=URL may name ("img.example.com", "*.example.com", "*")
 
 
 @dataclass(frozen=True)
@@ -216,7 +240,8 @@ class Settings:
 
 
 def has_transforms(settings: Settings) -> bool:
-    return bool(settings.image_routes or settings.iiif or any(m.image_transforms for m in settings.mounts))
+    return bool(settings.image_routes or settings.iiif
+                or any(m.image_transforms or m.avatar is not None for m in settings.mounts))
 
 
 def _table(value: object, key: str) -> dict[str, Any]:
@@ -329,7 +354,7 @@ def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
     known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
              "writable", "mirror_to", "mirror_writes", "image_transforms", "image_max_size", "image_signed",
-             *_MOUNT_DURATIONS, *S3_OPTIONS}
+             "avatar", *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
     if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
@@ -380,11 +405,60 @@ def _mount(raw: object, key: str) -> MountSettings:
     if ("image_max_size" in table or signed) and not transforms:
         raise ConfigError(f"{key}.{'image_signed' if signed else 'image_max_size'}: applies to a mount with "
                           f"image_transforms = true")
+    avatar = None
+    if origin.strip().lower() == AVATAR_ORIGIN:
+        avatar = _avatar(table.get("avatar", {}), f"{key}.avatar")
+        origin = AVATAR_ORIGIN
+    elif "avatar" in table:
+        raise ConfigError(f"{key}.avatar: applies to a mount with origin = {AVATAR_ORIGIN!r}")
     policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
     return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
                          s3_public=public, writable=writable, mirror_to=mirror_to, mirror_writes=mirror_writes,
-                         image_transforms=transforms, image_max_size=max_size, image_signed=signed, **timeouts)
+                         image_transforms=transforms, image_max_size=max_size, image_signed=signed, avatar=avatar,
+                         **timeouts)
+
+
+_HOST_PATTERN = re.compile(r"\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?")
+
+
+def _avatar(raw: object, key: str) -> AvatarSettings:
+    table = _table(raw, key)
+    _unknown(table, {"renderer", "url", "model", "device", "steps", "sampler", "cfg_scale", "master_size", "timeout",
+                     "concurrency", "default_hosts"}, key)
+    renderer = table.get("renderer", "portrait")
+    if renderer not in AVATAR_RENDERERS:
+        raise ConfigError(f"{key}.renderer: expected one of {', '.join(AVATAR_RENDERERS)}, got {renderer!r}")
+    url = table.get("url")
+    if renderer == "txt2img" and (not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url)):
+        raise ConfigError(f"{key}.url: renderer 'txt2img' needs the service's URL, such as 'http://127.0.0.1:7860'")
+    model = table.get("model")
+    if renderer == "diffusers" and (not isinstance(model, str) or not model):
+        raise ConfigError(f"{key}.model: renderer 'diffusers' needs the directory of a saved pipeline")
+    for name, needs in (("url", "txt2img"), ("model", "diffusers"), ("device", "diffusers"), ("sampler", "txt2img")):
+        if name in table and renderer != needs:
+            raise ConfigError(f"{key}.{name}: applies to renderer = {needs!r}")
+    device = table.get("device", "cpu")
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ConfigError(f"{key}.device: expected 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    sampler = table.get("sampler", AvatarSettings.sampler)
+    if not isinstance(sampler, str) or not sampler.isprintable() or not 0 < len(sampler) <= 64:
+        raise ConfigError(f"{key}.sampler: expected a sampler's name such as 'Euler a'")
+    cfg = table.get("cfg_scale", AvatarSettings.cfg_scale)
+    if isinstance(cfg, bool) or not isinstance(cfg, int | float) or not 0 <= cfg <= 30:
+        raise ConfigError(f"{key}.cfg_scale: expected a number from 0 to 30, got {cfg!r}")
+    hosts = table.get("default_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and _HOST_PATTERN.fullmatch(h) for h in hosts):
+        raise ConfigError(f"{key}.default_hosts: expected a list of host names such as 'img.example.com', "
+                          f"'*.example.com' or '*'")
+    master = _integer(table, "master_size", AvatarSettings.master_size, 64, 2048, key)
+    if master % 8:
+        raise ConfigError(f"{key}.master_size: a model draws in multiples of 8 pixels, got {master}")
+    timeout = parse_duration(table["timeout"], f"{key}.timeout") if "timeout" in table else AvatarSettings.timeout
+    return AvatarSettings(renderer, url, model, device, _integer(table, "steps", 20, 1, 200, key),  # type: ignore[arg-type]
+                          sampler, float(cfg), master, timeout,  # type: ignore[arg-type]
+                          _integer(table, "concurrency", 2, 1, 64, key),  # type: ignore[arg-type]
+                          tuple(h.lower().rstrip(".") for h in hosts))
 
 
 def _bool(table: dict[str, Any], name: str, default: bool, key: str) -> bool:
@@ -478,9 +552,14 @@ def _list(data: dict[str, Any], name: str, parse: Any) -> list[Any]:  # noqa: AN
     return [parse(item, f"{name}[{i}]") for i, item in enumerate(raw)]
 
 
-def transform_prefixes(settings: Settings) -> list[str]:
-    """Where the image routes and IIIF services are mounted: every request there is derived."""
+def _service_prefixes(settings: Settings) -> list[str]:
+    """Where the image routes and IIIF services are mounted (mounts of their own)."""
     return [r.prefix for r in settings.image_routes] + [s.url_prefix for s in settings.iiif]
+
+
+def transform_prefixes(settings: Settings) -> list[str]:
+    """Where every request is derived: image routes, IIIF services and avatar mounts."""
+    return _service_prefixes(settings) + [m.url_prefix for m in settings.mounts if m.avatar is not None]
 
 
 def _check_images(settings: Settings) -> None:
@@ -490,7 +569,7 @@ def _check_images(settings: Settings) -> None:
         [f"iiif[{i}]" for i in range(len(settings.iiif))]
     sources = [(r.source, r.signed) for r in settings.image_routes] + [(s.source, False) for s in settings.iiif]
     derived = [(key, prefix, source, signed)
-               for key, prefix, (source, signed) in zip(keys, transform_prefixes(settings), sources, strict=True)]
+               for key, prefix, (source, signed) in zip(keys, _service_prefixes(settings), sources, strict=True)]
     for key, prefix, _, _ in derived:
         if prefix in owners:
             raise ConfigError(f"{key}: the prefix {prefix!r} is already {owners[prefix]}'s")

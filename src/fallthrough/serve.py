@@ -23,6 +23,8 @@ MAX_REQUEST_HEAD = 64 * 1024
 
 def check(settings: Settings) -> None:
     for i, mount in enumerate(settings.mounts):
+        if mount.avatar is not None:
+            continue  # drawn here, not fetched: the avatar service is checked as it starts
         try:
             open_origin(mount.origin, mount.options or None)
         except OriginError as exc:

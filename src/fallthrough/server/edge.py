@@ -243,10 +243,12 @@ class Edge:
 
     # -- GET and HEAD ---------------------------------------------------------
 
-    async def serve_object(self, proto, method: str, headers, mount: Mount, rest: str) -> None:  # noqa: ANN001
-        """GET or HEAD of one object of a mount, by path alone, for another front (the S3
-        API): the same cache entries, fills and delivery as the edge's own requests."""
-        await self._get(proto, method, headers, mount, mount.key(rest, ""), rest, "")
+    async def serve_object(self, proto, method: str, headers, mount: Mount, rest: str,  # noqa: ANN001
+                           query: str = "") -> None:
+        """GET or HEAD of one object of a mount, by path (and a canonical query, for a
+        transform's own variants), for another front (the S3 API, the transforms' sources):
+        the same cache entries, fills and delivery as the edge's own requests."""
+        await self._get(proto, method, headers, mount, mount.key(rest, query), rest, query)
 
     async def _get(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
         cache = self.cache

@@ -1,6 +1,7 @@
 """Mounts: URL prefixes bound to origins, and the keys of what they serve.
 
-A mount may also derive: image routes and IIIF services (every request is a transform),
+A mount may also derive: image routes, IIIF services and avatar mounts (every request is
+a transform),
 and mounts with image transforms enabled (a request with `?w=` and the like is one).
 A derived request is served by the mount's `derived` twin, whose origin is the
 transform and whose keys carry the canonical query the deriver wrote.
@@ -61,10 +62,12 @@ class Router:
 
     @classmethod
     def from_settings(cls, settings: list[MountSettings]) -> Router:
+        """The mounts with origins of their own; avatar mounts are transforms, which
+        build_router adds."""
         return cls([
             Mount(m, open_origin(m.origin, m.options or None, connect_timeout=m.connect_timeout,
                                  read_timeout=m.read_timeout))
-            for m in settings
+            for m in settings if m.avatar is None
         ])
 
     def route(self, path: str) -> tuple[Mount, str] | None:
@@ -88,7 +91,7 @@ def _synthetic(prefix: str, kind: str) -> MountSettings:
 
 def build_router(settings: Settings, transforms: Transforms | None) -> Router:
     """The mounts of a configuration and, when it has any (`transforms` given), its image
-    routes, IIIF services and mounts with image transforms."""
+    routes, IIIF services, avatar mounts and mounts with image transforms."""
     router = Router.from_settings(settings.mounts)
     if transforms is None:
         return router
@@ -104,6 +107,10 @@ def build_router(settings: Settings, transforms: Transforms | None) -> Router:
     for service in settings.iiif:
         iiif = transforms.iiif(service)
         extra.append(_transform_mount(_synthetic(service.url_prefix, "iiif"), iiif, iiif))
+    for mount_settings in settings.mounts:
+        if mount_settings.avatar is not None:
+            avatars = transforms.avatar(mount_settings)
+            extra.append(_transform_mount(mount_settings, avatars, avatars))
     return Router(router.mounts + extra)
 
 

@@ -113,15 +113,18 @@ class EdgeSources:
     def bind(self, edge) -> None:  # noqa: ANN001 - the Edge (which imports the transforms)
         self.edge = edge
 
-    async def read(self, path: str, limit: int) -> Source:
+    async def read(self, path: str, limit: int, variant: str | None = None) -> Source:
         edge = self.edge
         routed = edge.router.route(path)
         if routed is None:
             raise SourceError(404, f"no mount serves the source {path}")
         mount, rest = routed
-        if mount.transform_only:
+        if variant is not None:
+            mount = mount.derived  # a transform's own variant: its master, named by the transform
+        elif mount.transform_only:
             raise SourceError(502, f"the source {path} is itself a transform")
-        key = mount.key(rest, "")
+        query = variant or ""
+        key = mount.key(rest, query)
         cache = edge.cache
         entry = cache.lookup(key, {})
         if entry is not None and entry.status == 200 and entry.size <= limit:
@@ -134,7 +137,7 @@ class EdgeSources:
                 return Source(headers, entry.size, bytes(entry.digest), data=data)
         sink = SourceSink(limit, self.spool_dir)
         try:
-            await edge.serve_object(sink, "GET", {}, mount, rest)
+            await edge.serve_object(sink, "GET", {}, mount, rest, query)
         except _TooLarge:
             sink.discard()
             raise SourceError(422, f"the source is larger than the limit of {limit:,} bytes") from None

@@ -1,9 +1,10 @@
 """The transforms of a configuration: one pool and one set of limits, shared by every
-image route, IIIF service and mount with image transforms."""
+image route, IIIF service, avatar mount and mount with image transforms."""
 
 from __future__ import annotations
 
 from ..config import IiifSettings, ImageRouteSettings, ImageSettings, MountSettings
+from .avatars.service import AvatarService
 from .derived import Transformer
 from .iiif import IiifOptions, IiifService
 from .iiif_request import Limits
@@ -39,6 +40,11 @@ class Transforms:
                         service.max_area)
         return IiifService(IiifOptions(service.url_prefix, service.source, limits, service.base_url),
                            self.transformer, self.limits)
+
+    def avatar(self, mount: MountSettings) -> AvatarService:
+        """The service is both the deriver and the origin of its mount."""
+        assert mount.avatar is not None
+        return AvatarService(mount.url_prefix, mount.avatar, self.transformer, self.limits)
 
     def stats(self) -> dict[str, dict[str, int]]:
         pool = self.pool

@@ -42,7 +42,9 @@ class Source:
 
 
 class SourceReader(Protocol):
-    async def read(self, path: str, limit: int) -> Source:
+    async def read(self, path: str, limit: int, variant: str | None = None) -> Source:
         """The body at `path` on this edge (a path under a mount), at most `limit` bytes;
-        raises SourceError for a missing source (404), a larger one (422) or a failure (502)."""
+        raises SourceError for a missing source (404), a larger one (422) or a failure (502).
+        With `variant` (a canonical query), the derived object of that path instead: what
+        one size of an avatar is made from is its master, itself cached as a variant."""
         ...
