@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from urllib.parse import quote
 import pyvips
 import pytest
 
-from edge_server import EdgeServer, free_port, request
+from edge_server import FALLTHROUGH, EdgeServer, free_port, request
 from image_files import describe
 from txt2img_service import Txt2ImgService, running_service, seed_colour
 
@@ -172,6 +173,8 @@ def test_every_renderer_can_be_a_mounts(renderer: str) -> None:
     ('renderer = "txt2img"\nurl = "http://h:7860"\nmaster_size = 500', "multiples of 8"),
     ('renderer = "txt2img"\nurl = "http://h:7860"\ncfg_scale = "high"', "cfg_scale"),
     ('default_hosts = ["a b"]', "default_hosts"),
+    ('default_hosts = ["127.1"]', "numeric host"),
+    ('default_hosts = "*"', "default_hosts"),
     ('colour = "red"', "unknown key"),
 ])
 def test_bad_avatar_settings_name_the_key(extra: str, message: str) -> None:
@@ -261,3 +264,13 @@ def test_a_failed_drawing_is_not_kept(model_edge: EdgeServer, service: Txt2ImgSe
     drawn = model_edge.get(f"/sd/{avatar_hash}.png?s=41")  # another size: from a master drawn now
     assert drawn.status == 200 and "immutable" in drawn.header("cache-control")
     assert image_of(drawn.body)(20, 20)[:3] == seed_colour(portrait(avatar_hash).seed)
+
+
+def test_a_model_that_is_not_there_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[server]\nlisten = "127.0.0.1:{free_port()}"\n[store]\npath = "{tmp_path}/s"\n'
+                      f'{MINIMAL}[mount.avatar]\nrenderer = "diffusers"\nmodel = "{tmp_path}/no-model"\n')
+    result = subprocess.run([FALLTHROUGH, "serve", "--config", str(config)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "mount[0].avatar" in result.stderr and f"{tmp_path}/no-model" in result.stderr

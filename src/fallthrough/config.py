@@ -39,6 +39,7 @@ from typing import Any
 from .cache.freshness import CachePolicy
 from .castore import BlobStore, TierSpec, open_store
 from .castore.s3 import S3_OPTIONS
+from .transforms.avatars.fetch import DefaultPolicy
 from .transforms.routes import RouteTemplate
 
 
@@ -419,9 +420,6 @@ def _mount(raw: object, key: str) -> MountSettings:
                          **timeouts)
 
 
-_HOST_PATTERN = re.compile(r"\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?")
-
-
 def _avatar(raw: object, key: str) -> AvatarSettings:
     table = _table(raw, key)
     _unknown(table, {"renderer", "url", "model", "device", "steps", "sampler", "cfg_scale", "master_size", "timeout",
@@ -448,9 +446,13 @@ def _avatar(raw: object, key: str) -> AvatarSettings:
     if isinstance(cfg, bool) or not isinstance(cfg, int | float) or not 0 <= cfg <= 30:
         raise ConfigError(f"{key}.cfg_scale: expected a number from 0 to 30, got {cfg!r}")
     hosts = table.get("default_hosts", [])
-    if not isinstance(hosts, list) or not all(isinstance(h, str) and _HOST_PATTERN.fullmatch(h) for h in hosts):
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         raise ConfigError(f"{key}.default_hosts: expected a list of host names such as 'img.example.com', "
                           f"'*.example.com' or '*'")
+    try:
+        DefaultPolicy(tuple(hosts))
+    except ValueError as exc:
+        raise ConfigError(f"{key}.default_hosts: {exc}") from None
     master = _integer(table, "master_size", AvatarSettings.master_size, 64, 2048, key)
     if master % 8:
         raise ConfigError(f"{key}.master_size: a model draws in multiples of 8 pixels, got {master}")

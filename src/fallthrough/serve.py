@@ -16,6 +16,8 @@ from .castore.s3 import s3_store
 from .config import Settings
 from .origins import OriginError, open_origin
 from .serve_errors import ServeError
+from .transforms.avatars.remote import RendererError
+from .transforms.avatars.service import check as check_avatars
 from .server.app import CONFIG_VARIABLE, index_path
 
 MAX_REQUEST_HEAD = 64 * 1024
@@ -23,8 +25,12 @@ MAX_REQUEST_HEAD = 64 * 1024
 
 def check(settings: Settings) -> None:
     for i, mount in enumerate(settings.mounts):
-        if mount.avatar is not None:
-            continue  # drawn here, not fetched: the avatar service is checked as it starts
+        if mount.avatar is not None:  # drawn here, not fetched: its renderer must be able to draw
+            try:
+                check_avatars(mount.avatar)
+            except RendererError as exc:
+                raise ServeError(f"mount[{i}].avatar: {exc}") from None
+            continue
         try:
             open_origin(mount.origin, mount.options or None)
         except OriginError as exc:

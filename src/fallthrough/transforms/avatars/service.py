@@ -22,6 +22,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
+from importlib.util import find_spec
 
 import blake3
 import pyvips
@@ -36,6 +37,7 @@ from ..images import ImageLimits, Resize
 from ..pool import PoolFull
 from ..source import Source, SourceError
 from . import classic
+from .diffusion import NEEDS_EXTRA, DiffusionOptions, DiffusionRenderer  # torch is imported only to draw
 from .fetch import DefaultFailed, DefaultPolicy, DefaultRefused, check_url, fetch_default
 from .portrait import VERSION as PORTRAIT_VERSION
 from .portrait import render_portrait
@@ -98,8 +100,6 @@ def drawing_of(settings: AvatarSettings) -> Scalable | Model:
 
         return Model(remote.name, remote.version, settings.master_size, draw, remote.close)
     if settings.renderer == "diffusers":
-        from .diffusion import DiffusionOptions, DiffusionRenderer  # torch only where it is asked for
-
         local = DiffusionRenderer(DiffusionOptions(settings.model or "", settings.device, settings.steps,
                                                    settings.cfg_scale))
 
@@ -111,6 +111,14 @@ def drawing_of(settings: AvatarSettings) -> Scalable | Model:
 
         return Model(local.name, local.version, settings.master_size, draw_here, close)
     return _classic(settings.renderer)
+
+
+def check(settings: AvatarSettings) -> None:
+    """RendererError, one line, for a renderer that could not draw anything: a model
+    directory that is not there, or the extra it needs missing. Said before serving."""
+    drawing_of(settings)  # a model's version reads its files
+    if settings.renderer == "diffusers" and (find_spec("diffusers") is None or find_spec("torch") is None):
+        raise RendererError(NEEDS_EXTRA)
 
 
 async def _one(body: bytes) -> AsyncIterator[bytes]:
