@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/read.py
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/images.py
+	$(BIN)/python bench/avatars.py
 
 clean:
 	rm -rf $(VENV) .demo-store .bench
