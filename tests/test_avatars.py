@@ -175,6 +175,9 @@ def test_every_renderer_can_be_a_mounts(renderer: str) -> None:
     ('default_hosts = ["a b"]', "default_hosts"),
     ('default_hosts = ["127.1"]', "numeric host"),
     ('default_hosts = "*"', "default_hosts"),
+    ('renderer = "txt2img"\nurl = "http://h:7860"\ntimeout = "0s"', "timeout"),
+    ('renderer = "txt2img"\nurl = "http://h:7860"\nsteps = 0', "steps"),
+    ('renderer = "diffusers"\nmodel = "/m"\ndevice = "tpu"', "device"),
     ('colour = "red"', "unknown key"),
 ])
 def test_bad_avatar_settings_name_the_key(extra: str, message: str) -> None:

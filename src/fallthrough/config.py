@@ -457,6 +457,8 @@ def _avatar(raw: object, key: str) -> AvatarSettings:
     if master % 8:
         raise ConfigError(f"{key}.master_size: a model draws in multiples of 8 pixels, got {master}")
     timeout = parse_duration(table["timeout"], f"{key}.timeout") if "timeout" in table else AvatarSettings.timeout
+    if timeout <= 0:
+        raise ConfigError(f"{key}.timeout: a model needs some time to draw, such as '2m'")
     return AvatarSettings(renderer, url, model, device, _integer(table, "steps", 20, 1, 200, key),  # type: ignore[arg-type]
                           sampler, float(cfg), master, timeout,  # type: ignore[arg-type]
                           _integer(table, "concurrency", 2, 1, 64, key),  # type: ignore[arg-type]
