@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from fallthrough.transforms.avatars import prompt
 from fallthrough.transforms.avatars.classic import CLASSIC, render_classic
-from fallthrough.transforms.avatars.portrait import CLOTH, EYES, HAIR, SKIN, portrait_svg, render_portrait
+from fallthrough.transforms.avatars.drawing.palette import CLOTH, EYES, HAIR, SKIN
+from fallthrough.transforms.avatars.portrait import portrait_svg, render_portrait
 from fallthrough.transforms.avatars.prompt import Portrait, portrait
 
 RGB = tuple[int, int, int]

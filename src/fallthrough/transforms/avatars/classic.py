@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import pyvips
 
-from .portrait import RGB, VIEW, Canvas, Style, _d, check_size, darker, enlarge, lighter, render_svg
+from .drawing.canvas import RGB, VIEW, Canvas, Style, darker, lighter, path_data
+from .drawing.raster import check_size, enlarge, render_svg
 from .prompt import normal_hash
 
 VERSION = "1"
@@ -77,8 +78,8 @@ def _mp(bits: Bits, size: int) -> pyvips.Image:
     c.rect(0, 0, VIEW, VIEW, (226, 228, 231))
     grey = (160, 165, 172)
     c.circle(256, 196, 98, grey)
-    c.path(_d("M", (60, 512), "C", (60, 382), (150, 322), (256, 322), "C", (362, 322), (452, 382), (452, 512), "Z"),
-           grey)
+    c.path(path_data("M", (60, 512), "C", (60, 382), (150, 322), (256, 322), "C", (362, 322), (452, 382), (452, 512),
+                     "Z"), grey)
     return render_svg(c.svg().encode(), size, opaque=True)
 
 
@@ -208,13 +209,13 @@ def _monster_body(c: Canvas, kind: int, skin: RGB, belly: RGB) -> None:
     elif kind == 1:
         c.rect(136, 130, 240, 290, skin, outline=1, rx=100)
     elif kind == 2:
-        c.path(_d("M", (256, 150), "C", (330, 150), (340, 230), (370, 300), "C", (410, 400), (360, 430), (256, 430),
-                  "C", (152, 430), (102, 400), (142, 300), "C", (172, 230), (182, 150), (256, 150), "Z"), skin,
-               outline=1)
+        c.path(path_data("M", (256, 150), "C", (330, 150), (340, 230), (370, 300),
+                         "C", (410, 400), (360, 430), (256, 430), "C", (152, 430), (102, 400), (142, 300),
+                         "C", (172, 230), (182, 150), (256, 150), "Z"), skin, outline=1)
     else:
-        c.path(_d("M", (116, 420), "L", (116, 190), "Q", (116, 150), (156, 150), "Q", (186, 110), (216, 150),
-                  "Q", (256, 110), (296, 150), "Q", (326, 110), (356, 150), "Q", (396, 150), (396, 190),
-                  "L", (396, 420), "Z"), skin, outline=1)
+        c.path(path_data("M", (116, 420), "L", (116, 190), "Q", (116, 150), (156, 150), "Q", (186, 110), (216, 150),
+                         "Q", (256, 110), (296, 150), "Q", (326, 110), (356, 150), "Q", (396, 150), (396, 190),
+                         "L", (396, 420), "Z"), skin, outline=1)
     c.ellipse(256, 370, 80, 48, belly)
 
 
@@ -225,8 +226,8 @@ def _monster_legs(c: Canvas, kind: int, skin: RGB, dark: RGB) -> None:
         return
     if kind == 2:
         for x in (176.0, 226.0, 286.0, 336.0):
-            c.line(_d("M", (x, 400), "Q", (x - 24, 440), (x + 6, 470), "T", (x - 6, 500)), darker(skin, 0.3), 30)
-            c.line(_d("M", (x, 400), "Q", (x - 24, 440), (x + 6, 470), "T", (x - 6, 500)), skin, 18)
+            c.line(path_data("M", (x, 400), "Q", (x - 24, 440), (x + 6, 470), "T", (x - 6, 500)), darker(skin, 0.3), 30)
+            c.line(path_data("M", (x, 400), "Q", (x - 24, 440), (x + 6, 470), "T", (x - 6, 500)), skin, 18)
         return
     bottom = 470 if kind == 0 else 500
     for x in (200.0, 312.0):
@@ -240,8 +241,8 @@ def _monster_arms(c: Canvas, kind: int, skin: RGB) -> None:
     if ends is None:
         return
     for (x, y), start in zip(ends, ((150, 300), (362, 300))):
-        c.line(_d("M", start, "L", (x, y)), (42, 38, 48), 36)
-        c.line(_d("M", start, "L", (x, y)), skin, 22)
+        c.line(path_data("M", start, "L", (x, y)), (42, 38, 48), 36)
+        c.line(path_data("M", start, "L", (x, y)), skin, 22)
         c.circle(x, y, 22, skin, outline=1)
 
 
@@ -250,12 +251,12 @@ def _monster_extra(c: Canvas, kind: int, top: float, dark: RGB, accent: RGB) -> 
     if kind == 0:
         for side in (-1, 1):
             x = 256 + side * 70
-            c.path(_d("M", (x - 22, top + 30), "Q", (x + side * 10, top - 40), (x + side * 40, top - 60), "Q",
-                      (x + side * 20, top), (x + 22, top + 30), "Z"), (246, 238, 220), outline=1)
+            c.path(path_data("M", (x - 22, top + 30), "Q", (x + side * 10, top - 40), (x + side * 40, top - 60), "Q",
+                             (x + side * 20, top), (x + 22, top + 30), "Z"), (246, 238, 220), outline=1)
     elif kind == 1:
         for side in (-1, 1):
-            c.line(_d("M", (256 + side * 40, top + 10), "Q", (256 + side * 50, top - 50), (256 + side * 90, top - 70)),
-                   dark, 8)
+            c.line(path_data("M", (256 + side * 40, top + 10), "Q", (256 + side * 50, top - 50),
+                             (256 + side * 90, top - 70)), dark, 8)
             c.circle(256 + side * 90, top - 70, 18, accent, outline=1)
 
 
@@ -263,7 +264,7 @@ def _monster_eyes(c: Canvas, kind: int, iris: RGB) -> None:
     """One, two or three eyes, or two on stalks."""
     if kind == 3:
         for x in (206.0, 306.0):
-            c.line(_d("M", (x, 220), "L", (x + (x - 256) * 0.5, 120)), (42, 38, 48), 16)
+            c.line(path_data("M", (x, 220), "L", (x + (x - 256) * 0.5, 120)), (42, 38, 48), 16)
         spots = [(181.0, 120.0, 32.0), (331.0, 120.0, 32.0)]
     else:
         spots = [[(256.0, 250.0, 62.0)], [(200.0, 250.0, 38.0), (312.0, 250.0, 38.0)],
@@ -279,16 +280,16 @@ def _monster_mouth(c: Canvas, kind: int) -> None:
     """A smile, a toothy grin, fangs or a surprised O."""
     ink, red, white = (42, 38, 48), (150, 40, 60), (252, 252, 250)
     if kind == 0:
-        c.line(_d("M", (196, 320), "Q", (256, 376), (316, 320)), ink, 9)
+        c.line(path_data("M", (196, 320), "Q", (256, 376), (316, 320)), ink, 9)
     elif kind == 1:
-        c.path(_d("M", (186, 318), "Q", (256, 330), (326, 318), "Q", (312, 392), (256, 392), "Q", (200, 392),
-                  (186, 318), "Z"), red, outline=1)
-        c.path(_d("M", (200, 322), "L", (312, 322), "L", (300, 340), "L", (284, 324), "L", (270, 342), "L",
-                  (256, 324), "L", (242, 342), "L", (228, 324), "L", (214, 340), "Z"), white)
+        c.path(path_data("M", (186, 318), "Q", (256, 330), (326, 318), "Q", (312, 392), (256, 392), "Q", (200, 392),
+                         (186, 318), "Z"), red, outline=1)
+        c.path(path_data("M", (200, 322), "L", (312, 322), "L", (300, 340), "L", (284, 324), "L", (270, 342), "L",
+                         (256, 324), "L", (242, 342), "L", (228, 324), "L", (214, 340), "Z"), white)
     elif kind == 2:
-        c.line(_d("M", (200, 330), "Q", (256, 350), (312, 330)), ink, 8)
+        c.line(path_data("M", (200, 330), "Q", (256, 350), (312, 330)), ink, 8)
         for x in (222.0, 290.0):
-            c.path(_d("M", (x - 10, 336), "L", (x + 10, 338), "L", (x, 362), "Z"), white, outline=0.5)
+            c.path(path_data("M", (x - 10, 336), "L", (x + 10, 338), "L", (x, 362), "Z"), white, outline=0.5)
     else:
         c.ellipse(256, 345, 28, 34, red, outline=1)
         c.ellipse(256, 362, 16, 10, (230, 110, 130))
@@ -329,7 +330,7 @@ def _wavatar_eyes(c: Canvas, kind: int, ink: RGB) -> None:
                 c.ellipse(x, 236, 30, 40, (252, 252, 250))
                 c.circle(x + 6, 246, 16, ink)
             elif kind == 2:
-                c.line(_d("M", (x - 30, 236), "Q", (x, 258), (x + 30, 236)), ink, 9)
+                c.line(path_data("M", (x - 30, 236), "Q", (x, 258), (x + 30, 236)), ink, 9)
             else:
                 c.circle(x, 232, 42, (252, 252, 250))
                 c.circle(x, 240, 26, ink)
@@ -347,23 +348,23 @@ def _wavatar_brows(c: Canvas, kind: int, ink: RGB) -> None:
             if kind == 2:   # cross
                 inner = (inner[0], 192.0)
             if kind == 3:   # raised arcs
-                c.line(_d("M", inner, "Q", (x, 150), outer), ink, 9)
+                c.line(path_data("M", inner, "Q", (x, 150), outer), ink, 9)
             else:
-                c.line(_d("M", inner, "L", outer), ink, 10)
+                c.line(path_data("M", inner, "L", outer), ink, 10)
 
 
 def _wavatar_mouth(c: Canvas, kind: int, ink: RGB) -> None:
     """A smile, a grin, an O or a wavy line."""
     if kind == 0:
-        c.line(_d("M", (196, 336), "Q", (256, 392), (316, 336)), ink, 10)
+        c.line(path_data("M", (196, 336), "Q", (256, 392), (316, 336)), ink, 10)
     elif kind == 1:
-        c.path(_d("M", (186, 330), "Q", (256, 340), (326, 330), "Q", (316, 410), (256, 410), "Q", (196, 410),
-                  (186, 330), "Z"), (120, 30, 50))
+        c.path(path_data("M", (186, 330), "Q", (256, 340), (326, 330), "Q", (316, 410), (256, 410), "Q", (196, 410),
+                         (186, 330), "Z"), (120, 30, 50))
         c.ellipse(256, 392, 34, 14, (236, 110, 130))
     elif kind == 2:
         c.ellipse(256, 360, 24, 30, (120, 30, 50))
     else:
-        c.line(_d("M", (206, 356), "Q", (231, 340), (256, 356), "T", (306, 356)), ink, 9)
+        c.line(path_data("M", (206, 356), "Q", (231, 340), (256, 356), "T", (306, 356)), ink, 9)
 
 
 # ---------------------------------------------------------------------------------------------- robohash
@@ -380,7 +381,7 @@ def _robohash(bits: Bits, size: int) -> pyvips.Image:
     c.rect(222, 370, 68, 80, darker(metal, 0.15), outline=1)
     with c.batch():
         for y in (388.0, 408.0, 428.0):
-            c.line(_d("M", (226, y), "L", (286, y)), dark, 5)
+            c.line(path_data("M", (226, y), "L", (286, y)), dark, 5)
     top = _robot_head(c, shape, metal)
     _robot_antenna(c, antenna, top, dark, glow)
     _robot_ears(c, ears, dark, glow)
@@ -398,29 +399,29 @@ def _robot_head(c: Canvas, kind: int, metal: RGB) -> float:
         c.rect(130, 140, 252, 250, metal, outline=1, rx=34)
         return 140.0
     if kind == 1:
-        c.path(_d("M", (110, 140), "L", (402, 140), "L", (370, 390), "L", (142, 390), "Z"), metal, outline=1)
+        c.path(path_data("M", (110, 140), "L", (402, 140), "L", (370, 390), "L", (142, 390), "Z"), metal, outline=1)
         return 140.0
     if kind == 2:
-        c.path(_d("M", (130, 390), "L", (130, 250), "A", (126, 126), "0 0 1", (382, 250), "L", (382, 390), "Z"),
+        c.path(path_data("M", (130, 390), "L", (130, 250), "A", (126, 126), "0 0 1", (382, 250), "L", (382, 390), "Z"),
                metal, outline=1)
         return 124.0
-    c.path(_d("M", (256, 120), "L", (386, 190), "L", (386, 330), "L", (256, 400), "L", (126, 330), "L", (126, 190),
-              "Z"), metal, outline=1)
+    c.path(path_data("M", (256, 120), "L", (386, 190), "L", (386, 330), "L", (256, 400), "L", (126, 330),
+                     "L", (126, 190), "Z"), metal, outline=1)
     return 120.0
 
 
 def _robot_antenna(c: Canvas, kind: int, top: float, dark: RGB, glow: RGB) -> None:
     """A ball on a stick, twin antennae, a bolt, or a flat cap."""
     if kind == 0:
-        c.line(_d("M", (256, top), "L", (256, top - 62)), dark, 9)
+        c.line(path_data("M", (256, top), "L", (256, top - 62)), dark, 9)
         c.circle(256, top - 70, 18, glow, outline=1)
     elif kind == 1:
         for side in (-1, 1):
-            c.line(_d("M", (256 + side * 50, top + 4), "L", (256 + side * 90, top - 70)), dark, 8)
+            c.line(path_data("M", (256 + side * 50, top + 4), "L", (256 + side * 90, top - 70)), dark, 8)
             c.circle(256 + side * 90, top - 74, 13, glow, outline=1)
     elif kind == 2:
-        c.path(_d("M", (248, top), "L", (236, top - 40), "L", (262, top - 44), "L", (250, top - 90), "L",
-                  (284, top - 36), "L", (260, top - 32), "L", (270, top), "Z"), glow, outline=1)
+        c.path(path_data("M", (248, top), "L", (236, top - 40), "L", (262, top - 44), "L", (250, top - 90), "L",
+                         (284, top - 36), "L", (260, top - 32), "L", (270, top), "Z"), glow, outline=1)
     else:
         c.rect(216, top - 22, 80, 24, dark, outline=1, rx=8)
 
@@ -471,13 +472,13 @@ def _robot_mouth(c: Canvas, kind: int, dark: RGB, glow: RGB) -> None:
         c.rect(190, 310, 132, 44, (30, 34, 44), outline=1, rx=12)
         with c.batch():
             for x in range(208, 312, 16):
-                c.line(_d("M", (x, 318), "L", (x, 346)), (140, 146, 156), 5)
+                c.line(path_data("M", (x, 318), "L", (x, 346)), (140, 146, 156), 5)
     elif kind == 1:
         c.rect(186, 306, 140, 50, (248, 248, 244), outline=1, rx=6)
         with c.batch():
             for x in range(214, 326, 28):
-                c.line(_d("M", (x, 306), "L", (x, 356)), dark, 5)
-            c.line(_d("M", (186, 331), "L", (326, 331)), dark, 5)
+                c.line(path_data("M", (x, 306), "L", (x, 356)), dark, 5)
+            c.line(path_data("M", (186, 331), "L", (326, 331)), dark, 5)
     elif kind == 2:
         c.circle(256, 332, 34, (30, 34, 44), outline=1)
         c.circle(256, 332, 20, dark)
