@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +40,7 @@ from types import FrameType
 import aiohttp
 import pyvips
 from common import base_parser, median
-from edge import NGINX, ensure_tools, free_port, nginx_conf, stop, wrk
+from edge import NGINX, children, ensure_tools, free_port, nginx_conf, wrk
 from images import FALLTHROUGH, get, markdown, runs
 
 from fallthrough.transforms.avatars.classic import render_classic
@@ -225,8 +223,7 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="fallthrough-avatars-"))
     root.chmod(0o755)  # nginx's worker runs as nobody and must read www/
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
+    with children(root) as processes:
         (root / "files").mkdir()
         www = root / "www"
         www.mkdir()
@@ -271,16 +268,6 @@ def main() -> int:
             for what, url in urls.items():
                 hit_runs[what].append(wrk(url, CONNECTIONS, args.seconds)[0])
         print("cached (req/s): " + ", ".join(f"{k} {runs(v, 0)}" for k, v in hit_runs.items()), flush=True)
-    except BaseException:
-        log = root / "fallthrough.log"
-        if log.exists():  # the directory goes below; keep what the server said about it
-            print("fallthrough.log (last lines):\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]),
-                  file=sys.stderr)
-        raise
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        shutil.rmtree(root, ignore_errors=True)
 
     engine = {k: median(v) for k, v in engine_runs.items()}
     cold = {k: median(v) for k, v in cold_runs.items()}

@@ -23,8 +23,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import GiB, KiB, MiB, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, table, verdict
@@ -121,6 +124,26 @@ def start_bare(root: Path, port: int, www: Path) -> subprocess.Popen[bytes]:
     )
     wait_port(port)
     return process
+
+
+@contextmanager
+def children(root: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list for the servers a bench starts under `root`: they are stopped, and `root`
+    removed, however the run ends; on a failure the server's last log lines are shown
+    first, since its log goes with `root`."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        yield processes
+    except BaseException:
+        log = root / "fallthrough.log"
+        if log.exists():
+            print("fallthrough.log (last lines):\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]),
+                  file=sys.stderr)
+        raise
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from aiohttp import web
 from PIL import Image
 
 from common import base_parser, median
-from edge import WRK, free_port, stop, wait_port, wrk
+from edge import WRK, children, free_port, wait_port, wrk
 
 SIDE = 1000  # source width and height
 WIDTH = 256  # of every result in the engine figure and the checks
@@ -252,8 +251,7 @@ def main() -> int:
     print(f"engine (transforms/s): pyvips {runs(vips_runs)}, Pillow {runs(pillow_runs)}", flush=True)
 
     root = Path(tempfile.mkdtemp(prefix="fallthrough-images-"))
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
+    with children(root) as processes:
         (root / "src").mkdir()
         (root / "src" / "pic.png").write_bytes(png)
         ft_port, pillow_port = free_port(), free_port()
@@ -292,16 +290,6 @@ def main() -> int:
         hits = (median(hit_runs["variant"]), median(hit_runs["plain"]))
         print(f"cached (req/s): variant {runs(hit_runs['variant'], 0)}, plain {runs(hit_runs['plain'], 0)}",
               flush=True)
-    except BaseException:
-        log = root / "fallthrough.log"
-        if log.exists():  # the directory goes below; keep what the server said about it
-            print("fallthrough.log (last lines):\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]),
-                  file=sys.stderr)
-        raise
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        shutil.rmtree(root, ignore_errors=True)
 
     rows = [
         [f"engine: {WIDTH} px WebP q{QUALITY} from the PNG, {THREADS} threads (transforms/s)",
