@@ -40,8 +40,8 @@ from types import FrameType
 import aiohttp
 import pyvips
 from common import base_parser, median
-from edge import NGINX, children, ensure_tools, free_port, nginx_conf, wrk
-from images import FALLTHROUGH, get, markdown, runs
+from edge import NGINX, children, ensure_tools, free_port, launch_fallthrough, nginx_conf, wrk
+from images import get, markdown, runs
 
 from fallthrough.transforms.avatars.classic import render_classic
 from fallthrough.transforms.avatars.portrait import render_portrait
@@ -108,14 +108,7 @@ def wait_ready(process: subprocess.Popen[bytes], port: int, what: str, timeout: 
 
 
 def start_fallthrough(root: Path, port: int, processes: list[subprocess.Popen[bytes]]) -> None:
-    config = root / "fallthrough.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-workers = 1
-[store]
-path = "{root / 'store'}"
-[images]
+    launch_fallthrough(root, port, f"""[images]
 workers = {THREADS}
 queue = {QUEUE}
 [[mount]]
@@ -125,12 +118,7 @@ origin = "generator:avatar"
 url_prefix = "/files"
 origin = "file://{root / 'files'}"
 default_ttl = "1h"
-""")
-    log = open(root / "fallthrough.log", "wb")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen([str(FALLTHROUGH), "serve", "--config", str(config)], stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    processes.append(process)  # before waiting, so a failed start is stopped too
-    wait_ready(process, port, "fallthrough")
+""", processes=processes)
 
 
 def start_nginx(root: Path, port: int, www: Path, processes: list[subprocess.Popen[bytes]]) -> None:

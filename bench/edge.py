@@ -94,25 +94,31 @@ def start_nginx(root: Path, port: int, body: str) -> subprocess.Popen[bytes]:
     return process
 
 
+FALLTHROUGH = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fallthrough"
+
+
+def launch_fallthrough(root: Path, port: int, config: str, store: str = "store",
+                       processes: list[subprocess.Popen[bytes]] | None = None) -> subprocess.Popen[bytes]:
+    """`fallthrough serve` with one worker on `port`, its store in root/`store`, the rest of
+    its configuration from `config`; its log in root/fallthrough.log. Put in `processes`
+    before it is waited for, so a server that fails to start is stopped too."""
+    path = root / "fallthrough.toml"
+    path.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\nworkers = 1\n[store]\npath = "{root / store}"\n{config}')
+    log = open(root / "fallthrough.log", "wb")  # noqa: SIM115 - the child keeps it
+    process = subprocess.Popen([str(FALLTHROUGH), "serve", "--config", str(path)], stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    if processes is not None:
+        processes.append(process)
+    wait_port(port)
+    return process
+
+
 def start_fallthrough(root: Path, port: int, origin_port: int) -> subprocess.Popen[bytes]:
-    config = root / "fallthrough.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-workers = 1
-[store]
-path = "{root / 'ft-store'}"
-memory_bytes = "64MiB"
+    return launch_fallthrough(root, port, f"""memory_bytes = "64MiB"
 [[mount]]
 url_prefix = "/"
 origin = "http://127.0.0.1:{origin_port}"
-""")
-    exe = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fallthrough"
-    log = open(root / "fallthrough.log", "wb")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen([str(exe), "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    wait_port(port)
-    return process
+""", store="ft-store")
 
 
 def start_bare(root: Path, port: int, www: Path) -> subprocess.Popen[bytes]:

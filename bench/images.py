@@ -34,7 +34,7 @@ from aiohttp import web
 from PIL import Image
 
 from common import base_parser, median
-from edge import WRK, children, free_port, wait_port, wrk
+from edge import WRK, children, free_port, launch_fallthrough, wait_port, wrk
 
 SIDE = 1000  # source width and height
 WIDTH = 256  # of every result in the engine figure and the checks
@@ -42,7 +42,6 @@ QUALITY = 80
 THREADS = 2  # transform threads in process, in fallthrough's pool and in the Pillow server
 CLIENTS = 4  # concurrent requests for the cold figure
 CONNECTIONS = 32  # wrk connections for the cached figure
-FALLTHROUGH = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fallthrough"
 
 
 def ensure_wrk() -> None:
@@ -137,14 +136,7 @@ def start_pillow(port: int, root: Path) -> subprocess.Popen[bytes]:
 
 
 def start_fallthrough(root: Path, port: int) -> subprocess.Popen[bytes]:
-    config = root / "fallthrough.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-workers = 1
-[store]
-path = "{root / 'store'}"
-[images]
+    return launch_fallthrough(root, port, f"""[images]
 workers = {THREADS}
 queue = 64
 [[mount]]
@@ -153,11 +145,6 @@ origin = "file://{root / 'src'}"
 default_ttl = "1h"
 image_transforms = true
 """)
-    log = open(root / "fallthrough.log", "wb")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen([str(FALLTHROUGH), "serve", "--config", str(config)], stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    wait_port(port)
-    return process
 
 
 # -- clients ----------------------------------------------------------------------------
