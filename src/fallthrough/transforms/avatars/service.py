@@ -173,12 +173,12 @@ class AvatarService:
         fmt = request.format or self.drawing.format
         try:
             if request.forced:  # a classic default is drawn for transparency: PNG unless named
-                return await self._default(request, request.format or "png")
+                return await self._default(request, request.format or "png", etag)
             if isinstance(self.drawing, Scalable):
                 return _image(await self._run(_encode_drawn, self.drawing.draw, request.hash, request.size, fmt),
                               fmt, IMMUTABLE, etag)
             if MASTER_FLAG in _flags(query):
-                return await self._master(request)
+                return await self._master(request, etag)
             return await self._from_master(request, fmt, etag)
         except PoolFull as exc:
             return text_response(503, str(exc), (("retry-after", str(exc.retry_after)),))
@@ -189,7 +189,7 @@ class AvatarService:
         with self.transformer.pool.admit() as admission:
             return await admission.run(work, *args)
 
-    async def _master(self, request: AvatarRequest) -> OriginResponse:
+    async def _master(self, request: AvatarRequest, etag: str) -> OriginResponse:
         """The model's drawing of a hash: a 502 when it cannot (never stored)."""
         model = self.drawing
         assert isinstance(model, Model)
@@ -198,7 +198,7 @@ class AvatarService:
         except RendererError as exc:
             log.warning("avatar model %s failed for %s: %s", model.name, request.hash, exc)
             return text_response(502, f"the avatar model failed: {one_line(exc)}")
-        return _image(body, "png", IMMUTABLE, self.etag(master_query(request.hash, model.master_size)))
+        return _image(body, "png", IMMUTABLE, etag)
 
     async def _from_master(self, request: AvatarRequest, fmt: str, etag: str) -> OriginResponse:
         model = self.drawing
@@ -209,16 +209,18 @@ class AvatarService:
                                                          master_query(request.hash, model.master_size))
         except SourceError as exc:
             log.warning("avatar %s: no master (%s); sending the default", request.hash, exc.message)
-            return await self._default(request, request.format or "png", fallback=True)
+            return await self._default(request, request.format or "png", None)
         try:
             spec = Resize(request.size, request.size, "cover", fmt, None)
             return _image(await self._run(images.resize, source, spec, self.limits), fmt, IMMUTABLE, etag)
         finally:
             source.close()
 
-    async def _default(self, request: AvatarRequest, fmt: str, fallback: bool = False) -> OriginResponse:
-        """The default a request names (d), asked for with f=y or standing in for a model
-        that cannot draw; the mystery person when it names none."""
+    async def _default(self, request: AvatarRequest, fmt: str, etag: str | None) -> OriginResponse:
+        """The default a request names (d), asked for with f=y (`etag` given) or standing
+        in for a model that cannot draw (None: not the avatar, so no validator); the
+        mystery person when it names none."""
+        fallback = etag is None
         default = request.default or "mp"
         lifetime = FALLBACK if fallback else IMMUTABLE
         if default == "404":
@@ -227,7 +229,6 @@ class AvatarService:
             return response
         if not default.startswith(("http://", "https://")):
             drawing = _classic(default)
-            etag = None if fallback else self.etag(request.query())
             return _image(await self._run(_encode_drawn, drawing.draw, request.hash, request.size, fmt),
                           fmt, lifetime, etag)
         try:
