@@ -238,6 +238,21 @@ def test_a_model_draws_one_master_for_every_size(model_edge: EdgeServer, service
         assert max(abs(a - b) for a, b in zip(centre, seed_colour(drawn.seed), strict=True)) <= 3, path
 
 
+def test_a_model_is_asked_for_concurrency_images_at_once(model_edge: EdgeServer, service: Txt2ImgService) -> None:
+    """The /sd mount has the default concurrency of 2: six new hashes at once reach the
+    service two at a time, and every client still gets its avatar."""
+    paths = [f"/sd/{hashlib.md5(f'queue{i}@example.com'.encode()).hexdigest()}.png?s=20" for i in range(6)]
+    service.delay, service.most_at_once = 0.3, 0
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            replies = list(pool.map(model_edge.get, paths))
+    finally:
+        service.delay = 0.0
+    assert [r.status for r in replies] == [200] * 6
+    assert all("immutable" in r.header("cache-control") for r in replies)
+    assert service.most_at_once == 2
+
+
 def test_model_avatars_are_the_same_from_a_fresh_store(model_edge: EdgeServer, service: Txt2ImgService,
                                                        tmp_path: Path) -> None:
     path = f"/sd/{hashlib.sha256(b'fresh@example.com').hexdigest()}.png?s=48"

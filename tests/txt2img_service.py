@@ -60,6 +60,9 @@ class Txt2ImgService:
     requests: list[dict[str, object]] = field(default_factory=list)
     authorizations: list[str | None] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    delay: float = 0.0  # seconds each drawing takes
+    drawing: int = 0  # requests being drawn now
+    most_at_once: int = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         self.authorizations.append(request.headers.get("Authorization"))
@@ -71,7 +74,13 @@ class Txt2ImgService:
         if problems:
             return web.json_response({"detail": "; ".join(problems)}, status=422)
         self.requests.append(body)
-        return await self.answer(body)
+        self.drawing += 1
+        self.most_at_once = max(self.most_at_once, self.drawing)
+        try:
+            await asyncio.sleep(self.delay)
+            return await self.answer(body)
+        finally:
+            self.drawing -= 1
 
     async def answer(self, body: dict) -> web.Response:
         seed, size = body["seed"], body["width"]
