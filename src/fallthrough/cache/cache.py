@@ -11,8 +11,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
+from typing import TypeVar
 
 from multidict import CIMultiDict
 
@@ -32,9 +33,10 @@ from .freshness import (
 )
 from .index import Index
 from .nodelock import NodeLocks
-from .origin import Origin, OriginError
+from .origin import Origin, OriginError, OriginTimeout
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Bytes the store takes from a fill's spool at a time (a batch of the chunker).
 STORE_READ = 8 * 1024 * 1024
@@ -79,13 +81,16 @@ class Cache:
     def fill(
         self, key: str, variant: tuple[str, ...], origin: Origin, path: str, query: str,
         origin_headers: Mapping[str, str], request_headers: Mapping[str, str], policy: CachePolicy,
-        stale: Entry | None = None,
+        stale: Entry | None = None, watchdog: float | None = None,
     ) -> Fill:
-        """The fill for this key, joining the one in flight or starting it."""
+        """The fill for this key, joining the one in flight or starting it. `watchdog`:
+        how long the origin may go without progress (the head, then each piece of the
+        body) before the fill fails and releases its followers."""
         fill = self.fills.get((key, variant))
         if fill is not None:
             return fill
         fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
+        fill.watchdog = watchdog
         fill.task = asyncio.create_task(
             self._run_fill(fill, origin, path, query, origin_headers, request_headers, policy, stale)
         )
@@ -140,7 +145,7 @@ class Cache:
                 headers["if-modified-since"] = stale.headers["last-modified"]
         request_time = time.time()
         self.origin_requests += 1
-        response = await origin.fetch("GET", path, query, headers)
+        response = await _within(fill.watchdog, origin.fetch("GET", path, query, headers))
         response_time = time.time()
         if response.status == 304 and stale is not None:
             await response.aclose()
@@ -175,7 +180,8 @@ class Cache:
         storing = asyncio.create_task(self._store(fill, response.status, response.headers, request_headers,
                                                   request_time, response_time, names, variant, policy))
         try:
-            async for piece in response.body:
+            body = aiter(response.body)
+            while (piece := await _within(fill.watchdog, anext(body, None))) is not None:
                 fill.append(piece)
             if response.length is not None and fill.received != response.length:
                 raise OriginError(f"origin sent {fill.received} of {response.length} bytes")
@@ -372,6 +378,18 @@ class Cache:
             await asyncio.gather(*pending, return_exceptions=True)
         self.index.close()
         await self.store.close()
+
+
+async def _within(seconds: float | None, step: Awaitable[T]) -> T:
+    """One step of a fill, failed as a stalled origin if it takes longer than `seconds`."""
+    if seconds is None:
+        return await step
+    try:
+        async with asyncio.timeout(seconds):
+            return await step
+    except TimeoutError:
+        raise OriginTimeout(f"the origin made no progress for {seconds:g} s",
+                            "the origin did not answer in time") from None
 
 
 def spool_dir(store_path: str) -> str:

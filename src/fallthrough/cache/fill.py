@@ -74,6 +74,7 @@ class Fill:
         self.finished = False  # stored (or not), or failed: the fill's task is done
         self.leader_claimed = False
         self.passthrough: Any = None  # the origin's response when it is the leader's alone
+        self.watchdog: float | None = None  # seconds the origin may go without progress
         self._spool_dir = spool_dir
         self._fd = -1
         self._readers = 0

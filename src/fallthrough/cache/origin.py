@@ -35,15 +35,33 @@ def one_line(exc: BaseException) -> str:
 
 
 class OriginError(Exception):
-    """An origin could not give what was asked; the message is one line for a log or a 502."""
+    """An origin could not give what was asked. The message is one line for the log (it
+    may name the origin's address and a library's words); `public` is what a client is
+    told, in words that give nothing of the origin away."""
+
+    public_default = "the origin failed"
+
+    def __init__(self, message: str = "", public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or self.public_default
 
 
 class OriginUnavailable(OriginError):
     """No response at all: no connection, a timeout before the headers, a store that is down."""
 
+    public_default = "the origin could not be reached"
+
+
+class OriginTimeout(OriginUnavailable):
+    """The origin went quiet past its deadline before answering (a 504, not a 502)."""
+
+    public_default = "the origin did not answer in time"
+
 
 class OriginBodyError(OriginError):
     """The response began but its body broke off or ended short of its length."""
+
+    public_default = "the origin broke off"
 
 
 class BadOriginURL(OriginError):

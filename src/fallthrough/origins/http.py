@@ -1,4 +1,4 @@
-"""An HTTP(S) server as an origin, through one pooled aiohttp session per origin.
+"""An HTTP(S) server as an origin, over the strict client of http_wire.py.
 
 Bodies are asked for as identity (`Accept-Encoding: identity`) and never decompressed
 on the way: the cache stores and serves exactly the bytes the origin sent. Redirects
@@ -7,20 +7,16 @@ are passed back, not followed: they are responses like any other, cacheable by R
 
 from __future__ import annotations
 
-import asyncio
+import base64
 from collections.abc import AsyncIterator, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-import aiohttp
 from multidict import CIMultiDict
-from yarl import URL
 
-from ..cache.origin import HOP_BY_HOP, BadOriginURL, OriginBodyError, OriginResponse, OriginUnavailable, end_to_end, \
-    one_line
+from ..cache.origin import HOP_BY_HOP, BadOriginURL, OriginBodyError, OriginResponse, OriginTimeout, \
+    OriginUnavailable, end_to_end
+from .http_wire import Endpoint, Pool, WireError, WireResponse, WireTimeout
 
-# Body pieces of at most 256 KiB through iter_chunked: on loopback as fast as iter_any
-# (about 1 GB/s either way, the server being the limit) and the size stays bounded.
-READ_SIZE = 256 * 1024
 # Host comes from the origin URL; hop-by-hop fields (RFC 9110 §7.6.1) belong to the
 # client's connection, not to ours.
 NEVER_FORWARDED = HOP_BY_HOP | {"host"}
@@ -36,7 +32,7 @@ def forwarded_headers(headers: Mapping[str, str], with_body: bool) -> dict[str, 
         if low in NEVER_FORWARDED or low in listed or low.startswith("proxy-"):
             continue
         # A declared length goes with a body we stream (so the origin sees no chunked
-        # upload); without one aiohttp frames the request itself.
+        # upload); without one the body goes out chunked.
         if low == "content-length" and not with_body:
             continue
         sent[name] = value
@@ -53,73 +49,68 @@ class HttpOrigin:
         if parts.query or parts.fragment:
             raise BadOriginURL(f"bad origin URL {url!r}: a query or fragment has no place in an origin")
         try:
-            parts.port  # noqa: B018 - raises on a bad port
+            port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise BadOriginURL(f"bad origin URL {url!r}: bad port") from None
-        self.base = url.rstrip("/")
+        self.base_path = parts.path.rstrip("/")
         self.name = f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=60),
-                timeout=self._timeout, auto_decompress=False, skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+        # Credentials in the URL are the origin's Basic authentication (never in its name).
+        self._auth = None if parts.username is None else "Basic " + base64.b64encode(
+            f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode("ascii")
+        self._pool = Pool(Endpoint(parts.scheme, parts.hostname, port), connect_timeout, read_timeout)
 
     async def fetch(self, method: str, path: str, query: str, headers: Mapping[str, str],
                     body: AsyncIterator[bytes] | None = None) -> OriginResponse:
-        target = self.base + path + (f"?{query}" if query else "")
-        sent = forwarded_headers(headers, body is not None)
+        target = (self.base_path + path or "/") + (f"?{query}" if query else "")
+        sent = list(forwarded_headers(headers, body is not None).items())
+        if self._auth is not None:
+            sent = [(k, v) for k, v in sent if k.lower() != "authorization"] + [("Authorization", self._auth)]
         try:
-            response = await self._client().request(
-                method, URL(target, encoded=True), headers=sent, data=body, allow_redirects=False,
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise OriginUnavailable(f"origin {self.name}: {_describe(exc)}") from None
-        length = response.content_length if method != "HEAD" else None
-        declared = response.headers.get("content-length")
-        if method == "HEAD" and declared is not None and declared.isdigit():
-            length = int(declared)
-        headers_out = CIMultiDict((k, v) for k, v in end_to_end(CIMultiDict(response.headers)).items()
+            response = await self._pool.request(method, target, sent, body)
+        except WireTimeout as exc:
+            raise OriginTimeout(f"origin {self.name}: {exc}", "the origin did not answer in time") from None
+        except WireError as exc:
+            raise OriginUnavailable(f"origin {self.name}: {exc}", "the origin could not be reached") from None
+        received = CIMultiDict(response.headers)
+        headers_out = CIMultiDict((k, v) for k, v in end_to_end(received).items()
                                   if not k.lower().startswith("proxy-"))
-        empty = method == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
+        length = _declared_length(received)
+        if response.no_body and method != "HEAD":
+            length = 0
         return OriginResponse(
-            status=response.status, headers=headers_out, length=0 if empty and method != "HEAD" else length,
-            body=_empty_body(response) if empty else _body(self.name, response),
-            closer=response.release,
+            status=response.status, headers=headers_out, length=length,
+            body=_body(self.name, response, length if not response.no_body else 0),
+            closer=response.close,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._pool.close()
 
 
-async def _empty_body(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    response.release()
-    return
-    yield b""  # pragma: no cover
+def _declared_length(headers: CIMultiDict[str]) -> int | None:
+    """Content-Length when the framing rests on it (a chunked body has none)."""
+    if "transfer-encoding" in headers:
+        return None
+    values = {v.strip() for v in headers.getall("content-length", [])}
+    if len(values) != 1:
+        return None
+    (value,) = values
+    return int(value) if value.isdigit() else None
 
 
-async def _body(name: str, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _body(name: str, response: WireResponse, length: int | None) -> AsyncIterator[bytes]:
     received = 0
     try:
-        async for part in response.content.iter_chunked(READ_SIZE):
+        async for part in response.body():
             received += len(part)
             yield part
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise OriginBodyError(f"origin {name}: body broke off after {received} bytes: {_describe(exc)}") from None
+    except WireTimeout as exc:
+        raise OriginBodyError(f"origin {name}: body stalled after {received} bytes: {exc}",
+                              "the origin stopped sending") from None
+    except WireError as exc:
+        raise OriginBodyError(f"origin {name}: body broke off after {received} bytes: {exc}",
+                              "the origin broke off") from None
     finally:
-        response.release()
-    if response.content_length is not None and received != response.content_length:
-        raise OriginBodyError(f"origin {name}: sent {received} of {response.content_length} bytes")
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    text = one_line(exc)
-    return text
+        response.close()
+    if length is not None and received != length:
+        raise OriginBodyError(f"origin {name}: sent {received} of {length} bytes", "the origin broke off")

@@ -3,12 +3,18 @@
 Conditional requests (304/412), Range (one part, or multipart/byteranges), If-Range and
 HEAD are decided here from the status, the headers and the size alone, whatever the
 body's source: a stored blob, a small body in memory, or a fill still streaming in.
-A body that fails part-way raises out of the handler after its Content-Length was
+No response begins before its body's first bytes are in hand, and a body that fits in
+one piece is gathered whole first: a source that fails before then raises NotStarted,
+and the client gets an error status instead of a response that was promised and then
+cut. A body that fails after it began raises out of the handler with its Content-Length
 promised, so the client sees a failed transfer rather than a short body that looks whole.
+Every response here has a length: the HTTP server ends an unframed (chunked) body as if
+it were whole when the handler fails, so a body of unknown length is never streamed.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -25,8 +31,17 @@ BodySource = Callable[[int, int], AsyncIterator[bytes | FileSpan]]
 CONDITIONAL_OR_RANGE = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range")
 
 
+# A body up to this size is gathered whole before its response begins.
+WHOLE_UP_TO = 1024 * 1024
+
+
 class BodyBroken(Exception):
     """The body's source failed after the response began; the connection is cut."""
+
+
+class NotStarted(Exception):
+    """The body's source failed before the response began: nothing was sent, so the
+    handler may still answer with an error (the cause is `__cause__`)."""
 
 
 @dataclass(slots=True)
@@ -93,25 +108,70 @@ async def _send(proto, pipes: Pipes, status: int, headers: list[tuple[str, str]]
     if isinstance(body, bytes):
         proto.response_bytes(status, headers, body if (start, end) == (0, len(body)) else body[start:end])
         return
-    out = await pipes.open(proto, status, headers, end - start)
+    await send_stream(proto, pipes, status, headers, end - start, body(start, end))
+
+
+async def send_stream(proto, pipes: Pipes, status: int, headers: list[tuple[str, str]], length: int,  # noqa: ANN001
+                      parts: AsyncIterator[bytes | FileSpan]) -> None:
+    """A response of `length` bytes from `parts`, begun only once its first bytes (or,
+    for a small body, all of it) are in hand."""
+    source = aiter(parts)
+    if length <= WHOLE_UP_TO:
+        whole = await _gather(source, length)
+        proto.response_bytes(status, headers, whole)
+        return
+    first = await _first(source)
+    out = await pipes.open(proto, status, headers, length)
     try:
-        await _pump(out, body, start, end)
+        await out.send(first)
+        sent = _size(first)
+        await _pump_from(out, source, sent, length)
     finally:
         out.close()
 
 
-async def _pump(out: BodyOut, body: BodySource, start: int, end: int) -> None:
-    sent = start
+async def _first(source: AsyncIterator[bytes | FileSpan]) -> bytes | FileSpan:
     try:
-        async for part in body(start, end):
+        async for part in source:
+            if _size(part):
+                return part
+    except ClientGone:
+        raise
+    except Exception as exc:
+        raise NotStarted(str(exc)) from exc
+    raise NotStarted("the body ended before its first byte")
+
+
+async def _gather(source: AsyncIterator[bytes | FileSpan], length: int) -> bytes:
+    pieces: list[bytes] = []
+    got = 0
+    try:
+        async for part in source:
+            data = os.pread(part.fd, part.length, part.offset) if isinstance(part, FileSpan) else bytes(part)
+            pieces.append(data)
+            got += len(data)
+            if got > length:
+                break
+    except ClientGone:
+        raise
+    except Exception as exc:
+        raise NotStarted(str(exc)) from exc
+    if got != length:
+        raise NotStarted(f"the body has {got} bytes, {length} were promised")
+    return b"".join(pieces)
+
+
+async def _pump_from(out: BodyOut, source: AsyncIterator[bytes | FileSpan], sent: int, length: int) -> None:
+    try:
+        async for part in source:
             await out.send(part)
-            sent += part.length if isinstance(part, FileSpan) else len(part)
+            sent += _size(part)
     except ClientGone:
         raise
     except Exception as exc:
         raise BodyBroken(str(exc)) from exc
-    if sent != end:
-        raise BodyBroken(f"the body ended at byte {sent} of {end}")
+    if sent != length:
+        raise BodyBroken(f"the body ended at byte {sent} of {length}")
 
 
 async def _send_multipart(proto, pipes: Pipes, headers: list[tuple[str, str]],  # noqa: ANN001
@@ -130,14 +190,32 @@ async def _send_multipart(proto, pipes: Pipes, headers: list[tuple[str, str]],  
     if head_only:
         proto.response_empty(206, out)
         return
-    sender = await pipes.open(proto, 206, out, length)
-    try:
-        for part_header, start, end in parts:
-            await sender.send(part_header)
-            if isinstance(body, bytes):
-                await sender.send(body[start:end])
-            else:
-                await _pump(sender, body, start, end)
-        await sender.send(multipart_trailer(boundary))
-    finally:
-        sender.close()
+    await send_stream(proto, pipes, 206, out, length, _multipart_body(body, parts, boundary))
+
+
+async def _multipart_body(body: BodySource | bytes, parts: list[tuple[bytes, int, int]],
+                          boundary: str) -> AsyncIterator[bytes | FileSpan]:
+    """Each part's header after the first bytes of its range are in hand, so that the
+    response, which begins with a part header, begins only once there is a body."""
+    for part_header, start, end in parts:
+        if isinstance(body, bytes):
+            yield part_header
+            yield body[start:end]
+            continue
+        source = aiter(body(start, end))
+        first = await anext(source, None)
+        yield part_header
+        got = 0
+        if first is not None:
+            got += _size(first)
+            yield first
+        async for piece in source:
+            got += _size(piece)
+            yield piece
+        if got != end - start:
+            raise BodyBroken(f"a part ended at byte {start + got} of {end}")
+    yield multipart_trailer(boundary)
+
+
+def _size(part: bytes | FileSpan) -> int:
+    return part.length if isinstance(part, FileSpan) else len(part)

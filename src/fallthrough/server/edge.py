@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
@@ -26,7 +28,7 @@ from multidict import CIMultiDict
 from ..cache.bodies import SMALL_BODY
 from ..cache.cache import Cache, client_headers
 from ..cache.entry import Entry
-from ..cache.fill import Fill, FillHead
+from ..cache.fill import FileSpan, Fill, FillHead
 from ..cache.headers import parse_http_date
 from ..cache.freshness import (
     HOP_BY_HOP,
@@ -38,10 +40,10 @@ from ..cache.freshness import (
     vary_key,
 )
 from ..castore import CastoreError
-from ..cache.origin import BadObjectPath, OriginBodyError, OriginError, OriginResponse
+from ..cache.origin import BadObjectPath, OriginError, OriginResponse, OriginTimeout
 from ..transforms.derived import BadTransform
 from .admin import Admin
-from .delivery import BodyBroken, Representation, deliver
+from .delivery import WHOLE_UP_TO, BodyBroken, NotStarted, Representation, deliver, send_stream
 from .mounts import Mount, Router
 from .pipes import ClientGone, Pipes
 from .ranges import if_range_allows, parse_range
@@ -68,6 +70,20 @@ NOT_FORWARDED = HOP_BY_HOP | {
 def text(proto, status: int, message: str, extra: list[tuple[str, str]] | None = None) -> None:  # noqa: ANN001
     headers = [("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")] + (extra or [])
     proto.response_bytes(status, headers, (message + "\n").encode())
+
+
+def upstream_failure(exc: BaseException) -> tuple[int, str]:
+    """The status and the words a client gets for a failure behind us: 504 for an origin
+    that went quiet, else 502, and never the origin's address or a library's error text
+    (those go to the log)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OriginError):
+            return (504 if isinstance(cause, OriginTimeout) else 502), f"upstream failed: {cause.public}"
+        if isinstance(cause, CastoreError):
+            return 502, "upstream failed: the cache's store could not give the body"
+        cause = cause.__cause__
+    return 502, "upstream failed: the origin failed"
 
 
 # Derivations remembered per mount: a hit of a variant should cost what a plain hit costs.
@@ -154,9 +170,9 @@ class Edge:
             # before the promised Content-Length, which the client sees as a failed transfer.
             log.warning("%s %s: body broken off: %s", scope.method, scope.path, exc)
             raise
-        except (OriginError, CastoreError) as exc:
-            log.warning("%s %s: %s", scope.method, scope.path, exc)
-            self._fail(proto, 502, f"upstream failed: {exc}")
+        except (OriginError, CastoreError, NotStarted) as exc:
+            log.warning("%s %s: %s", scope.method, scope.path, _reason(exc))
+            self._fail(proto, *upstream_failure(exc))
         except Exception:
             log.exception("%s %s failed", scope.method, scope.path)
             self._fail(proto, 500, "internal error (logged on the server)")
@@ -282,7 +298,7 @@ class Edge:
     def _fill(self, mount: Mount, key: str, rest: str, query: str, headers, stale: Entry | None) -> Fill:  # noqa: ANN001
         variant = stale.variant if stale is not None else self.cache.variant_of(key, headers)
         return self.cache.fill(key, variant, mount.origin, mount.origin_path(rest), mount.origin_query(query),
-                               forwarded(headers), headers, mount.policy, stale)
+                               forwarded(headers), headers, mount.policy, stale, watchdog=mount.watchdog)
 
     async def _spent_fill(self, key: str, variant: tuple[str, ...]) -> bool:
         """A fill whose body has all arrived but is no longer fresh (or never was) must
@@ -321,7 +337,8 @@ class Edge:
                 if stale is not None and self._stale_on_error(stale, headers, age, mount):
                     await self._deliver_entry(proto, method, headers, stale, "STALE", age)
                     return
-                text(proto, 502 if not isinstance(exc, TimeoutError) else 504, f"origin failed: {exc}")
+                log.warning("%s: %s", key, exc)
+                text(proto, *upstream_failure(exc))
                 return
             if head.revalidated is not None:
                 label = "HIT" if head.from_peer else "REVALIDATED"
@@ -335,7 +352,7 @@ class Edge:
                 # We joined before the origin said it varies; our variant is another fill.
                 own = self.cache.fill(key, vary_key(list(head.vary), headers), mount.origin,
                                       mount.origin_path(rest), mount.origin_query(query), forwarded(headers),
-                                      headers, mount.policy, None)
+                                      headers, mount.policy, None, watchdog=mount.watchdog)
                 await self._follow(proto, method, headers, mount, key, rest, query, own, None, 0.0)
                 return
             if not head.shared:
@@ -357,7 +374,8 @@ class Edge:
                 # one, so this response waits for the whole body and goes out with its size.
                 await fill.wait_body()
                 if fill.error is not None:
-                    text(proto, 502, f"origin failed: {fill.error}")
+                    log.warning("%s: %s", key, fill.error)
+                    text(proto, *upstream_failure(fill.error))
                     return
                 length = fill.received
             rep = Representation(head.status, self._headers(head.headers, 0.0, label), length,
@@ -441,16 +459,41 @@ class Edge:
             if method == "HEAD" or response.status in (204, 304):
                 proto.response_empty(response.status, headers)
                 return
-            out = await self.pipes.open(proto, response.status, headers, response.length)
-            try:
-                async for part in response.body:
-                    await out.send(part)
-            except OriginBodyError as exc:
-                raise BodyBroken(str(exc)) from exc
-            finally:
-                out.close()
+            length, parts = response.length, response.body
+            if length is None:
+                # Unframed, a body that broke off would end as if whole: take it all first.
+                length, parts = await self._whole(response.body)
+                headers.append(("content-length", str(length)))
+            await send_stream(proto, self.pipes, response.status, headers, length, parts)
         finally:
             await response.aclose()
+
+    async def _whole(self, body: AsyncIterator[bytes]) -> tuple[int, AsyncIterator[bytes | FileSpan]]:
+        """A body of unknown length read to its end: in memory while small, else in an
+        unlinked spool file sent from there. NotStarted if it breaks off."""
+        pieces: list[bytes] = []
+        size = 0
+        spool: int | None = None
+        try:
+            async for part in body:
+                size += len(part)
+                if spool is None and size > WHOLE_UP_TO:
+                    spool, path = tempfile.mkstemp(prefix="relay-", dir=self.cache.spool_dir)
+                    os.unlink(path)
+                    for piece in pieces:
+                        _write_all(spool, piece)
+                    pieces = []
+                if spool is None:
+                    pieces.append(part)
+                else:
+                    _write_all(spool, part)
+        except OriginError as exc:
+            if spool is not None:
+                os.close(spool)
+            raise NotStarted(str(exc)) from exc
+        if spool is None:
+            return size, _pieces([b"".join(pieces)])
+        return size, _spool_spans(spool, size)
 
     # -- hits -----------------------------------------------------------------
 
@@ -476,8 +519,13 @@ class Edge:
         except CastoreError:
             cache.lost(entry)
             return False
-        await deliver(proto, self.pipes, method, headers, Representation(entry.status, out, entry.size,
-                                                             lambda start, end: cache.body(entry, start, end)))
+        try:
+            await deliver(proto, self.pipes, method, headers, Representation(
+                entry.status, out, entry.size, lambda start, end: cache.body(entry, start, end)))
+        except NotStarted as exc:
+            if not isinstance(exc.__cause__, CastoreError):
+                raise
+            return False  # nothing was sent and the entry is forgotten: fetch it again
         return True
 
     # -- unsafe methods -------------------------------------------------------
@@ -492,7 +540,8 @@ class Edge:
                                                 mount.origin_query(scope.query_string),
                                                 forwarded(scope.headers), body())
         except OriginError as exc:
-            text(proto, 502, f"origin failed: {exc}")
+            log.warning("%s %s: %s", scope.method, scope.path, exc)
+            text(proto, *upstream_failure(exc))
             return
         if invalidates(scope.method, response.status):
             # RFC 9111 §4.4: the target, and what Location / Content-Location name on this edge.
@@ -503,3 +552,32 @@ class Edge:
                     self.cache.purge_url(target)
         await self._relay(proto, scope.method, response, "PASS")
 
+
+
+def _reason(exc: BaseException) -> str:
+    """The log's line for a failure: the innermost cause says most."""
+    while exc.__cause__ is not None and isinstance(exc, NotStarted):
+        exc = exc.__cause__
+    return str(exc)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+async def _spool_spans(fd: int, size: int) -> AsyncIterator[FileSpan]:
+    try:
+        offset = 0
+        while offset < size:
+            length = min(size - offset, SPLICE_SPAN)
+            yield FileSpan(fd, offset, length)
+            offset += length
+    finally:
+        os.close(fd)

@@ -40,6 +40,9 @@ class Mount:
         self.derived: Mount = self  # what serves a derived request (set apart by the router)
         self.derivations: dict[tuple[str, str, str | None, str | None], Derivation | None] = {}
         self.transform_only = False  # every request is derived (image routes, IIIF)
+        # How long a fill from this origin may go without progress (its head, then each
+        # piece of its body) before it fails. Transforms bound their own work instead.
+        self.watchdog: float | None = settings.read_timeout
 
     def key(self, rest: str, query: str) -> str:
         base = (self.prefix if self.prefix != "/" else "") + rest
@@ -100,6 +103,7 @@ def build_router(settings: Settings, transforms: Transforms | None) -> Router:
             deriver, origin = transforms.query_images(mount.settings)
             mount.deriver = deriver
             mount.derived = Mount(mount.settings, origin, uses_query=True)
+            mount.derived.watchdog = None
     extra: list[Mount] = []
     for route in settings.image_routes:
         deriver, origin = transforms.route(route)
@@ -117,4 +121,5 @@ def build_router(settings: Settings, transforms: Transforms | None) -> Router:
 def _transform_mount(settings: MountSettings, origin: Origin, deriver: Deriver) -> Mount:
     mount = Mount(settings, origin, deriver, uses_query=True)
     mount.transform_only = True
+    mount.watchdog = None
     return mount

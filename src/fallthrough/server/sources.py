@@ -18,10 +18,11 @@ from multidict import CIMultiDict
 from ..cache.bodies import HotBodies
 from ..cache.cache import client_headers
 from ..cache.entry import Entry, derived_tag
-from ..cache.origin import OriginError, one_line
+from ..cache.origin import OriginError
 from ..castore import CastoreError
 from ..transforms.source import Source, SourceError
-from .delivery import BodyBroken
+from .delivery import BodyBroken, NotStarted
+from .edge import upstream_failure
 from .pipes import ClientGone
 
 # Bodies up to this size stay in memory; larger ones go to a file the image library reads.
@@ -141,9 +142,9 @@ class EdgeSources:
         except _TooLarge:
             sink.discard()
             raise SourceError(422, f"the source is larger than the limit of {limit:,} bytes") from None
-        except (OriginError, CastoreError, BodyBroken, ClientGone) as exc:
+        except (OriginError, CastoreError, BodyBroken, NotStarted, ClientGone) as exc:
             sink.discard()
-            raise SourceError(502, f"the source {path} failed: {one_line(exc)}") from None
+            raise SourceError(502, f"the source {path} failed: {upstream_failure(exc)[1]}") from None
         if sink.status != 200:
             sink.discard()
             if sink.status in (404, 410):

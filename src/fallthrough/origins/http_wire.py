@@ -1,0 +1,321 @@
+"""A strict HTTP/1.1 client for origins: one request per connection at a time, and a
+connection given back to the pool only when its response was framed exactly.
+
+A cache that reuses a connection after a framing anomaly answers the next key with
+whatever the origin wrote past the end of the last response: bytes beyond a declared
+Content-Length, a body after a 304, a second response smuggled behind the first. So the
+framing is h11's (strict by design: a bad chunk-size line, an early close or a short body
+is an error, never a wait), and a connection is reused only when its response ended
+exactly where its framing said, nothing was left over, and nothing arrived while it sat
+idle. Every read waits at most the origin's read timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import h11
+
+# Idle connections kept per origin, and for how long: origins close theirs after a few
+# seconds of quiet, and a connection the origin has closed is only found out on use.
+IDLE_KEPT = 32
+IDLE_FOR = 15.0
+# Bytes a connection buffers before it stops reading from the socket (backpressure).
+BUFFER_HIGH = 1024 * 1024
+
+
+class WireError(Exception):
+    """The origin could not be reached, or broke HTTP/1.1's framing."""
+
+
+class WireTimeout(WireError):
+    """The origin went quiet for longer than its read (or connect) timeout."""
+
+
+class _Socket(asyncio.Protocol):
+    """The bytes of one connection as they arrive, and whether it may still be trusted."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._pieces: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._eof = False
+        self._error: BaseException | None = None
+        self._arrived: asyncio.Event = asyncio.Event()
+        self._drained: asyncio.Event = asyncio.Event()
+        self._drained.set()
+        # Set while the connection waits in the pool: any byte or close then spoils it.
+        self.idle = False
+        self.spoiled = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle:
+            self.spoiled = True  # bytes nobody asked for: they would answer the next request
+        self._pieces.append(data)
+        self._buffered += len(data)
+        if self._buffered >= BUFFER_HIGH and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._arrived.set()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self.spoiled = True
+        self._arrived.set()
+        return False  # close our side too
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._eof = True
+        self._error = exc
+        self.spoiled = True
+        self._arrived.set()
+        self._drained.set()
+
+    def pause_writing(self) -> None:
+        self._drained.clear()
+
+    def resume_writing(self) -> None:
+        self._drained.set()
+
+    async def read(self, timeout: float) -> bytes:
+        """What has arrived (all of it, in one piece), or b"" once the origin closed."""
+        while not self._pieces and not self._eof:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except TimeoutError:
+                raise WireTimeout(f"timed out: no byte for {timeout:g} s") from None
+        if not self._pieces:
+            return b""
+        data = self._pieces.popleft() if len(self._pieces) == 1 else b"".join(self._pieces)
+        self._pieces.clear()
+        self._buffered = 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def write(self, data: bytes, timeout: float) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise WireError("the connection closed")
+        self.transport.write(data)
+        if not self._drained.is_set():
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout)
+            except TimeoutError:
+                raise WireTimeout(f"timed out: the origin took nothing for {timeout:g} s") from None
+        if self.transport.is_closing():
+            raise WireError("the connection closed")
+
+    def close(self, abort: bool = False) -> None:
+        self.spoiled = True
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+
+class Connection:
+    def __init__(self, sock: _Socket) -> None:
+        self.sock = sock
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = time.monotonic()
+        self.used = False  # has answered a request before (a stale keep-alive may fail)
+
+    def reusable(self) -> bool:
+        return (
+            not self.sock.spoiled
+            and self.h11.our_state is h11.IDLE
+            and self.h11.their_state is h11.IDLE
+            and time.monotonic() - self.idle_since < IDLE_FOR
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass
+class WireResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    no_body: bool  # HEAD, 1xx, 204, 304: framing says there is none
+    _pool: Pool
+    _conn: Connection | None
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The body as framed; WireError if the framing breaks or the origin goes quiet."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            while True:
+                event = await self._pool.next_event(conn)
+                if isinstance(event, h11.Data):
+                    if event.data:
+                        yield bytes(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    raise WireError(f"unexpected {type(event).__name__} in a response body")
+        except BaseException:
+            self.close()
+            raise
+        self._conn = None
+        self._pool.give_back(conn)
+
+    def close(self) -> None:
+        """Stop: a response not read to its end leaves its connection unusable."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.sock.close(abort=True)
+
+
+class Pool:
+    """Connections to one origin; idle ones are reused only while trustworthy."""
+
+    def __init__(self, endpoint: Endpoint, connect_timeout: float, read_timeout: float) -> None:
+        self.endpoint = endpoint
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._idle: list[Connection] = []
+        self._tls = ssl.create_default_context() if endpoint.scheme == "https" else None
+
+    async def _connect(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        ep = self.endpoint
+        try:
+            _, sock = await asyncio.wait_for(
+                loop.create_connection(_Socket, ep.host, ep.port, ssl=self._tls,
+                                       server_hostname=ep.host if self._tls else None),
+                self.connect_timeout,
+            )
+        except TimeoutError:
+            raise WireTimeout(f"timed out: no connection within {self.connect_timeout:g} s") from None
+        except ssl.SSLError as exc:
+            raise WireError(f"TLS failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise WireError(f"cannot connect: {exc.strerror or exc}") from None
+        return Connection(sock)
+
+    def _checkout(self) -> Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.reusable():
+                conn.sock.idle = False
+                return conn
+            conn.sock.close()
+        return None
+
+    def give_back(self, conn: Connection) -> None:
+        """A response that ended exactly as framed: keep its connection if nothing is left over."""
+        state = conn.h11
+        leftover, closed = state.trailing_data
+        if (leftover or closed or conn.sock.spoiled or state.our_state is not h11.DONE
+                or state.their_state is not h11.DONE or len(self._idle) >= IDLE_KEPT):
+            conn.sock.close(abort=bool(leftover))
+            return
+        state.start_next_cycle()
+        conn.used = True
+        conn.idle_since = time.monotonic()
+        conn.sock.idle = True
+        self._idle.append(conn)
+
+    async def next_event(self, conn: Connection) -> h11.Event:
+        while True:
+            try:
+                event = conn.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise WireError(f"broke HTTP/1.1 framing: {exc}") from None
+            if event is not h11.NEED_DATA:
+                return event  # type: ignore[return-value]
+            data = await conn.sock.read(self.read_timeout)
+            try:
+                conn.h11.receive_data(data)
+            except h11.RemoteProtocolError as exc:
+                raise WireError(f"broke HTTP/1.1 framing: {exc}") from None
+
+    async def request(self, method: str, target: str, headers: list[tuple[str, str]],
+                      body: AsyncIterator[bytes] | None) -> WireResponse:
+        """Send one request and read its response head. A reused connection that the origin
+        had closed meanwhile is retried once on a new one, for requests without a body."""
+        conn = self._checkout()
+        if conn is not None and body is None:
+            try:
+                return await self._exchange(conn, method, target, headers, None)
+            except WireTimeout:
+                raise
+            except WireError:
+                if conn.h11.their_state is not h11.SEND_RESPONSE:
+                    raise  # the origin had begun to answer: not a stale connection
+        elif conn is not None:
+            return await self._exchange(conn, method, target, headers, body)
+        return await self._exchange(await self._connect(), method, target, headers, body)
+
+    async def _exchange(self, conn: Connection, method: str, target: str, headers: list[tuple[str, str]],
+                        body: AsyncIterator[bytes] | None) -> WireResponse:
+        try:
+            await self._send(conn, method, target, headers, body)
+            while True:
+                event = await self.next_event(conn)
+                if isinstance(event, h11.InformationalResponse):
+                    continue  # 1xx before the answer: nothing to keep
+                if isinstance(event, h11.Response):
+                    break
+                raise WireError(f"unexpected {type(event).__name__} before the response")
+        except BaseException:
+            conn.sock.close(abort=True)
+            raise
+        status = event.status_code
+        fields = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers]
+        no_body = method == "HEAD" or status in (204, 304)
+        response = WireResponse(status, fields, no_body, self, conn)
+        if no_body:
+            # h11 frames these as empty: read the end now, so that a body the origin
+            # sent anyway is found as left-over bytes and the connection dropped.
+            try:
+                async for _ in response.body():
+                    pass
+            except WireError:
+                pass  # the response itself stands; the connection is gone
+        return response
+
+    async def _send(self, conn: Connection, method: str, target: str, headers: list[tuple[str, str]],
+                    body: AsyncIterator[bytes] | None) -> None:
+        ep = self.endpoint
+        default_port = 443 if ep.scheme == "https" else 80
+        host = ep.host if ep.port == default_port else f"{ep.host}:{ep.port}"
+        if ":" in ep.host and not ep.host.startswith("["):
+            host = f"[{ep.host}]" + ("" if ep.port == default_port else f":{ep.port}")
+        fields = [("Host", host), *headers]
+        if body is not None and not any(name.lower() == "content-length" for name, _ in headers):
+            fields.append(("Transfer-Encoding", "chunked"))
+        state = conn.h11
+        try:
+            out = state.send(h11.Request(method=method, target=target, headers=fields))
+            await conn.sock.write(out, self.read_timeout)
+            if body is not None:
+                async for part in body:
+                    if part:
+                        await conn.sock.write(state.send(h11.Data(data=part)), self.read_timeout)
+            await conn.sock.write(state.send(h11.EndOfMessage()), self.read_timeout)
+        except h11.LocalProtocolError as exc:
+            raise WireError(f"cannot send the request: {exc}") from None
+
+    def close(self) -> None:
+        for conn in self._idle:
+            conn.sock.close()
+        self._idle.clear()
