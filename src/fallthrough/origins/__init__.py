@@ -1,6 +1,6 @@
 """Where misses go: one module per kind of origin, all answering `fetch`.
 
-    http:// and https://   HttpOrigin       (aiohttp, one pooled session per origin)
+    http:// and https://   HttpOrigin       (a strict HTTP/1.1 client of our own on h11)
     s3://bucket/prefix     BucketOrigin     (obstore; options or the AWS_* variables)
     file:///dir            DirectoryOrigin  (plain system calls: several times faster
                                              than an object-store client on a local disk)
