@@ -22,8 +22,8 @@ from xml.sax.saxutils import escape
 from ...cache.origin import BadObjectPath, OriginError
 from ...castore import CastoreError
 from ...config import S3Settings
-from ..delivery import BodyBroken
-from ..edge import Edge
+from ..delivery import BodyBroken, NotStarted
+from ..edge import Edge, upstream_failure
 from ..mirror import Mirror
 from ..mounts import Mount, Router
 from ..pipes import ClientGone
@@ -72,9 +72,11 @@ class S3Api:
         except BodyBroken as exc:
             log.warning("%s %s: body broken off: %s", method, resource, exc)
             raise
-        except (OriginError, CastoreError) as exc:
+        except (OriginError, CastoreError, NotStarted) as exc:
             log.warning("%s %s: %s", method, resource, exc)
-            self._fail(proto, method, S3Error("BadGateway", f"upstream failed: {exc}", 502), resource)
+            status, words = upstream_failure(exc)
+            code = "GatewayTimeout" if status == 504 else "BadGateway"
+            self._fail(proto, method, S3Error(code, words, status), resource)
         except Exception:
             log.exception("%s %s failed", method, resource)
             self._fail(proto, method, S3Error("InternalError", "internal error (logged on the server)"), resource)
@@ -158,7 +160,8 @@ class S3Api:
             except (OriginError, BadObjectPath) as exc:
                 code = "InvalidArgument" if isinstance(exc, BadObjectPath) else "InternalError"
                 results.append(f"<Error><Key>{escape(key)}</Key><Code>{code}</Code>"
-                               f"<Message>{escape(str(exc))}</Message></Error>")
+                               f"<Message>{escape(str(exc) if code == 'InvalidArgument' else exc.public)}</Message>"
+                               "</Error>")
         self._xml(proto, f'<DeleteResult xmlns="{XMLNS}">{"".join(results)}</DeleteResult>')
 
     async def _write(self, proto, method: str, params: dict[str, str], headers: dict[str, str],  # noqa: ANN001
