@@ -33,6 +33,8 @@ from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
 
 READ_SIZE = 256 * 1024
+# The longest key S3 holds, in UTF-8 bytes, the origin's prefix included.
+MAX_KEY_BYTES = 1024
 ATTRIBUTES = ("Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language")
 
 
@@ -44,8 +46,13 @@ def object_key(path: str) -> str:
 def checked_key(key: str) -> str:
     if not key or key.endswith("/"):
         raise BadObjectPath(f"{key!r} names no object")
-    if "\x00" in key or any(seg in ("", ".", "..") for seg in key.split("/")):
-        raise BadObjectPath(f"{key!r}: empty, '.' and '..' segments are not allowed")
+    if "\x00" in key:
+        raise BadObjectPath(f"{key!r}: NUL characters are not allowed")
+    segments = key.split("/")
+    if "" in segments:
+        raise BadObjectPath(f"{key!r}: empty segments ('//') are not allowed")
+    if any(seg in (".", "..") for seg in segments):
+        raise BadObjectPath(f"{key!r}: '.' and '..' segments are not allowed")
     return key
 
 
@@ -74,6 +81,19 @@ class BucketOrigin:
             self._store: Any = s3_store(url, dict(options or {}))
         except BadStoreURL as exc:
             raise BadOriginURL(str(exc).replace("store URL", "origin URL")) from None
+        prefix = urlsplit(self.name).path.strip("/")
+        self._prefix_bytes = len(prefix.encode()) + 1 if prefix else 0
+
+    @staticmethod
+    def check_path(path: str) -> None:
+        """BadObjectPath for a request path no key could be (an empty, '.' or '..'
+        segment, a trailing slash): the client's mistake, a 400, not the origin's."""
+        object_key(path)
+
+    def _too_long(self, key: str) -> bool:
+        """A key longer than a bucket holds names nothing; asking would only get an
+        error back, which would read as the origin failing."""
+        return self._prefix_bytes + len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
 
     def _headers(self, meta: Mapping[str, Any], attributes: Mapping[str, Any], key: str) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -99,6 +119,8 @@ class BucketOrigin:
         if method not in ("GET", "HEAD"):
             return OriginResponse(405, CIMultiDict({"Allow": "GET, HEAD", "Content-Length": "0"}), 0)
         key = object_key(path)
+        if self._too_long(key):
+            return OriginResponse(404, CIMultiDict({"Content-Type": "text/plain; charset=utf-8"}), 0)
         lowered = {k.lower(): v for k, v in headers.items()}
         options: dict[str, Any] = {"head": method == "HEAD"}
         wanted = single_range(lowered.get("range")) if method == "GET" else None

@@ -10,6 +10,7 @@ pointing out of it) name nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import mimetypes
 import os
 import stat as stat_mode
@@ -23,6 +24,8 @@ from ..cache.origin import BadOriginURL, ListedObject, OriginBodyError, OriginRe
 from .bucket import object_key
 
 READ_SIZE = 1024 * 1024
+# Errors of open() that mean the path names no file: a 404, not a failing origin.
+NAMES_NOTHING = (errno.ENAMETOOLONG, errno.ELOOP)
 
 
 class DirectoryOrigin:
@@ -32,6 +35,12 @@ class DirectoryOrigin:
             raise BadOriginURL(f"bad origin URL {url!r}: {path} is not a directory")
         self.name = url
         self.root = os.path.realpath(path)
+
+    @staticmethod
+    def check_path(path: str) -> None:
+        """BadObjectPath for a request path no file could have (an empty, '.' or '..'
+        segment, a trailing slash): the client's mistake, a 400, not the origin's."""
+        object_key(path)
 
     def _resolve(self, path: str) -> str | None:
         full = os.path.realpath(os.path.join(self.root, object_key(path)))
@@ -47,7 +56,9 @@ class DirectoryOrigin:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             fd = -1
         except OSError as exc:
-            raise OriginUnavailable(f"origin {self.name}: {exc.strerror}") from None
+            if exc.errno not in NAMES_NOTHING:
+                raise OriginUnavailable(f"origin {self.name}: {exc.strerror}") from None
+            fd = -1  # a name longer than the filesystem allows, or links in a loop
         if fd < 0:
             return OriginResponse(404, CIMultiDict({"Content-Type": "text/plain; charset=utf-8"}), 0)
         stat = os.fstat(fd)

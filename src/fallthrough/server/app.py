@@ -14,12 +14,14 @@ from dataclasses import replace
 from ..cache.cache import Cache, spool_dir
 from ..cache.index import Index
 from ..cache.nodelock import NodeLocks
+from ..cache.origin import BadObjectPath
 from ..config import Settings, default_settings, has_transforms, load
 from ..transforms.setup import Transforms
 from .admin import Admin
-from .edge import Edge
+from .edge import Edge, text
 from .mirror import Mirror
 from .mounts import build_router
+from .requests import BadRequest, check_path
 from .sources import EdgeSources
 from .s3.api import S3Api
 
@@ -88,8 +90,33 @@ class App:
             await self.s3.handle(scope, proto)
             return
         # The fresh small hit is answered here, without another coroutine.
-        if not self.edge.fast_hit(scope, proto):
+        if not self.edge.fast_hit(scope, proto) and not self._bad_path(scope, proto):
             await self.edge.handle(scope, proto)
+
+    def _bad_path(self, scope, proto) -> bool:  # noqa: ANN001
+        """A path that no object of its mount's origin could have (an empty segment, a
+        trailing slash on a bucket or a directory) is the client's mistake: answered 400
+        here, before a fill would report it as the origin failing."""
+        path = scope.path
+        if path.startswith(Admin.PREFIX):
+            return False
+        try:
+            check_path(path)
+        except BadRequest:
+            return False  # the edge answers what no path may be, in its own words
+        routed = self.router.route(path)
+        if routed is None:
+            return False
+        mount, rest = routed
+        check = getattr(mount.origin, "check_path", None)
+        if check is None:
+            return False
+        try:
+            check(mount.origin_path(rest))
+        except BadObjectPath as exc:
+            text(proto, 400, str(exc))
+            return True
+        return False
 
     def __rsgi_init__(self, loop) -> None:  # noqa: ANN001
         pass
