@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import socket
 
+from .cache.cache import spool_dir
 from .castore import CastoreError
 from .castore.s3 import s3_store
 from .config import Settings
@@ -19,6 +20,7 @@ from .serve_errors import ServeError
 from .transforms.avatars.remote import RendererError
 from .transforms.avatars.service import check as check_avatars
 from .server.app import CONFIG_VARIABLE, index_path
+from .server.pipes import remove_dead
 
 MAX_REQUEST_HEAD = 64 * 1024
 
@@ -77,6 +79,8 @@ def run_granian(factory: str, host: str, port: int, workers: int) -> None:
 
 def serve(settings: Settings, config_path: str | None) -> int:
     check(settings)
+    # A killed worker leaves its pipe directory behind; no worker of this node runs yet.
+    remove_dead(spool_dir(settings.store.path))
     os.environ[CONFIG_VARIABLE] = os.path.abspath(config_path) if config_path else ""
     server = settings.server
     print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s)", flush=True)

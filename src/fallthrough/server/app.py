@@ -21,6 +21,7 @@ from .admin import Admin
 from .edge import Edge, text
 from .mirror import Mirror
 from .mounts import build_router
+from .pipes import Pipes
 from .requests import BadRequest, check_path
 from .sources import EdgeSources
 from .s3.api import S3Api
@@ -56,6 +57,9 @@ class App:
         self.mirror = Mirror(self.cache, self.router)
         stats = self.transforms.stats if self.transforms is not None else None
         self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of, stats))
+        # The pipes live under the store's tmp directory, named by pid, so that the next
+        # start removes a killed worker's (serve.py) instead of leaving them in /tmp.
+        self.edge.pipes = Pipes(self.cache.spool_dir)
         self.sources.bind(self.edge)
         uploads = os.path.join(os.path.abspath(settings.store.path), "uploads")
         self.s3 = S3Api(self.edge, self.router, settings.s3, uploads, self.mirror) \

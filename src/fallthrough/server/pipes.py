@@ -23,6 +23,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
 import tempfile
 from itertools import count
@@ -40,6 +41,9 @@ F_SETPIPE_SZ = 1031
 SEND_STALL = 60.0
 # How long the server may take to open the pipe after the response was handed over.
 OPEN_WAIT = 10.0
+# A worker's pipe directory under the store's tmp directory: pipes-<pid>-<random>.
+PIPES_PREFIX = "pipes-"
+_PIPES_NAME = re.compile(rf"{PIPES_PREFIX}(\d+)-\w+")
 
 Part = bytes | memoryview | FileSpan
 
@@ -123,10 +127,17 @@ class PipeOut:
 
 
 class Pipes:
-    """Where this worker makes its named pipes: a private directory, emptied as it goes
-    (each pipe is unlinked as soon as both ends are open) and removed at shutdown."""
+    """Where this worker makes its named pipes: a directory of its own, emptied as it goes
+    (each pipe is unlinked as soon as both ends are open) and removed at shutdown.
 
-    def __init__(self) -> None:
+    Under `root` (the store's tmp directory) the directory is named by the worker's pid,
+    so a process killed before its shutdown leaves something the next start can tell from
+    a live worker's and remove (see remove_dead); without a root it is a private folder of
+    the system's temporary directory, where a predictable name could be taken first.
+    """
+
+    def __init__(self, root: str | None = None) -> None:
+        self._root = root
         self._dir: str | None = None
         self._names = count()
         self._broken = False
@@ -150,7 +161,11 @@ class Pipes:
 
     def _path(self) -> str:
         if self._dir is None:
-            self._dir = tempfile.mkdtemp(prefix="fallthrough-pipes-")
+            if self._root is None:
+                self._dir = tempfile.mkdtemp(prefix="fallthrough-pipes-")
+            else:
+                os.makedirs(self._root, exist_ok=True)
+                self._dir = tempfile.mkdtemp(prefix=f"{PIPES_PREFIX}{os.getpid()}-", dir=self._root)
         return os.path.join(self._dir, str(next(self._names)))
 
     @staticmethod
@@ -181,3 +196,41 @@ class Pipes:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def remove_dead(root: str) -> list[str]:
+    """Remove the pipe directories under `root` whose process is gone (a killed worker
+    never reached its shutdown); a live process's are left alone. Returns what went."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in names:
+        match = _PIPES_NAME.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """A zombie counts as gone: a killed worker stays one until something reaps it."""
+    if pid == os.getpid():
+        return True
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                return f.read().rsplit(b")", 1)[-1].split()[0] not in (b"Z", b"X")
+        except FileNotFoundError:
+            return False
+        except (OSError, IndexError):
+            return True  # unreadable: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
