@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from multidict import CIMultiDict
 
-from ..castore import BlobNotFound, BlobStore, CastoreError
+from ..castore import B3Digest, BlobNotFound, BlobStore, CastoreError
 from .bodies import SMALL_BODY, HotBodies
 from .entry import COMPUTED, TAG_HEADERS, Entry, derived_tag, parse_tags
 from .fill import Fill, FillHead
@@ -215,7 +215,7 @@ class Cache:
         finally:
             fill.leave()
         entry = self._entry(fill.key, variant, status, headers, digest, fill.received, request_time,
-                            response_time, vary, policy)
+                            response_time, vary, policy, writer.manifest_digest)
         if self.index.superseded(entry):
             log.info("not indexing %s: purged while it was being fetched", fill.key)
             return None
@@ -231,6 +231,7 @@ class Cache:
     def _entry(
         self, key: str, variant: tuple[str, ...], status: int, headers: CIMultiDict[str], digest: bytes, size: int,
         request_time: float, response_time: float, vary: tuple[str, ...], policy: CachePolicy,
+        manifest: B3Digest | None = None,
     ) -> Entry:
         stored = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in COMPUTED)
         swr, sie = stale_windows(headers, policy)
@@ -239,7 +240,7 @@ class Cache:
             request_time=request_time, response_time=response_time,
             lifetime=freshness_lifetime(status, headers, policy, response_time=response_time),
             stale_while_revalidate=swr, stale_if_error=sie, vary=vary, tags=parse_tags(headers),
-            initial_age=current_age(headers, request_time, response_time, response_time),
+            initial_age=current_age(headers, request_time, response_time, response_time), manifest=manifest,
         )
 
     def _refreshed(
@@ -266,19 +267,20 @@ class Cache:
         return self.bodies.get(entry.digest)
 
     async def load_small(self, entry: Entry) -> bytes:
-        body = await self.store.get(entry.digest)
-        if len(body) != entry.size:
-            raise BlobNotFound(f"blob {entry.digest.hex()} has {len(body)} bytes, the entry says {entry.size}")
+        """The whole body, checked against what was stored (manifest, size, blob digest)."""
+        body = await self.store.get(entry.digest, manifest=entry.manifest, size=entry.size)
         self.bodies.put(entry.digest, body)
         return body
 
     async def body(self, entry: Entry, start: int, end: int) -> AsyncIterator[bytes]:
-        if entry.size <= SMALL_BODY:
-            body = self.small_body(entry) or await self.load_small(entry)
-            yield body[start:end]
-            return
+        """Bytes [start, end) of the body. A manifest or size that is not the one stored
+        raises before any byte goes out; a damaged chunk, before its bytes do."""
         try:
-            reader = await self.store.open_read(entry.digest)
+            if entry.size <= SMALL_BODY:
+                body = self.small_body(entry) or await self.load_small(entry)
+                yield body[start:end]
+                return
+            reader = await self.store.open_read(entry.digest, manifest=entry.manifest, size=entry.size)
             async for part in reader.iter_range(start, end):
                 yield part
         except CastoreError:
@@ -286,10 +288,13 @@ class Cache:
             raise
 
     def lost(self, entry: Entry) -> None:
-        """The store no longer has (a good copy of) this entry's body: forget the entry."""
+        """The store no longer has (a good copy of) this entry's body: forget the entry,
+        unless a newer fetch has replaced it already (then that one is kept)."""
+        self.bodies.discard(entry.digest)
+        if not self.index.holds(entry):
+            return
         log.warning("the body of %s is gone from the store; it will be fetched again", entry.key)
         self.index.remove(entry.key)
-        self.bodies.discard(entry.digest)
 
     # -- purge ----------------------------------------------------------------
 

@@ -34,6 +34,20 @@ SWEEP_BATCH = 2000
 PURGE_MEMORY = 600.0
 
 
+def _text(record: dict[str, Any], name: str) -> str:
+    value = record.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"a record's {name!r} is not a string")
+    return value
+
+
+def _time(record: dict[str, Any], default: float | None) -> float:
+    value = record.get("time", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -1e12 < value < 1e12:
+        raise ValueError("a record's 'time' is not a time")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Ban:
     kind: BanKind
@@ -92,6 +106,12 @@ class Index:
                 self._drop(entry)
                 return None
         return entry
+
+    def holds(self, entry: Entry) -> bool:
+        """Whether the key's variant still has this entry's body (no newer fetch replaced it)."""
+        record = self._keys.get(entry.key)
+        current = record.variants.get(entry.variant) if record is not None else None
+        return current is not None and current.digest == entry.digest
 
     def vary_of(self, key: str) -> tuple[str, ...]:
         record = self._keys.get(key)
@@ -212,31 +232,45 @@ class Index:
             self.orphans.setdefault(entry.digest, time.monotonic())
         self.bytes -= entry.size
 
-    def _apply(self, record: dict[str, Any], replay: bool) -> None:
+    def _apply(self, record: dict[str, Any], replay: bool, quiet: bool = False) -> None:
+        """Apply one record from the journal, or skip it with one line: the journal is data
+        from disk, and no record in it, whatever it holds, may keep the index from opening.
+        `quiet` for the compaction's pass, so a bad record is reported once, not twice."""
         try:
-            op = record["op"]
-            if op == "put":
-                self._put(Entry.from_json(record["entry"]))
-            elif op == "del":
-                self._remove(str(record["key"]))
-                if not replay:
-                    self._removed[str(record["key"])] = float(record.get("time", 0.0))
-            elif op == "ban":
-                ban = Ban(record["kind"], str(record["value"]), float(record["time"]))
-                if replay:
-                    for entry in list(self.entries()):
-                        if ban.matches(entry):
-                            self._drop(entry)
-                else:
-                    self.bans.append(ban)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("index: skipped a record that does not parse (%s)", exc)
+            self._apply_record(record, replay)
+        except Exception as exc:  # noqa: BLE001 - see above: a bad record costs itself only
+            if not quiet:
+                log.warning("index: skipped a record that does not parse (%s)",
+                            str(exc)[:200] or type(exc).__name__)
+
+    def _apply_record(self, record: dict[str, Any], replay: bool) -> None:
+        op = record.get("op")
+        if op == "put":
+            self._put(Entry.from_json(record.get("entry")))
+        elif op == "del":
+            key, when = _text(record, "key"), _time(record, 0.0)
+            self._remove(key)
+            if not replay:
+                self._removed[key] = when
+        elif op == "ban":
+            kind = record.get("kind")
+            if kind not in ("prefix", "tag"):
+                raise ValueError("a ban is of kind 'prefix' or 'tag'")
+            ban = Ban(kind, _text(record, "value"), _time(record, None))
+            if replay:
+                for entry in list(self.entries()):
+                    if ban.matches(entry):
+                        self._drop(entry)
+            else:
+                self.bans.append(ban)
+        else:
+            raise ValueError("a record's op is 'put', 'del' or 'ban'")
 
     def _compact(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The live records when most of the journal is dead, else None (keep it)."""
         scratch = Index()
         for record in records:
-            scratch._apply(record, replay=True)
+            scratch._apply(record, replay=True, quiet=True)
         live = [{"op": "put", "entry": e.to_json()} for e in scratch.entries()]
         if len(records) > 64 and len(live) < COMPACT_BELOW * len(records):
             return live

@@ -44,7 +44,7 @@ def decode(line: bytes) -> dict[str, Any] | None:
         if int(line[:8], 16) != zlib.crc32(payload):
             return None
         record = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return None
     return record if isinstance(record, dict) else None
 

@@ -10,6 +10,7 @@ from .digest import B3Digest, blob_path, chunk_path
 from .errors import (
     BadDigest,
     BadStoreURL,
+    BlobMismatch,
     BlobNotFound,
     CastoreError,
     ChunkCorrupt,
@@ -17,7 +18,7 @@ from .errors import (
     ManifestCorrupt,
     StoreUnavailable,
 )
-from .manifest import ChunkMeta
+from .manifest import EMPTY_MANIFEST, ChunkMeta, manifest_digest
 from .open import TierSpec, open_store, open_tier
 from .reader import BlobInfo, BlobReader
 from .stack import TierStack
@@ -28,6 +29,7 @@ __all__ = [
     "BadDigest",
     "BadStoreURL",
     "BlobInfo",
+    "BlobMismatch",
     "BlobNotFound",
     "BlobReader",
     "BlobStore",
@@ -36,12 +38,14 @@ __all__ = [
     "ChunkCorrupt",
     "ChunkMeta",
     "ChunkNotFound",
+    "EMPTY_MANIFEST",
     "ManifestCorrupt",
     "StoreUnavailable",
     "TierSpec",
     "TierStack",
     "blob_path",
     "chunk_path",
+    "manifest_digest",
     "open_store",
     "open_tier",
 ]

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from .digest import B3Digest
-from .errors import BlobNotFound
-from .manifest import ChunkMeta, decode_manifest
+from .errors import BlobMismatch, BlobNotFound
+from .manifest import EMPTY_MANIFEST, ChunkMeta, decode_manifest
 from .reader import BlobInfo, BlobReader
 from .stack import TierStack
 from .writer import BlobWriter
@@ -36,19 +36,32 @@ class BlobStore:
             return True
         return await self.stack.has_chunk(digest)
 
-    async def stat(self, digest: B3Digest) -> BlobInfo:
-        """Size and chunk list; a single-chunk blob lists itself as its one chunk."""
-        data = await self.stack.fetch_manifest(digest)
+    async def stat(self, digest: B3Digest, manifest: B3Digest | None = None, size: int | None = None) -> BlobInfo:
+        """Size and chunk list; a single-chunk blob lists itself as its one chunk.
+
+        `manifest` and `size` are what the caller recorded when it stored the blob (the
+        writer's `manifest_digest` and byte count): a copy that differs, such as another
+        blob's manifest under this name, raises BlobMismatch before any byte is read,
+        which a range read could not otherwise notice.
+        """
+        data = await self.stack.fetch_manifest(digest, manifest)
+        if data is None and manifest is not None and manifest != EMPTY_MANIFEST:
+            raise BlobNotFound(f"blob {digest}: its manifest is not in {self.name}")
         chunks = decode_manifest(data, digest) if data is not None else []
         if chunks:
-            return BlobInfo.build(digest, chunks)
-        size = await self.stack.chunk_size(digest)
-        if size is None:
-            raise BlobNotFound(f"blob {digest} not found in {self.name}")
-        return BlobInfo.build(digest, [ChunkMeta(digest, size)])
+            info = BlobInfo.build(digest, chunks)
+        else:
+            chunk_size = await self.stack.chunk_size(digest)
+            if chunk_size is None:
+                raise BlobNotFound(f"blob {digest} not found in {self.name}")
+            info = BlobInfo.build(digest, [ChunkMeta(digest, chunk_size)])
+        if size is not None and info.size != size:
+            raise BlobMismatch(f"blob {digest} has {info.size} bytes in {self.name}, {size} were stored")
+        return info
 
-    async def open_read(self, digest: B3Digest) -> BlobReader:
-        return BlobReader(self.stack, await self.stat(digest))
+    async def open_read(self, digest: B3Digest, manifest: B3Digest | None = None,
+                        size: int | None = None) -> BlobReader:
+        return BlobReader(self.stack, await self.stat(digest, manifest, size))
 
     def open_write(self) -> BlobWriter:
         return BlobWriter(self.stack, self.compression_level)
@@ -59,9 +72,9 @@ class BlobStore:
         await writer.write(data)
         return await writer.close()
 
-    async def get(self, digest: B3Digest) -> bytes:
+    async def get(self, digest: B3Digest, manifest: B3Digest | None = None, size: int | None = None) -> bytes:
         """Read a whole blob into memory (small objects, tests)."""
-        reader = await self.open_read(digest)
+        reader = await self.open_read(digest, manifest, size)
         return b"".join([part async for part in reader.iter_range()])
 
     async def read_chunk(self, digest: B3Digest, size: int | None = None) -> bytes:

@@ -154,9 +154,11 @@ class BudgetTier:
         await self._evict(protect=None)
 
     async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
+        """Every chunk goes to the inner tier, even those in the books: the books list
+        what is there, not whether it is intact, and the inner tier checks that."""
         await self._ensure_loaded()
         new = [(d, f) for d, f in chunks if d not in self._chunk_bytes]
-        written = await self.inner.store_chunks(new) if new else 0
+        written = await self.inner.store_chunks(chunks)
         for digest, frame in new:
             self._account_chunk(digest, len(frame))
         await self._evict(protect=None)

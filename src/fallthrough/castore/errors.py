@@ -39,5 +39,13 @@ class ManifestCorrupt(CastoreError):
     """A blob manifest is not a valid StatBlobResponse."""
 
 
+class BlobMismatch(CastoreError):
+    """A blob's manifest or size is not the one recorded when the blob was stored.
+
+    Its own class so that a caller can tell "this copy is not the blob I stored" (swapped,
+    foreign or damaged at rest: fetch it again) from a store that is down.
+    """
+
+
 class StoreUnavailable(CastoreError):
     """A backend could not be reached or refused the request."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import uuid
 from urllib.parse import unquote, urlsplit
@@ -12,7 +13,10 @@ from obstore.store import LocalStore
 
 from .digest import B3Digest, chunk_path
 from .errors import BadStoreURL, ChunkNotFound, StoreUnavailable
+from .frames import is_intact
 from .objectstore import ObjectStoreTier
+
+log = logging.getLogger(__name__)
 
 
 def file_url_path(url: str) -> str:
@@ -35,6 +39,11 @@ class FileTier(ObjectStoreTier):
     plain system calls, that costs a fraction of a trip through the object-store runtime
     per chunk, and leaves the GIL free while the kernel copies. The files are the same:
     written beside their final name, then renamed into place, so no reader sees part of one.
+
+    A file already there is trusted only if this process wrote or checked that very file
+    (same inode, size and mtime); any other is read back and compared first, so a chunk
+    damaged at rest is written again by the next fill that brings it. (A file changed in
+    place within the clock tick of its writing keeps its mtime; reads still catch that.)
     """
 
     def __init__(self, store: LocalStore, name: str, root: str) -> None:
@@ -44,14 +53,17 @@ class FileTier(ObjectStoreTier):
     def _os_error(self, exc: OSError) -> StoreUnavailable:
         return StoreUnavailable(f"store {self.name}: {exc.strerror or exc}: {exc.filename}")
 
+    def _path(self, digest: B3Digest) -> str:
+        return os.path.join(self._root, chunk_path(digest))
+
     async def has_chunk(self, digest: B3Digest) -> bool:
-        return os.path.exists(os.path.join(self._root, chunk_path(digest)))
+        return os.path.exists(self._path(digest))
 
     def fetch_chunk_sync(self, digest: B3Digest) -> bytes:
         """A blocking read, for a worker thread: a fifth of the cost of the object-store
         runtime's async get for a chunk-sized file."""
         try:
-            with open(os.path.join(self._root, chunk_path(digest)), "rb") as f:
+            with open(self._path(digest), "rb") as f:
                 return f.read()
         except FileNotFoundError:
             raise ChunkNotFound(f"chunk {digest} not found in {self.name}") from None
@@ -60,6 +72,12 @@ class FileTier(ObjectStoreTier):
 
     async def fetch_chunk(self, digest: B3Digest) -> bytes:
         return await asyncio.to_thread(self.fetch_chunk_sync, digest)
+
+    async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
+        try:
+            await asyncio.to_thread(self._write, digest, frame)
+        except OSError as exc:
+            raise self._os_error(exc) from None
 
     async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
         try:
@@ -70,25 +88,54 @@ class FileTier(ObjectStoreTier):
     def _write_new(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
         written = 0
         for digest, frame in chunks:
-            path = os.path.join(self._root, chunk_path(digest))
-            if os.path.exists(path):
+            if self._holds_good_file(digest, frame):
                 continue
-            staging = f"{path}#{uuid.uuid4().hex[:16]}"
-            try:
-                f = open(staging, "xb")  # noqa: SIM115 - closed below
-            except FileNotFoundError:  # a shard folder not made yet: the rarer case
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                f = open(staging, "xb")  # noqa: SIM115
-            try:
-                with f:
-                    f.write(frame)
-                os.replace(staging, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(staging)
-                raise
+            self._write(digest, frame)
             written += 1
         return written
+
+    def _holds_good_file(self, digest: B3Digest, frame: bytes) -> bool:
+        """Whether the file there may stand in for `frame` (one stat when vouched for)."""
+        path = self._path(digest)
+        try:
+            token = _file_token(os.stat(path))
+            if self._vouched.holds(digest, token):
+                return True
+            with open(path, "rb") as f:
+                stored = f.read()
+        except FileNotFoundError:
+            return False
+        if stored == frame or is_intact(digest, stored):
+            self._vouched.add(digest, token)
+            return True
+        log.warning("chunk %s in %s is damaged; writing it again", digest, self.name)
+        return False
+
+    def _write(self, digest: B3Digest, frame: bytes) -> None:
+        """Write (or replace) one chunk file atomically, and vouch for the file written."""
+        path = self._path(digest)
+        staging = f"{path}#{uuid.uuid4().hex[:16]}"
+        try:
+            f = open(staging, "xb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:  # a shard folder not made yet: the rarer case
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            f = open(staging, "xb")  # noqa: SIM115
+        try:
+            with f:
+                f.write(frame)
+                f.flush()  # the token must see the whole file: a small frame waits in the buffer
+                token = _file_token(os.fstat(f.fileno()))
+            os.replace(staging, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(staging)
+            raise
+        self._vouched.add(digest, token)
+
+
+def _file_token(st: os.stat_result) -> tuple[int, int, int, int]:
+    """One file's identity: a copy replaced or rewritten in place gets another token."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def open_file(url: str) -> ObjectStoreTier:

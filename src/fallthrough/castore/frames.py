@@ -30,6 +30,20 @@ def open_frame(digest: B3Digest, frame: bytes, size: int | None) -> bytes:
     return data
 
 
+def is_intact(digest: B3Digest, frame: bytes, size_hint: int | None = None) -> bool:
+    """Whether a stored frame holds its chunk, whatever size a manifest claimed.
+
+    The test before a stored copy is thrown away or trusted as a duplicate: a read may
+    have failed because a wrong manifest gave a wrong size, and then the copy is fine.
+    """
+    bound = max(size_hint or 0, UNKNOWN_SIZE_BOUND)
+    try:
+        data = decompress(frame, bound, str(digest))
+    except ChunkCorrupt:
+        return False
+    return blake3.blake3(data).digest() == digest
+
+
 def seal_chunk(data: bytes | memoryview, level: int) -> tuple[B3Digest, bytes]:
     """Name and compress one chunk (both release the GIL, so threads run in parallel)."""
     return B3Digest(blake3.blake3(data).digest()), compress(data, level)

@@ -63,6 +63,16 @@ def encode_manifest(chunks: list[ChunkMeta]) -> bytes:
     return msg.SerializeToString()
 
 
+def manifest_digest(data: bytes) -> B3Digest:
+    """The name of a manifest's bytes, kept beside the blob's name by whoever stored it.
+
+    The blob's own digest cannot be checked before the whole blob has been read, so a
+    manifest that belongs to another blob would go unnoticed by a range read; this one
+    can be checked against the bytes stat reads anyway, at the cost of one small hash.
+    """
+    return B3Digest.of(data)
+
+
 def decode_manifest(data: bytes, blob: B3Digest) -> list[ChunkMeta]:
     """Parse a manifest read from a store; anything malformed names the blob."""
     msg = StatBlobResponse()
@@ -76,3 +86,8 @@ def decode_manifest(data: bytes, blob: B3Digest) -> list[ChunkMeta]:
             raise ManifestCorrupt(f"manifest of blob {blob} lists a chunk digest of {len(entry.digest)} bytes")
         chunks.append(ChunkMeta(B3Digest(entry.digest), entry.size))
     return chunks
+
+
+# What a blob of fewer than two chunks records: stores that hold no manifest at all for
+# such a blob match it too.
+EMPTY_MANIFEST = manifest_digest(encode_manifest([]))

@@ -7,18 +7,65 @@ each); reading and writing chunks and manifests is the same for all of them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import threading
+from collections.abc import AsyncIterator, Hashable, Mapping
+from typing import Any
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
 
 from .digest import B3Digest, blob_path, chunk_path, digest_from_path
 from .errors import ChunkNotFound, StoreUnavailable
+from .frames import is_intact
+
+log = logging.getLogger(__name__)
+
+# Chunks a tier remembers having checked (or written): enough for the chunks of a few
+# GiB of recent writes, a few MiB of memory.
+VOUCHED = 16384
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+class Vouched:
+    """Chunks this process has seen to be good in one tier, each with a token of the copy
+    it saw (a file's inode, size and mtime; an object's size and ETag).
+
+    A write skips a chunk the tier already holds, and that skip is what makes dedup free;
+    but a copy damaged at rest would then never be replaced. So a write trusts a copy it
+    finds only if the same copy was checked before, and checks it (reads it back)
+    otherwise. Bounded, oldest out first; safe to use from worker threads.
+    """
+
+    def __init__(self, limit: int = VOUCHED) -> None:
+        self._limit = limit
+        self._tokens: dict[B3Digest, Hashable] = {}
+        self._lock = threading.Lock()
+
+    def holds(self, digest: B3Digest, token: Hashable) -> bool:
+        return token is not None and self._tokens.get(digest) == token
+
+    def add(self, digest: B3Digest, token: Hashable) -> None:
+        if token is None:
+            return
+        with self._lock:
+            self._tokens.pop(digest, None)
+            self._tokens[digest] = token
+            if len(self._tokens) > self._limit:
+                del self._tokens[next(iter(self._tokens))]
+
+    def discard(self, digest: B3Digest) -> None:
+        with self._lock:
+            self._tokens.pop(digest, None)
+
+
+def _object_token(size: int, e_tag: str | None) -> Hashable:
+    """What identifies one stored copy of an object; None where the store gives no ETag."""
+    return None if e_tag is None else (size, e_tag)
 
 
 class ObjectStoreTier:
@@ -27,6 +74,7 @@ class ObjectStoreTier:
     def __init__(self, store: obstore.store.ObjectStore, name: str) -> None:
         self._store = store
         self.name = name
+        self._vouched = Vouched()
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         return StoreUnavailable(f"store {self.name}: {_first_line(exc)}")
@@ -58,35 +106,57 @@ class ObjectStoreTier:
                 return (await self.fetch_chunk(digest))[:length]
             raise self._unavailable(exc) from None
 
-    async def _exists(self, path: str) -> bool:
+    async def _head(self, path: str) -> Mapping[str, Any] | None:
         try:
-            await obstore.head_async(self._store, path)
-            return True
+            return await obstore.head_async(self._store, path)
         except FileNotFoundError:
-            return False
+            return None
         except (ObstoreError, OSError) as exc:
             raise self._unavailable(exc) from None
 
     async def has_chunk(self, digest: B3Digest) -> bool:
-        return await self._exists(chunk_path(digest))
+        return await self._head(chunk_path(digest)) is not None
 
-    async def _put(self, path: str, data: bytes) -> None:
+    async def _put(self, path: str, data: bytes) -> Mapping[str, Any]:
         try:
-            await obstore.put_async(self._store, path, data, use_multipart=False)
+            return await obstore.put_async(self._store, path, data, use_multipart=False)
         except (ObstoreError, OSError) as exc:
             raise self._unavailable(exc) from None
 
     async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
-        await self._put(chunk_path(digest), frame)
+        """Write a frame whatever is there (a verified frame replacing a damaged copy)."""
+        result = await self._put(chunk_path(digest), frame)
+        self._vouched.add(digest, _object_token(len(frame), result.get("e_tag")))
 
     async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
         async def one(digest: B3Digest, frame: bytes) -> int:
-            if await self.has_chunk(digest):
+            if await self._holds_good_copy(digest, frame):
                 return 0
             await self.store_chunk(digest, frame)
             return 1
 
         return sum(await asyncio.gather(*(one(d, f) for d, f in chunks)))
+
+    async def _holds_good_copy(self, digest: B3Digest, frame: bytes) -> bool:
+        """Whether the copy stored here may stand in for `frame`: checked before, or now.
+
+        One request, as the plain existence check was, for a chunk this tier lacks or
+        has vouched for; a copy not seen before is read back once and compared.
+        """
+        meta = await self._head(chunk_path(digest))
+        if meta is None:
+            return False
+        token = _object_token(meta["size"], meta.get("e_tag"))
+        if self._vouched.holds(digest, token):
+            return True
+        stored = await self._get(chunk_path(digest))
+        if stored is None:
+            return False
+        if stored == frame or await asyncio.to_thread(is_intact, digest, stored):
+            self._vouched.add(digest, token)
+            return True
+        log.warning("chunk %s in %s is damaged; writing it again", digest, self.name)
+        return False
 
     async def _delete(self, path: str) -> None:
         try:
@@ -97,6 +167,7 @@ class ObjectStoreTier:
             raise self._unavailable(exc) from None
 
     async def delete_chunk(self, digest: B3Digest) -> None:
+        self._vouched.discard(digest)
         await self._delete(chunk_path(digest))
 
     async def fetch_manifest(self, digest: B3Digest) -> bytes | None:

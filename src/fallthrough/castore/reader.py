@@ -100,14 +100,15 @@ class BlobReader:
 
         A read of the whole blob is also hashed as a whole and checked against the
         blob's name, which catches a manifest that lists the wrong (but intact) chunks.
+        The check comes before the last piece is handed out, so that a reader that
+        promised the whole body can still end it short instead of completing it wrong.
         """
         size = self.info.size
         end = size if end is None else min(end, size)
         if start >= end:
             return
         first, last = self.info.chunk_index(start), self.info.chunk_index(end - 1)
-        whole = verify_whole and start == 0 and end == size and len(self.info.chunks) > 1
-        hasher = blake3.blake3() if whole else None
+        hasher = blake3.blake3() if verify_whole and start == 0 and end == size and not self._self_named() else None
         pending: dict[int, asyncio.Task[bytes]] = {}
         try:
             for index in range(first, last + 1):
@@ -118,14 +119,21 @@ class BlobReader:
                 if hasher is not None:
                     # Inline: ~60 µs a chunk with the GIL released, less than a thread trip.
                     hasher.update(data)
+                    if index == last and hasher.digest() != self.info.digest:
+                        raise ChunkCorrupt(
+                            f"blob {self.info.digest}: its chunks do not add up to its digest (bad manifest)"
+                        )
                 lo = max(start - self.info.offsets[index], 0)
                 hi = min(end - self.info.offsets[index], len(data))
                 yield data if (lo == 0 and hi == len(data)) else data[lo:hi]
         finally:
             for task in pending.values():
                 task.cancel()
-        if hasher is not None and hasher.digest() != self.info.digest:
-            raise ChunkCorrupt(f"blob {self.info.digest}: its chunks do not add up to its digest (bad manifest)")
+
+    def _self_named(self) -> bool:
+        """A blob that is its one chunk, already checked against the blob's name."""
+        chunks = self.info.chunks
+        return len(chunks) == 1 and chunks[0].digest == self.info.digest
 
     async def _fetch(self, index: int) -> bytes:
         meta = self.info.chunks[index]

@@ -15,8 +15,9 @@ from typing import Literal
 
 from .compression import declared_size
 from .digest import B3Digest
-from .errors import ChunkCorrupt, ChunkNotFound, StoreUnavailable
-from .frames import open_frame
+from .errors import BlobMismatch, ChunkCorrupt, ChunkNotFound, StoreUnavailable
+from .frames import is_intact, open_frame
+from .manifest import manifest_digest
 from .tier import Tier
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class TierStack:
         """A verified chunk from the nearest tier that has a good copy."""
         missed: list[Tier] = []
         corrupt: list[str] = []
+        damaged: list[Tier] = []
         unreachable: list[str] = []
         for tier in self.tiers:
             try:
@@ -68,12 +70,15 @@ class TierStack:
                 self.stats[f"chunk_reads:{tier.name}"] += 1
                 self.stats["corrupt_chunks"] += 1
                 corrupt.append(f"{exc} in {tier.name}")
+                damaged.append(tier)
                 missed.append(tier)
                 continue
             self.stats[f"chunk_reads:{tier.name}"] += 1
-            for near in missed:
+            for near in missed:  # a damaged copy is overwritten with the good one here
                 await self._fill(near.store_chunk(digest, frame))
             return data
+        for tier in damaged:
+            await self._discard(tier, digest, size)
         if corrupt:
             raise ChunkCorrupt("; ".join(corrupt))
         if unreachable:
@@ -98,6 +103,28 @@ class TierStack:
         frame = await tier.fetch_chunk(digest)
         return frame, await asyncio.to_thread(open_frame, digest, frame, size)
 
+    async def _discard(self, tier: Tier, digest: B3Digest, size: int | None) -> None:
+        """Remove a copy that failed its check and that no tier could replace.
+
+        Left in place, it would stay for good: a write skips a chunk that is there. Gone,
+        the next fill of a blob that lists it writes it again. What is there is checked
+        once more first (by its digest alone): a fill may have replaced it meanwhile, or
+        only the size a wrong manifest gave was at fault.
+        """
+        try:
+            frame = await tier.fetch_chunk(digest)
+            if await asyncio.to_thread(is_intact, digest, frame, size):
+                return
+            await tier.delete_chunk(digest)
+        except ChunkNotFound:
+            return
+        except StoreUnavailable as exc:
+            log.warning("could not remove the damaged chunk %s from %s: %s", digest, tier.name, exc)
+            return
+        self.stats["chunks_removed"] += 1
+        # Info, not a warning: the read that found it fails and says so (one line for a CLI).
+        log.info("removed the damaged chunk %s from %s; the next write of it stores it again", digest, tier.name)
+
     async def _fill(self, op) -> None:  # noqa: ANN001 - an awaitable store call
         """A fill that fails costs a later miss, never the read that caused it."""
         try:
@@ -119,16 +146,27 @@ class TierStack:
             return len(await self.read_chunk(digest, None))
         return None
 
-    async def fetch_manifest(self, digest: B3Digest) -> bytes | None:
+    async def fetch_manifest(self, digest: B3Digest, expected: B3Digest | None = None) -> bytes | None:
+        """The nearest manifest of the blob, or None; with `expected`, the nearest whose
+        bytes have that digest (a tier holding another is skipped and, when a farther one
+        holds the right one, overwritten), else BlobMismatch."""
         missed: list[Tier] = []
+        wrong: list[str] = []
         for tier in self.tiers:
             data = await tier.fetch_manifest(digest)
+            if data is not None and expected is not None and manifest_digest(data) != expected:
+                self.stats["manifest_mismatches"] += 1
+                log.warning("the manifest of blob %s in %s is not the one stored with it", digest, tier.name)
+                wrong.append(tier.name)
+                data = None
             if data is None:
                 missed.append(tier)
                 continue
             for near in missed:
                 await self._fill(near.store_manifest(digest, data))
             return data
+        if wrong:
+            raise BlobMismatch(f"blob {digest}: its manifest in {', '.join(wrong)} is not the one stored with it")
         return None
 
     async def has_chunk(self, digest: B3Digest) -> bool:

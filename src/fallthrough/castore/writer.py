@@ -19,7 +19,7 @@ from .chunker import Cuts, StreamChunker
 from .compression import compress
 from .digest import B3Digest
 from .frames import seal_chunk
-from .manifest import ChunkMeta, encode_manifest
+from .manifest import ChunkMeta, encode_manifest, manifest_digest
 from .stack import TierStack
 
 # Batches (a few MiB of chunks each) hashed, compressed or stored at once: bounds memory
@@ -41,6 +41,9 @@ class BlobWriter:
         self._done: list[ChunkMeta] = []
         self._closed = False
         self.size = 0
+        # The digest of the manifest close() wrote: keep it beside the blob's digest, and
+        # pass it to stat/open_read to know the manifest read back is this one.
+        self.manifest_digest: B3Digest | None = None
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
@@ -117,15 +120,19 @@ class BlobWriter:
             await self.abort()
             raise
         digest = B3Digest(self._hasher.digest())
-        await self._stack.store_manifest(digest, encode_manifest(self._done))
+        await self._store_manifest(digest, encode_manifest(self._done))
         return digest
+
+    async def _store_manifest(self, digest: B3Digest, manifest: bytes) -> None:
+        await self._stack.store_manifest(digest, manifest)
+        self.manifest_digest = manifest_digest(manifest)
 
     async def _close_single(self, data: memoryview) -> B3Digest:
         """A blob of one chunk is that chunk: hash it once, store it under its own name."""
         digest = B3Digest(blake3.blake3(data).digest())
         frame = await asyncio.to_thread(compress, data, self._level)
         await self._stack.store_chunk(digest, frame)
-        await self._stack.store_manifest(digest, encode_manifest([]))
+        await self._store_manifest(digest, encode_manifest([]))
         return digest
 
     async def abort(self) -> None:

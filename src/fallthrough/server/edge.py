@@ -515,7 +515,8 @@ class Edge:
             await deliver(proto, self.pipes, method, headers, Representation(entry.status, out, entry.size, body))
             return True
         try:
-            await cache.store.stat(entry.digest)  # before promising a 200: is the blob still there?
+            # Before promising a 200: is the blob still there, and is it the one stored?
+            await cache.store.stat(entry.digest, manifest=entry.manifest, size=entry.size)
         except CastoreError:
             cache.lost(entry)
             return False
