@@ -4,6 +4,7 @@
     listen = "127.0.0.1:8080"
     workers = 1
     admin_token = "…"                 # bearer token of /_fallthrough/ (or FALLTHROUGH_ADMIN_TOKEN)
+    max_requests = 2048               # in flight per worker; past it 503 at once (and max_connections, backlog)
 
     [store]
     path = "/var/lib/fallthrough"     # home of the default disk tier and the index
@@ -126,6 +127,9 @@ class ServerSettings(_Listener):
     listen: str = "127.0.0.1:8080"
     workers: int = 1
     admin_token: str | None = None
+    backlog: int = 4096  # connections the kernel queues before the workers accept them
+    max_connections: int | None = None  # per worker; unset: a share of the open-file limit (limits.py)
+    max_requests: int | None = None  # in flight per worker, past which a request is answered 503
 
 
 @dataclass(frozen=True)
@@ -335,7 +339,7 @@ _BUCKET_NAME = re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0
 
 def _server(raw: object) -> ServerSettings:
     table = _table(raw, "server")
-    _unknown(table, {"listen", "workers", "admin_token"}, "server")
+    _unknown(table, {"listen", "workers", "admin_token", "backlog", "max_connections", "max_requests"}, "server")
     listen = _listen(table.get("listen", ServerSettings.listen))
     workers = table.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
@@ -343,7 +347,9 @@ def _server(raw: object) -> ServerSettings:
     token = table.get("admin_token", os.environ.get("FALLTHROUGH_ADMIN_TOKEN"))
     if token is not None and (not isinstance(token, str) or len(token) < 16 or not token.isprintable()):
         raise ConfigError("server.admin_token: expected a printable string of at least 16 characters")
-    return ServerSettings(listen, workers, token)
+    return ServerSettings(listen, workers, token, _integer(table, "backlog", 4096, 128, 65535, "server"),  # type: ignore[arg-type]
+                          _integer(table, "max_connections", None, 1, 10_000_000, "server"),
+                          _integer(table, "max_requests", None, 1, 10_000_000, "server"))
 
 
 _POLICY_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "negative_ttl")

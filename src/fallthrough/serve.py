@@ -14,7 +14,8 @@ import socket
 from .cache.cache import spool_dir
 from .castore import CastoreError
 from .castore.s3 import s3_store
-from .config import Settings
+from .config import ServerSettings, Settings
+from .limits import LimitError, WorkerLimits, raise_open_files, worker_limits
 from .origins import OriginError, open_origin
 from .serve_errors import ServeError
 from .transforms.avatars.remote import RendererError
@@ -63,27 +64,45 @@ def _check_listen(key: str, host: str, port: int, listen: str) -> None:
         raise ServeError(f"{key}: cannot listen on {listen}: {exc.strerror}") from None
 
 
-def run_granian(factory: str, host: str, port: int, workers: int) -> None:
+def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, connections: int) -> None:
     from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
     Granian(
         factory, factory=True, address=host, port=port,
         interface=Interfaces.RSGI, workers=workers, log_access=False, websockets=False,
         loop=Loops.uvloop,  # a third more requests per second than the stock event loop
+        # The server holds one permit per connection, taken before accept() and kept until
+        # the connection closes, idle or not ("backpressure"): past it, connections wait
+        # unanswered in the kernel's queue. Its default (backlog // workers) was 512.
+        backlog=backlog, backpressure=connections,
+        # HTTP/1 only: with the protocol left to detection, a connection that never sends
+        # a byte is never timed out and keeps its permit for good; here it is closed after
+        # the header timeout (30 s), like an idle keep-alive connection.
+        http=HTTPModes.http1,
         # A request head larger than this is answered 431 before it reaches us.
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
     ).serve()
 
 
+def limits(server: ServerSettings) -> WorkerLimits:
+    """Raise the open-file limit (the workers inherit it) and size the workers to it."""
+    try:
+        return worker_limits(server, raise_open_files())
+    except LimitError as exc:
+        raise ServeError(str(exc)) from None
+
+
 def serve(settings: Settings, config_path: str | None) -> int:
     check(settings)
+    server = settings.server
+    sized = limits(server)
     # A killed worker leaves its pipe directory behind; no worker of this node runs yet.
     remove_dead(spool_dir(settings.store.path))
     os.environ[CONFIG_VARIABLE] = os.path.abspath(config_path) if config_path else ""
-    server = settings.server
-    print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s)", flush=True)
+    print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s), each taking up to "
+          f"{sized.connections:,} connections and {sized.requests:,} requests at once", flush=True)
     s3 = None
     if settings.s3 is not None:
         # The S3 API listens apart, in its own server (a fresh process: one HTTP server per
@@ -91,10 +110,11 @@ def serve(settings: Settings, config_path: str | None) -> int:
         print(f"fallthrough: S3 API on http://{settings.s3.listen}", flush=True)
         s3 = multiprocessing.get_context("spawn").Process(
             target=run_granian, args=("fallthrough.server.app:build_s3", settings.s3.host, settings.s3.port,
-                                      server.workers), name="fallthrough-s3")
+                                      server.workers, server.backlog, sized.connections), name="fallthrough-s3")
         s3.start()
     try:
-        run_granian("fallthrough.server.app:build", server.host, server.port, server.workers)
+        run_granian("fallthrough.server.app:build", server.host, server.port, server.workers, server.backlog,
+                    sized.connections)
     finally:
         if s3 is not None:
             s3.terminate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 
 from ..cache.cache import Cache, spool_dir
@@ -16,6 +17,7 @@ from ..cache.index import Index
 from ..cache.nodelock import NodeLocks
 from ..cache.origin import BadObjectPath
 from ..config import Settings, default_settings, has_transforms, load
+from ..limits import worker_limits
 from ..transforms.setup import Transforms
 from .admin import Admin
 from .edge import Edge, text
@@ -29,6 +31,11 @@ from .s3.api import S3Api
 log = logging.getLogger(__name__)
 
 CONFIG_VARIABLE = "FALLTHROUGH_CONFIG"
+# A busy worker says so at most this often in its log.
+BUSY_LOG_EVERY = 10.0
+BUSY_BODY = b"busy: too many requests at once here, retry in a moment\n"
+BUSY_HEADERS = [("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store"),
+                ("retry-after", "1"), ("connection", "close"), ("content-length", str(len(BUSY_BODY)))]
 
 
 def settings_from_environment() -> Settings:
@@ -60,6 +67,10 @@ class App:
         # The pipes live under the store's tmp directory, named by pid, so that the next
         # start removes a killed worker's (serve.py) instead of leaving them in /tmp.
         self.edge.pipes = Pipes(self.cache.spool_dir)
+        self.max_requests = worker_limits(settings.server).requests
+        self.in_flight = 0
+        self._refused = 0
+        self._refused_logged = 0.0
         self.sources.bind(self.edge)
         uploads = os.path.join(os.path.abspath(settings.store.path), "uploads")
         self.s3 = S3Api(self.edge, self.router, settings.s3, uploads, self.mirror) \
@@ -90,12 +101,32 @@ class App:
         if not self._started:
             self._started = True
             self.cache.start_background()
-        if self.s3 is not None:
-            await self.s3.handle(scope, proto)
+        # The fresh small hit is answered here, without another coroutine, and is never
+        # refused: it costs no more than the refusal would.
+        if self.s3 is None and self.edge.fast_hit(scope, proto):
             return
-        # The fresh small hit is answered here, without another coroutine.
-        if not self.edge.fast_hit(scope, proto) and not self._bad_path(scope, proto):
-            await self.edge.handle(scope, proto)
+        if self.in_flight >= self.max_requests:
+            self._busy(proto)
+            return
+        self.in_flight += 1
+        try:
+            if self.s3 is not None:
+                await self.s3.handle(scope, proto)
+            elif not self._bad_path(scope, proto):
+                await self.edge.handle(scope, proto)
+        finally:
+            self.in_flight -= 1
+
+    def _busy(self, proto) -> None:  # noqa: ANN001
+        """Past max_requests a request is answered at once, and its connection closed,
+        rather than queued behind the others: the client may retry, here or elsewhere."""
+        proto.response_bytes(503, BUSY_HEADERS, BUSY_BODY)
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged >= BUSY_LOG_EVERY:
+            log.warning("busy: %d request(s) answered 503, %d in flight (server.max_requests = %d)",
+                        self._refused, self.in_flight, self.max_requests)
+            self._refused, self._refused_logged = 0, now
 
     def _bad_path(self, scope, proto) -> bool:  # noqa: ANN001
         """A path that no object of its mount's origin could have (an empty segment, a
