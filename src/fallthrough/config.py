@@ -347,7 +347,8 @@ def _server(raw: object) -> ServerSettings:
     token = table.get("admin_token", os.environ.get("FALLTHROUGH_ADMIN_TOKEN"))
     if token is not None and (not isinstance(token, str) or len(token) < 16 or not token.isprintable()):
         raise ConfigError("server.admin_token: expected a printable string of at least 16 characters")
-    return ServerSettings(listen, workers, token, _integer(table, "backlog", 4096, 128, 65535, "server"),  # type: ignore[arg-type]
+    backlog = _integer(table, "backlog", ServerSettings.backlog, 128, 65535, "server")
+    return ServerSettings(listen, workers, token, backlog,  # type: ignore[arg-type]
                           _integer(table, "max_connections", None, 1, 10_000_000, "server"),
                           _integer(table, "max_requests", None, 1, 10_000_000, "server"))
 
