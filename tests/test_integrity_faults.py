@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -276,3 +277,29 @@ def test_errors_name_no_origin_internals(edge: EdgeServer, hostile: HostileOrigi
     late = fetch(edge.port, "/h/late")
     assert late.status == 504
     assert late.body == b"upstream failed: the origin did not answer in time\n"
+
+
+@pytest.mark.parametrize("ending", ["half-close", "close"])
+def test_an_upload_cut_short_never_reaches_the_origin_whole(edge: EdgeServer, hostile: HostileOrigin,
+                                                            ending: str) -> None:
+    """A PUT that declares more than it sends must not be passed on as a complete body."""
+    path = f"/uploads/{ending}"
+    hostile.put(path, b"stored")
+    sock = socket.create_connection(("127.0.0.1", edge.port), timeout=DEADLINE)
+    try:
+        sock.sendall(f"PUT /h{path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".encode() + b"u" * 1000)
+        time.sleep(0.3)
+        reply = b""
+        if ending == "half-close":
+            sock.shutdown(socket.SHUT_WR)
+            try:
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            except OSError:
+                pass
+    finally:
+        sock.close()
+    assert not reply.startswith(b"HTTP/1.1 2"), reply[:100]
+    time.sleep(0.5)  # the origin logs a request once it has read all of it
+    puts = hostile.requests(path)
+    assert all(len(r.body) == 100000 for r in puts), [len(r.body) for r in puts]

@@ -333,6 +333,8 @@ class Edge:
         try:
             try:
                 head = await asyncio.shield(fill.head)
+            except BadObjectPath:
+                raise  # the client's mistake, found by the origin: a 400
             except (OriginError, CastoreError) as exc:
                 if stale is not None and self._stale_on_error(stale, headers, age, mount):
                     await self._deliver_entry(proto, method, headers, stale, "STALE", age)
@@ -532,14 +534,25 @@ class Edge:
     # -- unsafe methods -------------------------------------------------------
 
     async def _pass(self, proto, scope, mount: Mount, key: str, rest: str) -> None:  # noqa: ANN001
-        async def body() -> AsyncIterator[bytes]:
-            async for part in proto:
-                yield part
+        declared = scope.headers.get("content-length")
+        expected = int(declared) if declared is not None and declared.strip().isdigit() else None
 
+        async def body() -> AsyncIterator[bytes]:
+            received = 0
+            async for part in proto:
+                received += len(part)
+                yield part
+            if expected is not None and received != expected:
+                # Raised inside the upload: the origin's connection is dropped before the
+                # body's end, so it never takes a cut body for a whole one.
+                raise BadRequest(400, f"the request body ended after {received} of {expected} bytes")
+
+        ask = forwarded(scope.headers)
+        if expected is not None:
+            ask["content-length"] = str(expected)  # the origin frames the upload by it too
         try:
             response = await mount.origin.fetch(scope.method, mount.origin_path(rest),
-                                                mount.origin_query(scope.query_string),
-                                                forwarded(scope.headers), body())
+                                                mount.origin_query(scope.query_string), ask, body())
         except OriginError as exc:
             log.warning("%s %s: %s", scope.method, scope.path, exc)
             text(proto, *upstream_failure(exc))
