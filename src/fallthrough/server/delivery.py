@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..cache.fill import FileSpan
@@ -130,46 +131,46 @@ async def send_stream(proto, pipes: Pipes, status: int, headers: list[tuple[str,
         out.close()
 
 
-async def _first(source: AsyncIterator[bytes | FileSpan]) -> bytes | FileSpan:
+@contextmanager
+def _failing_as(kind: type[Exception]) -> Iterator[None]:
+    """A body source's failure as `kind` (NotStarted before the response began,
+    BodyBroken after); a client that went away stays what it is."""
     try:
-        async for part in source:
-            if _size(part):
-                return part
+        yield
     except ClientGone:
         raise
     except Exception as exc:
-        raise NotStarted(str(exc)) from exc
+        raise kind(str(exc)) from exc
+
+
+async def _first(source: AsyncIterator[bytes | FileSpan]) -> bytes | FileSpan:
+    with _failing_as(NotStarted):
+        async for part in source:
+            if _size(part):
+                return part
     raise NotStarted("the body ended before its first byte")
 
 
 async def _gather(source: AsyncIterator[bytes | FileSpan], length: int) -> bytes:
     pieces: list[bytes] = []
     got = 0
-    try:
+    with _failing_as(NotStarted):
         async for part in source:
             data = os.pread(part.fd, part.length, part.offset) if isinstance(part, FileSpan) else bytes(part)
             pieces.append(data)
             got += len(data)
             if got > length:
                 break
-    except ClientGone:
-        raise
-    except Exception as exc:
-        raise NotStarted(str(exc)) from exc
     if got != length:
         raise NotStarted(f"the body has {got} bytes, {length} were promised")
     return b"".join(pieces)
 
 
 async def _pump_from(out: BodyOut, source: AsyncIterator[bytes | FileSpan], sent: int, length: int) -> None:
-    try:
+    with _failing_as(BodyBroken):
         async for part in source:
             await out.send(part)
             sent += _size(part)
-    except ClientGone:
-        raise
-    except Exception as exc:
-        raise BodyBroken(str(exc)) from exc
     if sent != length:
         raise BodyBroken(f"the body ended at byte {sent} of {length}")
 
