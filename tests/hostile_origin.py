@@ -47,13 +47,14 @@ import http
 import socket
 import struct
 import termios
-import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+
+from loopback import LoopbackServer
 
 FaultKind = Literal[
     "fin_at", "rst_at", "short", "surplus_garbage", "smuggle", "chunked_mid", "chunked_no_last",
@@ -333,51 +334,23 @@ def _chunk(data: memoryview | bytes) -> bytes:
     return b"%x\r\n" % len(data) + bytes(data) + b"\r\n"
 
 
-class HostileOrigin:
+class HostileOrigin(LoopbackServer):
     """An HTTP/1.1 origin on 127.0.0.1 whose objects and per-request faults a test sets."""
 
+    thread_name = "hostile-origin"
+
     def __init__(self) -> None:
+        super().__init__()
         self._objects: dict[str, _Object] = {}
         self._log: list[Request] = []
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hostile-origin", daemon=True)
-        # Bound now and kept, so the port is known before start and nobody can take it
-        # between choosing and listening.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.host = "127.0.0.1"
-        self.port: int = self._socket.getsockname()[1]
-        self.url = f"http://{self.host}:{self.port}"
         self._server: asyncio.Server | None = None
         self._open: dict[int, tuple[asyncio.Task[None], asyncio.StreamWriter]] = {}
         self._accepted = 0
-        self._started = False
-        self._stopped = False
 
     # -- life -----------------------------------------------------------------
 
-    def start(self) -> HostileOrigin:
-        self._thread.start()
-        self._started = True
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._serve, sock=self._socket)
-
-    def stop(self) -> None:
-        """Close the listener and cut every connection (stalled ones too). Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if self._started and self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop.close()
-        self._socket.close()
 
     async def _stop(self) -> None:
         if self._server is not None:
@@ -391,12 +364,6 @@ class HostileOrigin:
             await asyncio.wait(tasks, timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
-
-    def __enter__(self) -> HostileOrigin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- objects and the log --------------------------------------------------
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +34,8 @@ from email.utils import formatdate
 
 from aiohttp import web
 from multidict import CIMultiDict
+
+from loopback import LoopbackServer
 
 UNSAFE = ("POST", "PUT", "DELETE", "PATCH")
 # A 304 carries what a 200 would have, less the fields that describe the body itself
@@ -74,31 +74,16 @@ class Obj:
     variants: Mapping[str, bytes] | None = None
 
 
-class OriginServer:
+class OriginServer(LoopbackServer):
     """An HTTP origin on 127.0.0.1 whose objects and failures a test sets."""
 
+    thread_name = "origin-server"
+
     def __init__(self) -> None:
+        super().__init__()
         self._objects: dict[str, Obj] = {}
         self._log: list[Recorded] = []
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="origin-server", daemon=True)
-        # Bound now and kept, so the port is known before start and nobody can take it
-        # between choosing and listening.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         self._runner: web.AppRunner | None = None
-        self._stopped = False
-
-    # -- life -----------------------------------------------------------------
-
-    def start(self) -> OriginServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -109,25 +94,10 @@ class OriginServer:
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket).start()
 
-    def stop(self) -> None:
-        """Close the listener and every connection; later requests are refused. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if self._thread.is_alive():
-            if self._runner is not None:
-                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-                self._runner = None
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-        self._loop.close()
-        self._socket.close()
-
-    def __enter__(self) -> OriginServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     # -- objects and the log --------------------------------------------------
 
