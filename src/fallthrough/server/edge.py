@@ -166,10 +166,10 @@ class Edge:
         except ClientGone as exc:
             log.info("%s %s: %s", scope.method, scope.path, exc)
         except BodyBroken as exc:
-            # The response has begun; ending the handler with an error cuts the connection
-            # before the promised Content-Length, which the client sees as a failed transfer.
-            log.warning("%s %s: body broken off: %s", scope.method, scope.path, exc)
-            raise
+            # The response has begun and its body ends short of the promised
+            # Content-Length: the server cuts the connection, which the client sees as a
+            # failed transfer. Logged here as what it is, not as the server's error.
+            log.warning("%s %s: body broken off: %s", scope.method, scope.path, _reason(exc))
         except (OriginError, CastoreError, NotStarted) as exc:
             log.warning("%s %s: %s", scope.method, scope.path, _reason(exc))
             self._fail(proto, *upstream_failure(exc))
@@ -181,8 +181,8 @@ class Edge:
     def _fail(proto, status: int, message: str) -> None:  # noqa: ANN001
         try:
             text(proto, status, message)
-        except RuntimeError:  # the response had begun: the connection is cut instead
-            raise BodyBroken(message) from None
+        except RuntimeError:  # the response had begun: its short body makes the server cut it
+            log.warning("the response had begun; it is cut short instead")
 
     def fast_hit(self, scope, proto) -> bool:  # noqa: ANN001
         """The hot path: a fresh hit, small body in memory, no conditional or Range, no
@@ -570,7 +570,7 @@ class Edge:
 
 def _reason(exc: BaseException) -> str:
     """The log's line for a failure: the innermost cause says most."""
-    while exc.__cause__ is not None and isinstance(exc, NotStarted):
+    while exc.__cause__ is not None and isinstance(exc, NotStarted | BodyBroken):
         exc = exc.__cause__
     return str(exc)
 

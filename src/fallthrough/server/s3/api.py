@@ -69,9 +69,8 @@ class S3Api:
             send_error(proto, method, S3Error("InvalidArgument", str(exc)), resource)
         except ClientGone as exc:
             log.info("%s %s: %s", method, resource, exc)
-        except BodyBroken as exc:
+        except BodyBroken as exc:  # begun and cut short: the server cuts the connection
             log.warning("%s %s: body broken off: %s", method, resource, exc)
-            raise
         except (OriginError, CastoreError, NotStarted) as exc:
             log.warning("%s %s: %s", method, resource, exc)
             status, words = upstream_failure(exc)
@@ -85,8 +84,8 @@ class S3Api:
     def _fail(proto, method: str, error: S3Error, resource: str) -> None:  # noqa: ANN001
         try:
             send_error(proto, method, error, resource)
-        except RuntimeError:  # the response had begun: the connection is cut instead
-            raise BodyBroken(error.message) from None
+        except RuntimeError:  # the response had begun: its short body makes the server cut it
+            log.warning("%s %s: the response had begun; it is cut short instead", method, resource)
 
     async def _handle(self, scope, proto) -> None:  # noqa: ANN001
         method = scope.method
