@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,19 @@ def test_the_next_start_removes_the_pipe_folders_of_a_killed_node(tmp_path: Path
     finally:
         server.stop()
     assert not pipe_folders(store_tmp, system_tmp)  # a clean stop removes its own
+
+
+def test_a_dead_workers_source_files_go_and_a_live_ones_stay(tmp_path: Path) -> None:
+    """A transform's source is a named file (the image library opens it by name); one a
+    killed worker left is removed at the next start, one a running worker uses is not."""
+    from fallthrough.server.pipes import remove_dead
+
+    child = subprocess.Popen(["true"])
+    child.wait()  # a pid that no process has now
+    dead = tmp_path / f"source-{child.pid}-abc123"
+    live = tmp_path / f"source-{os.getpid()}-def456"
+    other = tmp_path / "fill-notours"
+    for path in (dead, live, other):
+        path.write_bytes(b"x")
+    assert remove_dead(str(tmp_path)) == [dead.name]
+    assert not dead.exists() and live.exists() and other.exists()

@@ -19,6 +19,7 @@ Small bodies keep the plain transport: their memory is bounded by their size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import logging
@@ -44,6 +45,9 @@ OPEN_WAIT = 10.0
 # A worker's pipe directory under the store's tmp directory: pipes-<pid>-<random>.
 PIPES_PREFIX = "pipes-"
 _PIPES_NAME = re.compile(rf"{PIPES_PREFIX}(\d+)-\w+")
+# Other files a worker names under the same directory carry its pid the same way (a
+# transform's source, which the image library opens by name): `source-<pid>-<random>`.
+_OWNED_NAME = re.compile(r"(?:source)-(\d+)-\w+")
 
 Part = bytes | memoryview | FileSpan
 
@@ -199,7 +203,7 @@ class Pipes:
 
 
 def remove_dead(root: str) -> list[str]:
-    """Remove the pipe directories under `root` whose process is gone (a killed worker
+    """Remove the pipe directories (and named source files) under `root` whose process is gone (a killed worker
     never reached its shutdown); a live process's are left alone. Returns what went."""
     try:
         names = os.listdir(root)
@@ -207,10 +211,15 @@ def remove_dead(root: str) -> list[str]:
         return []
     removed = []
     for name in names:
-        match = _PIPES_NAME.fullmatch(name)
+        match = _PIPES_NAME.fullmatch(name) or _OWNED_NAME.fullmatch(name)
         if match is None or _alive(int(match.group(1))):
             continue
-        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        path = os.path.join(root, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         removed.append(name)
     return removed
 

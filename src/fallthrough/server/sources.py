@@ -67,7 +67,8 @@ class SourceSink:
             self._memory += data
             return
         if self._file is None:
-            self._file = tempfile.NamedTemporaryFile(dir=self.spool_dir, prefix="source-", delete=False)
+            self._file = tempfile.NamedTemporaryFile(dir=self.spool_dir, prefix=f"source-{os.getpid()}-",
+                                                     delete=False)  # named for the image library
             self._file.write(self._memory)
             self._memory = bytearray()
         self._file.write(data)
