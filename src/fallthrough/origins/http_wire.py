@@ -87,7 +87,7 @@ class _Socket(asyncio.Protocol):
         self._drained.set()
 
     async def read(self, timeout: float) -> bytes:
-        """What has arrived (all of it, in one piece), or b"" once the origin closed."""
+        """The next piece that arrived, or b"" once the origin closed."""
         while not self._pieces and not self._eof:
             self._arrived.clear()
             try:
@@ -96,10 +96,11 @@ class _Socket(asyncio.Protocol):
                 raise WireTimeout(f"timed out: no byte for {timeout:g} s") from None
         if not self._pieces:
             return b""
-        data = self._pieces.popleft() if len(self._pieces) == 1 else b"".join(self._pieces)
-        self._pieces.clear()
-        self._buffered = 0
-        if self._paused and self.transport is not None:
+        # One piece at a time, as the socket gave it: no copies, and allocations of one
+        # size that the allocator reuses rather than ever larger ones it keeps.
+        data = self._pieces.popleft()
+        self._buffered -= len(data)
+        if self._paused and self._buffered < BUFFER_HIGH // 2 and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
         return data
