@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import itertools
 import os
@@ -379,3 +380,27 @@ def test_open_origin_picks_the_kind_and_rejects_bad_urls(tmp_path: Path) -> None
         with pytest.raises(BadOriginURL) as bad:
             open_origin(url, options)
         assert url in str(bad.value) and "\n" not in str(bad.value)
+
+
+
+async def test_http_takes_a_response_head_of_40_kib_that_arrives_in_pieces() -> None:
+    """Long cookies and policies make heads past the HTTP parser's own 16 KiB default,
+    which it applies to a head still incomplete: sent in pieces, as a far origin's is."""
+    head = b"HTTP/1.1 200 OK\r\nX-Policy: " + b"a" * 40_000 + b"\r\nContent-Length: 2\r\n\r\nok"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for at in range(0, len(head), 4096):
+            writer.write(head[at:at + 4096])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    try:
+        response = await origin.fetch("GET", "/", "", {})
+        assert (response.status, len(response.headers["x-policy"]), await read_all(response)) == (200, 40_000, b"ok")
+    finally:
+        await origin.close()
+        server.close()

@@ -27,6 +27,9 @@ IDLE_KEPT = 32
 IDLE_FOR = 15.0
 # Bytes a connection buffers before it stops reading from the socket (backpressure).
 BUFFER_HIGH = 1024 * 1024
+# The largest response head taken (h11's own default is 16 KiB; heads with long cookies
+# or policies pass that), the same as the edge takes from its clients.
+MAX_HEAD = 64 * 1024
 
 
 class WireError(Exception):
@@ -129,7 +132,7 @@ class _Socket(asyncio.Protocol):
 class Connection:
     def __init__(self, sock: _Socket) -> None:
         self.sock = sock
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = time.monotonic()
         self.used = False  # has answered a request before (a stale keep-alive may fail)
 
