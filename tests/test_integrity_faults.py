@@ -18,7 +18,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import http.client
-import json
 import os
 import random
 import socket
@@ -183,9 +182,15 @@ def test_every_fault_on_every_size_leaves_every_client_true(edge: EdgeServer, ho
         check_answer(again, truth, None, path + " again")
     edge.wait_idle(timeout=DEADLINE)
     for path, (truth, kind) in keys.items():
-        hit = fetch(port, "/h" + path)
+        # The store follows the client, and the other worker's fill may still be storing:
+        # give each a moment, every answer checked meanwhile.
+        for _ in range(50):
+            hit = fetch(port, "/h" + path)
+            check_answer(hit, truth, None, path + " hit")
+            if hit.x_cache == "HIT":
+                break
+            time.sleep(0.1)
         assert hit.x_cache == "HIT", (path, hit.x_cache)
-        check_answer(hit, truth, None, path + " hit")
     for path in controls:
         assert hostile.count(path) <= 2, path  # stored once per worker at most: never refetched
     injected = sum(1 for path in keys if hostile.count(path) >= 1)
@@ -251,8 +256,7 @@ def test_a_stalled_body_releases_its_followers(edge: EdgeServer, hostile: Hostil
         assert answer.elapsed < DEADLINE
         assert not (answer.status == 200 and answer.whole and answer.body != truth)
     assert not all(answer.status == 200 and answer.whole for answer in answers)  # the stalled fill's
-    health = json.loads(fetch(edge.port, "/_fallthrough/health").body)
-    assert health["fills"] == 0
+    edge.wait_idle(timeout=DEADLINE)  # no fill is left hanging (a late client's own may still run)
     again = fetch(edge.port, "/h/stalls")
     assert (again.status, again.whole, again.body == truth) == (200, True, True)
 
