@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import os
@@ -401,6 +402,67 @@ async def test_http_takes_a_response_head_of_40_kib_that_arrives_in_pieces() -> 
     try:
         response = await origin.fetch("GET", "/", "", {})
         assert (response.status, len(response.headers["x-policy"]), await read_all(response)) == (200, 40_000, b"ok")
+    finally:
+        await origin.close()
+        server.close()
+
+
+async def test_http_retries_a_request_whose_reused_connection_answers_garbage() -> None:
+    """Surplus bytes that come only once the connection was reused break the next answer's
+    framing: that request, with no answer yet, goes again on a new connection."""
+    served: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
+                served.append(path)
+                if path == b"/late":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+                    await reader.readuntil(b"\r\n\r\n")  # the next request arrives; then the surplus
+                    writer.write(b"garbage!\r\n\r\n")
+                    await writer.drain()
+                    break
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + path[1:5])
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=2)
+    try:
+        assert await read_all(await origin.fetch("GET", "/late", "", {})) == b"ok"
+        await asyncio.sleep(0.1)  # settled: the next request reuses the connection
+        assert await read_all(await origin.fetch("GET", "/next", "", {})) == b"next"
+        assert served == [b"/late", b"/next"]  # the second /next came on a connection of its own
+    finally:
+        await origin.close()
+        server.close()
+
+
+async def test_http_a_response_smuggled_right_behind_another_answers_no_request() -> None:
+    """The surplus comes a moment after the response it trails (another write): the
+    connection waits to settle before it is used again, so the surplus spoils it instead
+    of answering the next request."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + path[1:5])
+                await writer.drain()
+                if path == b"/smug":
+                    await asyncio.sleep(0.005)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+                    await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=2)
+    try:
+        for _ in range(5):
+            assert await read_all(await origin.fetch("GET", "/smug", "", {})) == b"smug"
+            assert await read_all(await origin.fetch("GET", "/next", "", {})) == b"next"
     finally:
         await origin.close()
         server.close()

@@ -25,6 +25,10 @@ import h11
 # seconds of quiet, and a connection the origin has closed is only found out on use.
 IDLE_KEPT = 32
 IDLE_FOR = 15.0
+# A connection whose response has just ended waits this long before it answers another
+# request: surplus an origin writes right behind a response (a smuggled second one) then
+# arrives while the connection is idle, and spoils it, instead of answering the next key.
+SETTLE = 0.05
 # Bytes a connection buffers before it stops reading from the socket (backpressure).
 BUFFER_HIGH = 1024 * 1024
 # The largest response head taken (h11's own default is 16 KiB; heads with long cookies
@@ -135,6 +139,7 @@ class Connection:
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = time.monotonic()
         self.used = False  # has answered a request before (a stale keep-alive may fail)
+        self.answered = False  # the current request's response head has arrived
 
     def reusable(self) -> bool:
         return (
@@ -143,6 +148,9 @@ class Connection:
             and self.h11.their_state is h11.IDLE
             and time.monotonic() - self.idle_since < IDLE_FOR
         )
+
+    def settled(self) -> bool:
+        return time.monotonic() - self.idle_since >= SETTLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +224,21 @@ class Pool:
         return Connection(sock)
 
     def _checkout(self) -> Connection | None:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.reusable():
-                conn.sock.idle = False
-                return conn
-            conn.sock.close()
-        return None
+        """The most recently used trustworthy idle connection that has settled; the
+        spoiled and the expired are closed on the way, the ones still settling stay."""
+        kept: list[Connection] = []
+        found = None
+        for conn in reversed(self._idle):
+            if not conn.reusable():
+                conn.sock.close()
+            elif found is None and conn.settled():
+                found = conn
+            else:
+                kept.append(conn)
+        self._idle = kept[::-1]
+        if found is not None:
+            found.sock.idle = False
+        return found
 
     def give_back(self, conn: Connection) -> None:
         """A response that ended exactly as framed: keep its connection if nothing is left over."""
@@ -263,14 +279,15 @@ class Pool:
             except WireTimeout:
                 raise
             except WireError:
-                if conn.h11.their_state is not h11.SEND_RESPONSE:
-                    raise  # the origin had begun to answer: not a stale connection
+                if conn.answered:
+                    raise  # the origin's answer had begun: not a stale connection
         elif conn is not None:
             return await self._exchange(conn, method, target, headers, body)
         return await self._exchange(await self._connect(), method, target, headers, body)
 
     async def _exchange(self, conn: Connection, method: str, target: str, headers: list[tuple[str, str]],
                         body: AsyncIterator[bytes] | None) -> WireResponse:
+        conn.answered = False
         try:
             await self._send(conn, method, target, headers, body)
             while True:
@@ -278,6 +295,7 @@ class Pool:
                 if isinstance(event, h11.InformationalResponse):
                     continue  # 1xx before the answer: nothing to keep
                 if isinstance(event, h11.Response):
+                    conn.answered = True
                     break
                 raise WireError(f"unexpected {type(event).__name__} before the response")
         except BaseException:
