@@ -84,12 +84,6 @@ class BucketOrigin:
         prefix = urlsplit(self.name).path.strip("/")
         self._prefix_bytes = len(prefix.encode()) + 1 if prefix else 0
 
-    @staticmethod
-    def check_path(path: str) -> None:
-        """BadObjectPath for a request path no key could be (an empty, '.' or '..'
-        segment, a trailing slash): the client's mistake, a 400, not the origin's."""
-        object_key(path)
-
     def _too_long(self, key: str) -> bool:
         """A key longer than a bucket holds names nothing; asking would only get an
         error back, which would read as the origin failing."""

@@ -36,12 +36,6 @@ class DirectoryOrigin:
         self.name = url
         self.root = os.path.realpath(path)
 
-    @staticmethod
-    def check_path(path: str) -> None:
-        """BadObjectPath for a request path no file could have (an empty, '.' or '..'
-        segment, a trailing slash): the client's mistake, a 400, not the origin's."""
-        object_key(path)
-
     def _resolve(self, path: str) -> str | None:
         full = os.path.realpath(os.path.join(self.root, object_key(path)))
         return full if full.startswith(self.root + os.sep) else None

@@ -15,16 +15,14 @@ from dataclasses import replace
 from ..cache.cache import Cache, spool_dir
 from ..cache.index import Index
 from ..cache.nodelock import NodeLocks
-from ..cache.origin import BadObjectPath
 from ..config import Settings, default_settings, has_transforms, load
 from ..limits import worker_limits
 from ..transforms.setup import Transforms
 from .admin import Admin
-from .edge import Edge, text
+from .edge import Edge
 from .mirror import Mirror
 from .mounts import build_router
 from .pipes import Pipes
-from .requests import BadRequest, check_path
 from .sources import EdgeSources
 from .s3.api import S3Api
 
@@ -112,7 +110,7 @@ class App:
         try:
             if self.s3 is not None:
                 await self.s3.handle(scope, proto)
-            elif not self._bad_path(scope, proto):
+            else:
                 await self.edge.handle(scope, proto)
         finally:
             self.in_flight -= 1
@@ -127,31 +125,6 @@ class App:
             log.warning("busy: %d request(s) answered 503, %d in flight (server.max_requests = %d)",
                         self._refused, self.in_flight, self.max_requests)
             self._refused, self._refused_logged = 0, now
-
-    def _bad_path(self, scope, proto) -> bool:  # noqa: ANN001
-        """A path that no object of its mount's origin could have (an empty segment, a
-        trailing slash on a bucket or a directory) is the client's mistake: answered 400
-        here, before a fill would report it as the origin failing."""
-        path = scope.path
-        if path.startswith(Admin.PREFIX):
-            return False
-        try:
-            check_path(path)
-        except BadRequest:
-            return False  # the edge answers what no path may be, in its own words
-        routed = self.router.route(path)
-        if routed is None:
-            return False
-        mount, rest = routed
-        check = getattr(mount.origin, "check_path", None)
-        if check is None:
-            return False
-        try:
-            check(mount.origin_path(rest))
-        except BadObjectPath as exc:
-            text(proto, 400, str(exc))
-            return True
-        return False
 
     def __rsgi_init__(self, loop) -> None:  # noqa: ANN001
         pass
