@@ -98,12 +98,13 @@ FALLTHROUGH = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "fallth
 
 
 def launch_fallthrough(root: Path, port: int, config: str, store: str = "store",
-                       processes: list[subprocess.Popen[bytes]] | None = None) -> subprocess.Popen[bytes]:
-    """`fallthrough serve` with one worker on `port`, its store in root/`store`, the rest of
+                       processes: list[subprocess.Popen[bytes]] | None = None,
+                       workers: int = 1) -> subprocess.Popen[bytes]:
+    """`fallthrough serve` with `workers` workers (one by default) on `port`, its store in root/`store`, the rest of
     its configuration from `config`; its log in root/fallthrough.log. Put in `processes`
     before it is waited for, so a server that fails to start is stopped too."""
     path = root / "fallthrough.toml"
-    path.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\nworkers = 1\n[store]\npath = "{root / store}"\n{config}')
+    path.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\nworkers = {workers}\n[store]\npath = "{root / store}"\n{config}')
     log = open(root / "fallthrough.log", "wb")  # noqa: SIM115 - the child keeps it
     process = subprocess.Popen([str(FALLTHROUGH), "serve", "--config", str(path)], stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)

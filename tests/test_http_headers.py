@@ -126,6 +126,9 @@ def test_http_date_accepts_the_three_formats(text: str) -> None:
     "Sun, 06 Nov 1994 08:49:61 GMT", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 94 08:49:37 GMT",
     "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT trailing", "1994-11-06T08:49:37Z",
     "Sun, 00 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 0000 08:49:37 GMT", "784111777",
+    "Sun, 06  Nov  1994 08:49:37 GMT", "Sun,  06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994  08:49:37 GMT",
+    "Sunday,  06-Nov-94 08:49:37 GMT", "Sun  Nov  6 08:49:37 1994",
+    "Sun Nov   6 08:49:37 1994",
 ])
 def test_http_date_rejects(text: str | None) -> None:
     assert parse_http_date(text) is None

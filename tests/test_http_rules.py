@@ -178,8 +178,8 @@ def test_classify_follows_request_directives() -> None:
     stored = H({"cache-control": "max-age=100"})
 
     def state(request: dict, elapsed: float) -> Freshness:
-        return classify(status=200, response_headers=stored, request_headers=H(request), request_time=NOW,
-                        response_time=NOW, now=NOW + elapsed, policy=POLICY)[0]
+        return classify(response_headers=stored, request_headers=H(request), age=elapsed,
+                        lifetime=freshness_lifetime(200, stored, POLICY, response_time=NOW), policy=POLICY)
 
     assert state({}, 50) is Freshness.FRESH
     assert state({}, 150) is Freshness.STALE

@@ -128,7 +128,7 @@ class Cache:
         entry = self.index.lookup(fill.key, request_headers)
         if entry is None or (stale is not None and entry.response_time <= stale.response_time):
             return None
-        fresh = entry.initial_age + (time.time() - entry.response_time) < entry.lifetime
+        fresh = entry.age_at(time.time()) < entry.lifetime
         return entry if fresh else None  # not fresh: reusing it would need a revalidation
 
     async def _fetch_into(
@@ -162,11 +162,12 @@ class Cache:
         )
         names = tuple(sorted(vary)) if isinstance(vary, list) else ()
         variant = vary_key(list(names), request_headers) if names else ()
+        initial_age = current_age(response.headers, request_time, response_time, response_time)
         fill.fresh_until = response_time + freshness_lifetime(
             response.status, response.headers, policy, response_time=response_time,
-        ) - current_age(response.headers, request_time, response_time, response_time)
+        ) - initial_age
         fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
-                                 variant=variant))
+                                 variant=variant, initial_age=initial_age, response_time=response_time))
         if not shared:
             if fill.readers == 0:  # a background revalidation: nobody to hand it to
                 await response.aclose()

@@ -60,6 +60,14 @@ class Entry:
     # The headers every hit sends, built once by the edge (not stored; rebuilt after a restart).
     wire: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
 
+    def age_at(self, now: float) -> float:
+        """RFC 9111 §4.2.3 current_age: the age when stored plus the time resident since.
+
+        The one source of an entry's age: the stored headers have no Age field (it is
+        computed per response), so nothing may recompute the age from them.
+        """
+        return self.initial_age + max(0.0, now - self.response_time)
+
     @property
     def etag(self) -> str | None:
         return self.headers.get("etag")

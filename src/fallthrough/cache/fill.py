@@ -58,6 +58,13 @@ class FillHead:
     from_peer: bool = False  # another worker of this node stored it while we waited
     vary: tuple[str, ...] = ()  # request headers the response varies on
     variant: tuple[str, ...] = ()  # their values in the request that led the fill
+    # RFC 9111 §4.2.3: the response's corrected initial age, and when it arrived; a
+    # reader's Age is that plus the time since.
+    initial_age: float = 0.0
+    response_time: float = 0.0
+
+    def age_at(self, now: float) -> float:
+        return self.initial_age + max(0.0, now - self.response_time)
 
 
 class Fill:

@@ -299,9 +299,13 @@ def only_if_cached(request_headers: Mapping[str, str]) -> bool:
     return "only-if-cached" in _cc(request_headers)
 
 
-def classify(*, status: int, response_headers: Mapping[str, str], request_headers: Mapping[str, str],
-             request_time: float, response_time: float, now: float, policy: CachePolicy) -> tuple[Freshness, float]:
-    """Fresh, stale but servable while revalidating, or stale; with the current age.
+def classify(*, response_headers: Mapping[str, str], request_headers: Mapping[str, str], age: float,
+             lifetime: float, policy: CachePolicy) -> Freshness:
+    """Fresh, stale but servable while revalidating, or stale.
+
+    `age` and `lifetime` are the stored response's current age and freshness lifetime as
+    the entry keeps them (computed once, from the response as it arrived: stored headers
+    lack the Age field, so they cannot give the age again).
 
     Fresh when age < lifetime (RFC 9111 §4.2). Request directives (§5.2.1) narrow it:
     no-cache (or Pragma: no-cache) and max-age=N with age > N make it STALE; min-fresh=N
@@ -310,28 +314,26 @@ def classify(*, status: int, response_headers: Mapping[str, str], request_header
     fresher answer (no max-age or min-fresh), within stale-while-revalidate; never when
     the response forbids stale (must-revalidate, proxy-revalidate, s-maxage, no-cache).
     """
-    age = current_age(response_headers, request_time, response_time, now)
-    lifetime = freshness_lifetime(status, response_headers, policy, response_time)
     request_cc = _request_cc(request_headers)
     if "no-cache" in request_cc:
-        return Freshness.STALE, age
+        return Freshness.STALE
     max_age = _seconds(request_cc, "max-age")
     if max_age is not None and age > max_age:
-        return Freshness.STALE, age
+        return Freshness.STALE
     if age < lifetime:
         min_fresh = _seconds(request_cc, "min-fresh") or 0
-        return (Freshness.FRESH if lifetime - age >= min_fresh else Freshness.STALE), age
+        return Freshness.FRESH if lifetime - age >= min_fresh else Freshness.STALE
     if _forbids_stale(response_headers, policy):
-        return Freshness.STALE, age
+        return Freshness.STALE
     if "max-stale" in request_cc:
         value = request_cc["max-stale"]
         allowed = float("inf") if value is None else delta_seconds(value)
         if allowed is not None and age - lifetime <= allowed:
-            return Freshness.STALE_SERVABLE, age
+            return Freshness.STALE_SERVABLE
     swr, _ = stale_windows(response_headers, policy)
     if age < lifetime + swr and not {"max-age", "min-fresh"} & request_cc.keys():
-        return Freshness.STALE_SERVABLE, age
-    return Freshness.STALE, age
+        return Freshness.STALE_SERVABLE
+    return Freshness.STALE
 
 
 def may_serve_stale_on_error(*, response_headers: Mapping[str, str], request_headers: Mapping[str, str],

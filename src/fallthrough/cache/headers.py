@@ -101,9 +101,11 @@ _MONTHS = {m.lower(): i for i, m in enumerate(_MONTH_NAMES, 1)}
 _DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)"
 _LONG_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _CLOCK = r"([0-9]{2}):([0-9]{2}):([0-9]{2})"
-_IMF = re.compile(rf"{_DAY}, +([0-9]{{1,2}}) +([a-z]{{3}}) +([0-9]{{4}}) +{_CLOCK} +gmt")
-_RFC850 = re.compile(rf"{_LONG_DAY}, +([0-9]{{2}})-([a-z]{{3}})-([0-9]{{2}}) +{_CLOCK} +gmt")
-_ASCTIME = re.compile(rf"{_DAY} +([a-z]{{3}}) +([0-9]{{1,2}}) +{_CLOCK} +([0-9]{{4}})")
+# One space between the parts, as the grammar has it; only asctime's day may be padded
+# with a second one ("Nov  6").
+_IMF = re.compile(rf"{_DAY}, ([0-9]{{1,2}}) ([a-z]{{3}}) ([0-9]{{4}}) {_CLOCK} gmt")
+_RFC850 = re.compile(rf"{_LONG_DAY}, ([0-9]{{2}})-([a-z]{{3}})-([0-9]{{2}}) {_CLOCK} gmt")
+_ASCTIME = re.compile(rf"{_DAY} ([a-z]{{3}}) ( [0-9]|[0-9]{{2}}) {_CLOCK} ([0-9]{{4}})")
 # IMF-fixdate has a four-digit year: these are the first and last instants it can name.
 DATE_MIN = -62135596800.0  # Mon, 01 Jan 0001 00:00:00 GMT
 DATE_MAX = 253402300799.0  # Fri, 31 Dec 9999 23:59:59 GMT
@@ -131,8 +133,9 @@ def _timestamp(year: int, month: str, day: int, hour: int, minute: int, second: 
 def parse_http_date(value: str | None, *, now: float | None = None) -> float | None:
     """RFC 9110 §5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms; else None.
 
-    Names are matched case-insensitively and runs of spaces are accepted; `now` (default:
-    the clock) only places RFC 850's two-digit years.
+    Names are matched case-insensitively; the spaces are the grammar's (a doubled space
+    makes a date invalid, which for Expires means already expired, RFC 9111 §5.3); `now`
+    (default: the clock) only places RFC 850's two-digit years.
     """
     if value is None:
         return None

@@ -211,7 +211,7 @@ class Edge:
         entry = self.cache.lookup(mount.key(rest, query), headers)
         if entry is None:
             return False
-        age = entry.initial_age + (time.time() - entry.response_time)
+        age = entry.age_at(time.time())
         if age >= entry.lifetime:
             return False
         body = self.cache.bodies.get(entry.digest)
@@ -270,16 +270,12 @@ class Edge:
         cache = self.cache
         entry = cache.lookup(key, headers)
         if entry is not None:
-            now = time.time()
-            age = entry.initial_age + (now - entry.response_time)
+            age = entry.age_at(time.time())
             if age < entry.lifetime and "cache-control" not in headers and "pragma" not in headers:
                 state = Freshness.FRESH  # the hot path: no header parsing
             else:
-                state, age = classify(
-                    status=entry.status, response_headers=entry.headers, request_headers=headers,
-                    request_time=entry.request_time, response_time=entry.response_time, now=now,
-                    policy=mount.policy,
-                )
+                state = classify(response_headers=entry.headers, request_headers=headers, age=age,
+                                 lifetime=entry.lifetime, policy=mount.policy)
             if state is Freshness.FRESH:
                 if await self._deliver_entry(proto, method, headers, entry, "HIT", age):
                     return
@@ -344,7 +340,9 @@ class Edge:
                 return
             if head.revalidated is not None:
                 label = "HIT" if head.from_peer else "REVALIDATED"
-                await self._deliver_entry(proto, method, headers, head.revalidated, label, 0.0)
+                revalidated = head.revalidated
+                await self._deliver_entry(proto, method, headers, revalidated, label,
+                                          revalidated.age_at(time.time()))
                 return
             if head.status >= 500 and stale is not None and self._stale_on_error(stale, headers, age, mount):
                 await self._close_passthrough(fill)
@@ -380,7 +378,7 @@ class Edge:
                     text(proto, *upstream_failure(fill.error))
                     return
                 length = fill.received
-            rep = Representation(head.status, self._headers(head.headers, 0.0, label), length,
+            rep = Representation(head.status, self._headers(head.headers, head.age_at(time.time()), label), length,
                                  lambda start, end: fill.spans(start, end, size=SPLICE_SPAN))
             await deliver(proto, self.pipes, method, headers, rep)
         finally:
@@ -453,6 +451,7 @@ class Edge:
     async def _relay(self, proto, method: str, response: OriginResponse, x_cache: str) -> None:  # noqa: ANN001
         """Send an origin's response through as it is (not stored)."""
         headers = client_headers(response.headers) + [("x-cache", x_cache)]
+        headers += [("age", age) for age in response.headers.getall("age", [])[:1]]  # not ours to change
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
         if response.status == 206 and "content-range" in response.headers:

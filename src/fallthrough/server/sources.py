@@ -130,7 +130,7 @@ class EdgeSources:
         cache = edge.cache
         entry = cache.lookup(key, {})
         if entry is not None and entry.status == 200 and entry.size <= limit:
-            age = entry.initial_age + (time.time() - entry.response_time)
+            age = entry.age_at(time.time())
             data = self.recent.get(entry.digest) if age < entry.lifetime else None
             if data is not None:  # fresh, and its bytes at hand: what the edge would send
                 headers = CIMultiDict(client_headers(entry.headers))
