@@ -71,3 +71,64 @@ def test_a_passed_through_response_keeps_its_age(edge: EdgeServer, origin: Origi
     origin.put(path, b"x", headers={"Cache-Control": "private", "Age": "12"})
     reply = edge.get("/o" + path)
     assert reply.status == 200 and reply.header("age") == "12"
+
+
+# -- storing header fields (RFC 9111 §3.1, §5.2.2.4, §5.2.2.7) ---------------------------
+
+
+def test_a_fresh_response_that_sets_a_cookie_is_stored_with_it(edge: EdgeServer, origin: OriginServer) -> None:
+    path = fresh_path("cookie")
+    origin.put(path, b"page", headers={"Cache-Control": "max-age=600", "Set-Cookie": "a=b"})
+    first = edge.get("/o" + path)
+    edge.wait_idle()
+    hit = edge.get("/o" + path)
+    assert (first.header("set-cookie"), hit.header("x-cache"), hit.header("set-cookie")) == ("a=b", "HIT", "a=b")
+    assert origin.count(path) == 1
+
+
+def test_a_cookie_with_only_heuristic_freshness_is_never_shared(edge: EdgeServer, origin: OriginServer) -> None:
+    path = fresh_path("heuristic-cookie")
+    origin.put(path, b"page", headers={"Set-Cookie": "id=1"}, last_modified=time.time() - 86400)
+    assert edge.get("/o" + path).header("set-cookie") == "id=1"
+    edge.wait_idle()
+    again = edge.get("/o" + path)
+    assert again.header("x-cache") != "HIT" and origin.count(path) == 2
+
+
+@pytest.mark.parametrize("directive", ['private="Set-Cookie"', 'no-cache="Set-Cookie, X-Session"'])
+def test_withheld_fields_go_to_the_fetching_client_only(edge: EdgeServer, origin: OriginServer,
+                                                        directive: str) -> None:
+    path = fresh_path("withheld")
+    origin.put(path, b"page", headers={"Cache-Control": f"max-age=600, {directive}", "Set-Cookie": "id=1",
+                                       "X-Session": "s1", "X-Kept": "k"})
+    first = edge.get("/o" + path)
+    assert first.header("set-cookie") == "id=1"
+    edge.wait_idle()
+    hit = edge.get("/o" + path)
+    assert (hit.header("x-cache"), hit.header("set-cookie"), hit.header("x-kept")) == ("HIT", None, "k")
+    if "X-Session" in directive:
+        assert first.header("x-session") == "s1" and hit.header("x-session") is None
+    assert origin.count(path) == 1
+
+
+def test_store_set_cookie_off_keeps_cookies_out(tmp_path: Path, origin: OriginServer) -> None:
+    mount = (f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\nstore_set_cookie = false\n')
+    path = fresh_path("no-cookies")
+    origin.put(path, b"page", headers={"Cache-Control": "max-age=600", "Set-Cookie": "id=1"})
+    with EdgeServer(tmp_path, mount) as server:
+        server.get("/o" + path)
+        server.wait_idle()
+        assert server.get("/o" + path).header("x-cache") != "HIT"
+        assert origin.count(path) == 2
+
+
+def test_a_content_range_on_a_200_is_stored_and_ranges_get_their_own(edge: EdgeServer,
+                                                                     origin: OriginServer) -> None:
+    path = fresh_path("content-range")
+    origin.put(path, b"0123456789", headers={"Cache-Control": "max-age=600", "Content-Range": "bytes 0-9/10"})
+    edge.get("/o" + path)
+    edge.wait_idle()
+    hit = edge.get("/o" + path)
+    assert (hit.header("x-cache"), hit.header("content-range")) == ("HIT", "bytes 0-9/10")
+    part = edge.get("/o" + path, headers={"Range": "bytes=2-4"})
+    assert (part.status, part.body, part.headers.get_all("content-range")) == (206, b"234", ["bytes 2-4/10"])

@@ -23,12 +23,14 @@ from fallthrough.cache.freshness import (
     storable,
     vary_key,
     vary_names,
+    withheld_fields,
 )
 from fallthrough.cache.headers import format_http_date
 
 NOW = 1_700_000_000.0
 POLICY = CachePolicy()
 IGNORE_ORIGIN = CachePolicy(honour_origin=False, default_ttl=60, negative_ttl=5)
+NO_COOKIES = CachePolicy(store_set_cookie=False)
 
 
 def H(*pairs: tuple[str, str], **fields: str) -> CIMultiDict[str]:  # noqa: N802
@@ -56,15 +58,23 @@ def date(ts: float) -> str:
     ("GET", 200, H(), H(cache_control="max-age=60, no-store"), POLICY, False),
     ("GET", 200, H(cache_control="no-store"), H(cache_control="max-age=60"), POLICY, False),
     ("GET", 200, H(), H(cache_control="max-age=60, private"), POLICY, False),
-    ("GET", 200, H(), H(cache_control='max-age=60, private="set-cookie"'), POLICY, False),
+    # A qualified private withholds its fields (withheld_fields), not the response.
+    ("GET", 200, H(), H(cache_control='max-age=60, private="set-cookie"'), POLICY, True),
+    ("GET", 200, H(), H(cache_control='max-age=60, private=""'), POLICY, False),  # an empty list: plain
     ("GET", 200, H(authorization="Basic eA=="), H(cache_control="max-age=60"), POLICY, False),
     ("GET", 200, H(authorization="Basic eA=="), H(cache_control="max-age=60, public"), POLICY, True),
     ("GET", 200, H(authorization="Basic eA=="), H(cache_control="s-maxage=60"), POLICY, True),
     ("GET", 200, H(authorization="Basic eA=="), H(cache_control="max-age=60, must-revalidate"), POLICY, True),
     ("GET", 200, H(), H(cache_control="max-age=60", vary="*"), POLICY, False),
     ("GET", 200, H(), H(("Vary", "accept"), ("Vary", "*"), cache_control="max-age=60"), POLICY, False),
-    ("GET", 200, H(), H(cache_control="max-age=60", set_cookie="id=1"), POLICY, False),
+    # Set-Cookie: stored with explicit freshness or public; only public with store_set_cookie off.
+    ("GET", 200, H(), H(cache_control="max-age=60", set_cookie="id=1"), POLICY, True),
+    ("GET", 200, H(), H(expires=date(NOW + 60), set_cookie="id=1"), POLICY, True),
+    ("GET", 200, H(), H(last_modified=date(NOW - 999), set_cookie="id=1"), POLICY, False),  # heuristic only
+    ("GET", 200, H(), H(cache_control="max-age=60", set_cookie="id=1"), NO_COOKIES, False),
+    ("GET", 200, H(), H(cache_control='max-age=60, private="Set-Cookie"', set_cookie="id=1"), NO_COOKIES, True),
     ("GET", 200, H(), H(cache_control="max-age=60, public", set_cookie="id=1"), POLICY, True),
+    ("GET", 200, H(), H(cache_control="max-age=60, public", set_cookie="id=1"), NO_COOKIES, True),
     ("GET", 200, H(), H(cache_control="no-store, must-understand, max-age=60"), POLICY, True),  # §5.2.2.3
     ("GET", 299, H(), H(cache_control="max-age=60, must-understand"), POLICY, False),
     ("GET", 299, H(), H(expires=date(NOW + 60)), POLICY, True),  # explicit freshness, any final status
@@ -88,6 +98,23 @@ def date(ts: float) -> str:
 def test_storable(method: str, status: int, request_headers: CIMultiDict[str], response: CIMultiDict[str],
                   policy: CachePolicy, expected: bool) -> None:
     assert storable(method, status, request_headers, response, policy) is expected
+
+
+@pytest.mark.parametrize(("cache_control", "expected"), [
+    ("max-age=60", set()),
+    ('max-age=60, private="Set-Cookie, X-Session"', {"set-cookie", "x-session"}),
+    ('no-cache="a", private="b"', {"a", "b"}),
+    ("no-cache, private", set()),  # plain: the whole response, not fields
+    ('no-cache=""', set()),
+])
+def test_withheld_fields(cache_control: str, expected: set[str]) -> None:
+    assert withheld_fields(H(cache_control=cache_control), POLICY) == expected
+    assert withheld_fields(H(cache_control=cache_control), IGNORE_ORIGIN) == set()
+
+
+def test_a_qualified_no_cache_does_not_forbid_stale() -> None:
+    assert stale_windows(H(cache_control='max-age=1, no-cache="a"'), WINDOWS) == (30, 300)
+    assert stale_windows(H(cache_control='max-age=1, no-cache'), WINDOWS) == (0, 0)
 
 
 def test_storable_reads_plain_dicts_of_any_case() -> None:
@@ -123,7 +150,8 @@ def test_request_no_store_and_unsafe_methods_are_never_stored(directive: str, st
     (200, H(cache_control="max-age=99999999999"), POLICY, 2**31),
     (200, H(cache_control="max-age=600"), CachePolicy(max_ttl=60), 60),
     (200, H(cache_control="no-cache, max-age=600"), POLICY, 0),  # §5.2.2.4
-    (200, H(cache_control='no-cache="set-cookie", max-age=600'), POLICY, 0),
+    (200, H(cache_control='no-cache="set-cookie", max-age=600'), POLICY, 600),  # withholds a field
+    (200, H(cache_control='no-cache="", max-age=600'), POLICY, 0),  # an empty list counts as plain
     (200, H(("Cache-Control", "public"), ("Cache-Control", "max-age=30")), POLICY, 30),
     (200, H(last_modified=date(NOW - 1000), date=date(NOW)), POLICY, 100),  # §4.2.2: 10 %
     (200, H(last_modified=date(NOW - 1000)), POLICY, 100),

@@ -144,7 +144,8 @@ def test_lifetime_order_of_precedence() -> None:
         (200, {"authorization": "x"}, {"cache-control": "max-age=60"}, False),
         (200, {"authorization": "x"}, {"cache-control": "max-age=60, public"}, True),
         (200, {}, {"cache-control": "max-age=60", "vary": "*"}, False),
-        (200, {}, {"cache-control": "max-age=60", "set-cookie": "a=b"}, False),
+        (200, {}, {"cache-control": "max-age=60", "set-cookie": "a=b"}, True),  # explicit freshness
+        (200, {}, {"etag": '"1"', "set-cookie": "a=b"}, False),
         (200, {}, {"cache-control": "max-age=60, public", "set-cookie": "a=b"}, True),
         (200, {}, {}, False),  # nothing to reuse it by
         (200, {}, {"etag": '"1"'}, True),  # reusable after revalidation

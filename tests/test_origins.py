@@ -466,3 +466,46 @@ async def test_http_a_response_smuggled_right_behind_another_answers_no_request(
     finally:
         await origin.close()
         server.close()
+
+
+async def _answer_once(raw: bytes) -> tuple[asyncio.Server, str]:
+    """An origin that answers one request with `raw` and closes."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(raw)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize("interim", [b"", b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"])
+async def test_http_reads_a_transfer_coding_other_than_chunked_to_the_close(interim: bytes) -> None:
+    """RFC 9112 §6.3: a response whose Transfer-Encoding does not end in chunked is framed
+    by the close, whatever its Content-Length says; the coding is not passed on."""
+    server, url = await _answer_once(interim + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: x-custom\r\n"
+                                     b"Content-Length: 3\r\n\r\nhello world")
+    origin = open_origin(url)
+    try:
+        response = await origin.fetch("GET", "/", "", {})
+        assert (response.status, response.length, await read_all(response)) == (200, None, b"hello world")
+        assert "transfer-encoding" not in response.headers and "content-length" not in response.headers
+    finally:
+        await origin.close()
+        server.close()
+
+
+async def test_http_refuses_chunked_behind_another_transfer_coding() -> None:
+    """`gzip, chunked` would need the gzip undone to give the body: an error, never the
+    coded bytes passed off as the body."""
+    server, url = await _answer_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                                     b"3\r\nabc\r\n0\r\n\r\n")
+    origin = open_origin(url)
+    try:
+        with pytest.raises(OriginError):
+            response = await origin.fetch("GET", "/", "", {})
+            await read_all(response)
+    finally:
+        await origin.close()
+        server.close()

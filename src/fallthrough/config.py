@@ -362,7 +362,7 @@ def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
     known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
              "writable", "mirror_to", "mirror_writes", "image_transforms", "image_max_size", "image_signed",
-             "avatar", *_MOUNT_DURATIONS, *S3_OPTIONS}
+             "avatar", "store_set_cookie", *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
     if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
@@ -419,7 +419,8 @@ def _mount(raw: object, key: str) -> MountSettings:
         origin = AVATAR_ORIGIN
     elif "avatar" in table:
         raise ConfigError(f"{key}.avatar: applies to a mount with origin = {AVATAR_ORIGIN!r}")
-    policy = CachePolicy(honour_origin=honour, **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
+    policy = CachePolicy(honour_origin=honour, store_set_cookie=_bool(table, "store_set_cookie", True, key),
+                         **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
     return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
                          s3_public=public, writable=writable, mirror_to=mirror_to, mirror_writes=mirror_writes,

@@ -30,6 +30,7 @@ from .freshness import (
     storable,
     vary_key,
     vary_names,
+    withheld_fields,
 )
 from .index import Index
 from .nodelock import NodeLocks
@@ -166,8 +167,10 @@ class Cache:
         fill.fresh_until = response_time + freshness_lifetime(
             response.status, response.headers, policy, response_time=response_time,
         ) - initial_age
+        withheld = withheld_fields(response.headers, policy) if shared else frozenset()
         fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
-                                 variant=variant, initial_age=initial_age, response_time=response_time))
+                                 variant=variant, initial_age=initial_age, response_time=response_time,
+                                 shared_headers=_without(response.headers, withheld) if withheld else None))
         if not shared:
             if fill.readers == 0:  # a background revalidation: nobody to hand it to
                 await response.aclose()
@@ -234,7 +237,7 @@ class Cache:
         request_time: float, response_time: float, vary: tuple[str, ...], policy: CachePolicy,
         manifest: B3Digest | None = None,
     ) -> Entry:
-        stored = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in COMPUTED)
+        stored = _without(headers, COMPUTED | withheld_fields(headers, policy))
         swr, sie = stale_windows(headers, policy)
         return Entry(
             key=key, variant=variant, status=status, headers=stored, digest=digest, size=size,  # type: ignore[arg-type]
@@ -251,7 +254,7 @@ class Cache:
         headers = freshen_headers(stale.headers, not_modified, response_time=response_time)
         swr, sie = stale_windows(headers, policy)
         return replace(
-            stale, headers=CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in COMPUTED),
+            stale, headers=_without(headers, COMPUTED | withheld_fields(headers, policy)),
             request_time=request_time, response_time=response_time,
             lifetime=freshness_lifetime(stale.status, headers, policy, response_time=response_time),
             stale_while_revalidate=swr, stale_if_error=sie, tags=parse_tags(headers),
@@ -396,6 +399,10 @@ async def _within(seconds: float | None, step: Awaitable[T]) -> T:
     except TimeoutError:
         raise OriginTimeout(f"the origin made no progress for {seconds:g} s",
                             "the origin did not answer in time") from None
+
+
+def _without(headers: Mapping[str, str], names: frozenset[str]) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in names)
 
 
 def spool_dir(store_path: str) -> str:

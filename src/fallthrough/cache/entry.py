@@ -17,7 +17,9 @@ from multidict import CIMultiDict
 from ..castore import B3Digest
 
 # Headers the edge computes per response rather than stores.
-COMPUTED = frozenset({"content-length", "age", "x-cache", "content-range", "accept-ranges"})
+# (Content-Range is stored: on a 200 it is the origin's to say, RFC 9111 §3.1; delivery
+# puts its own on the ranges it cuts.)
+COMPUTED = frozenset({"content-length", "age", "x-cache", "accept-ranges"})
 # Purge tags come in on these; they are for the edge, not for clients.
 TAG_HEADERS = ("surrogate-key", "cache-tag")
 

@@ -51,7 +51,7 @@ class FillHead:
     """
 
     status: int
-    headers: CIMultiDict[str]
+    headers: CIMultiDict[str]  # as the origin sent them: for the request that led the fill
     length: int | None
     shared: bool
     revalidated: Entry | None = None  # a 304 that refreshed the stale entry, or a peer's entry
@@ -62,6 +62,12 @@ class FillHead:
     # reader's Age is that plus the time since.
     initial_age: float = 0.0
     response_time: float = 0.0
+    # The headers as they will be stored, for every other reader: without the fields the
+    # origin withheld from a shared cache (private="...", no-cache="..."). None: `headers`.
+    shared_headers: CIMultiDict[str] | None = None
+
+    def headers_for(self, leader: bool) -> CIMultiDict[str]:
+        return self.headers if leader or self.shared_headers is None else self.shared_headers
 
     def age_at(self, now: float) -> float:
         return self.initial_age + max(0.0, now - self.response_time)
@@ -85,6 +91,7 @@ class Fill:
         self._spool_dir = spool_dir
         self._fd = -1
         self._readers = 0
+        self._joined = 0
         self._progress = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -134,9 +141,13 @@ class Fill:
 
     # -- the readers' side -----------------------------------------------------
 
-    def join(self) -> None:
-        """Count a reader in before it waits for the head, so the spool outlives the wait."""
+    def join(self) -> bool:
+        """Count a reader in before it waits for the head, so the spool outlives the wait.
+        True for the fill's first reader: the request that started it (a background
+        revalidation's first reader is the store)."""
         self._readers += 1
+        self._joined += 1
+        return self._joined == 1
 
     @property
     def readers(self) -> int:

@@ -41,8 +41,9 @@ HOP_BY_HOP = frozenset({
 # Content-Type some servers put on every response must not relabel it.
 NOT_UPDATED_BY_304 = frozenset({"content-length", "content-encoding", "content-range", "content-type"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-# RFC 9111 §5.2.2.2, §5.2.2.4, §5.2.2.8, §5.2.2.10: directives that forbid serving stale.
-_NO_STALE = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage", "no-cache"})
+# RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.10: directives that forbid serving stale (and so
+# does a plain no-cache, §5.2.2.4).
+_NO_STALE = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage"})
 # RFC 9111 §3.5: directives that let a shared cache store an answer to an authorized request.
 _AUTHORIZED_OK = frozenset({"public", "s-maxage", "must-revalidate"})
 
@@ -59,6 +60,9 @@ class CachePolicy:
     honour_origin: bool = True  # False: the origin's Cache-Control and Expires are ignored
     heuristic_fraction: float = 0.1  # RFC 9111 §4.2.2
     heuristic_max: float = 86400.0
+    # Store a response that sets a cookie when the origin gave it explicit freshness
+    # (False: only when it is marked `public`).
+    store_set_cookie: bool = True
 
 
 class Freshness(enum.Enum):
@@ -94,6 +98,26 @@ def _request_cc(request_headers: Mapping[str, str]) -> dict[str, str | None]:
         return _cc(request_headers)
     pragma = [m.lower() for m in split_list(_getall(request_headers, "pragma"))]
     return {"no-cache": None} if "no-cache" in pragma else {}
+
+
+def _plain(directives: Mapping[str, str | None], name: str) -> bool:
+    """The directive is present without a field-name list (`no-cache`, not `no-cache="a"`);
+    an empty list (`no-cache=""`) counts as none, the stricter reading."""
+    return name in directives and not directives[name]
+
+
+def withheld_fields(response_headers: Mapping[str, str], policy: CachePolicy) -> frozenset[str]:
+    """The fields a shared cache keeps out of what it stores (RFC 9111 §5.2.2.4, §5.2.2.7):
+    those a qualified `no-cache="..."` or `private="..."` names, lowercased. The rest of
+    the response may be stored and reused; the named fields go only to the client whose
+    request fetched it."""
+    if not policy.honour_origin:
+        return frozenset()
+    cc = _cc(response_headers)
+    return frozenset(
+        name.lower() for directive in ("no-cache", "private") if cc.get(directive)
+        for name in split_list(cc[directive])
+    )
 
 
 def _seconds(directives: Mapping[str, str | None], name: str) -> int | None:
@@ -149,9 +173,12 @@ def storable(method: str, status: int, request_headers: Mapping[str, str], respo
     """May this shared cache store the response (RFC 9111 §3)?
 
     Only GET, and never a partial (206) or a 304. A response that sets a cookie is stored
-    only when the origin marks it `public`: a shared edge must never hand one user's
-    cookie to another. A qualified `private="..."` counts as plain private (§5.2.2.7
-    allows it). Beyond the RFC's list the response must also be reusable: explicit
+    when the origin says any client may have it: `public`, or explicit freshness
+    (s-maxage, max-age, Expires) with policy.store_set_cookie; one whose Set-Cookie is
+    withheld by `private="Set-Cookie"` or `no-cache="Set-Cookie"` is stored without it
+    (withheld_fields), like any other response. A qualified `private="..."` withholds
+    its fields; only a plain `private` keeps the response out. Beyond the RFC's list the
+    response must also be reusable: explicit
     freshness, `public`, or a heuristically cacheable status with a mount TTL or a
     validator to revalidate with. With honour_origin=False only the status (200/203/
     204/300/301/308/404/410) and the request decide, and an answer to an authorized
@@ -172,9 +199,11 @@ def storable(method: str, status: int, request_headers: Mapping[str, str], respo
             return False
     elif "no-store" in cc:  # §5.2.2.5
         return False
-    if "private" in cc:  # §5.2.2.7
+    if _plain(cc, "private"):  # §5.2.2.7
         return False
-    if _has(response_headers, "set-cookie") and "public" not in cc:
+    if (_has(response_headers, "set-cookie") and "public" not in cc
+            and "set-cookie" not in withheld_fields(response_headers, policy)
+            and not (policy.store_set_cookie and _has_explicit(response_headers, cc))):
         return False
     if _has(request_headers, "authorization") and not _AUTHORIZED_OK & cc.keys():  # §3.5
         return False
@@ -232,8 +261,8 @@ def freshness_lifetime(status: int, response_headers: Mapping[str, str], policy:
     """How long a stored response stays fresh (RFC 9111 §4.2.1), capped by max_ttl.
 
     Order: `no-cache` → 0 (stored, revalidated before every reuse, §5.2.2.4; a qualified
-    no-cache counts as plain), then s-maxage, max-age, Expires − Date (Date missing:
-    `response_time`), then the mount's TTL for its statuses (an operator's default_ttl
+    no-cache withholds its fields instead, see withheld_fields), then s-maxage, max-age,
+    Expires − Date (Date missing: `response_time`), then the mount's TTL for its statuses (an operator's default_ttl
     beats the heuristic, so a mount over a bucket that always sends Last-Modified gets
     the TTL it configured), then the §4.2.2 Last-Modified heuristic for heuristically
     cacheable or `public` responses, else 0. honour_origin=False: the mount's TTL only.
@@ -241,7 +270,7 @@ def freshness_lifetime(status: int, response_headers: Mapping[str, str], policy:
     if not policy.honour_origin:
         return _cap(_policy_lifetime(status, policy) or 0.0, policy)
     cc = _cc(response_headers)
-    if "no-cache" in cc:
+    if _plain(cc, "no-cache"):
         return 0.0
     lifetime = _explicit_lifetime(response_headers, cc, response_time)
     if lifetime is None:
@@ -273,8 +302,12 @@ def current_age(response_headers: Mapping[str, str], request_time: float, respon
 
 
 def _forbids_stale(response_headers: Mapping[str, str], policy: CachePolicy) -> bool:
-    """must-revalidate, proxy-revalidate, s-maxage (implies proxy-revalidate, §5.2.2.10) or no-cache."""
-    return policy.honour_origin and bool(_NO_STALE & _cc(response_headers).keys())
+    """must-revalidate, proxy-revalidate, s-maxage (implies proxy-revalidate, §5.2.2.10) or
+    an unqualified no-cache (a qualified one withholds fields instead)."""
+    if not policy.honour_origin:
+        return False
+    cc = _cc(response_headers)
+    return bool(_NO_STALE & cc.keys()) or _plain(cc, "no-cache")
 
 
 def stale_windows(response_headers: Mapping[str, str], policy: CachePolicy) -> tuple[float, float]:

@@ -140,6 +140,10 @@ class Connection:
         self.idle_since = time.monotonic()
         self.used = False  # has answered a request before (a stale keep-alive may fail)
         self.answered = False  # the current request's response head has arrived
+        # Bytes of the response head(s) not yet handed to h11 (see _reframed), and
+        # whether the final head has been handed on.
+        self.head = b""
+        self.head_done = True
 
     def reusable(self) -> bool:
         return (
@@ -263,6 +267,11 @@ class Pool:
             if event is not h11.NEED_DATA:
                 return event  # type: ignore[return-value]
             data = await conn.sock.read(self.read_timeout)
+            if not conn.head_done:
+                closed = not data
+                data = _scan_heads(conn, data)
+                if not data and not closed:
+                    continue  # the head is not whole yet (b"" would tell h11 of a close)
             try:
                 conn.h11.receive_data(data)
             except h11.RemoteProtocolError as exc:
@@ -288,6 +297,7 @@ class Pool:
     async def _exchange(self, conn: Connection, method: str, target: str, headers: list[tuple[str, str]],
                         body: AsyncIterator[bytes] | None) -> WireResponse:
         conn.answered = False
+        conn.head, conn.head_done = b"", False
         try:
             await self._send(conn, method, target, headers, body)
             while True:
@@ -341,3 +351,48 @@ class Pool:
         for conn in self._idle:
             conn.sock.close()
         self._idle.clear()
+
+
+def _scan_heads(conn: Connection, data: bytes) -> bytes:
+    """What of `data` h11 may have now: response heads only once whole, the final one
+    reframed (_reframed); the bytes after it as they come."""
+    if not data:  # the origin closed: h11 gets what is left (the close on the next read)
+        conn.head_done = True
+        return conn.head
+    buffer = conn.head + data
+    out = b""
+    while True:
+        end = _head_end(buffer)
+        if end < 0:
+            if len(buffer) > MAX_HEAD:  # h11 refuses it
+                conn.head_done = True
+                return out + buffer
+            conn.head = buffer
+            return out
+        head, buffer = buffer[:end], buffer[end:]
+        if head[9:10] == b"1":  # "HTTP/1.1 1xx": an interim response, another head follows
+            out += head
+            continue
+        conn.head, conn.head_done = b"", True
+        return out + _reframed(head) + buffer
+
+
+def _head_end(buffer: bytes) -> int:
+    """Where the first head in `buffer` ends (after its empty line), or -1."""
+    ends = [i + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (i := buffer.find(mark)) >= 0]
+    return min(ends) if ends else -1
+
+
+def _reframed(head: bytes) -> bytes:
+    """A head whose Transfer-Encoding does not end in chunked, framed as HTTP/1.1 frames
+    it (RFC 9112 §6.3, rule 4): by the connection's close, Content-Length ignored. h11
+    takes no Transfer-Encoding but chunked, so both fields are dropped for it (they are
+    hop-by-hop or wrong: neither is passed on). Any other head is left as it came; one
+    that names chunked among other codings stays an error (its body would need decoding)."""
+    lines = head.split(b"\n")
+    codings = [c.strip().lower() for line in lines[1:] if line.lower().startswith(b"transfer-encoding:")
+               for c in line.split(b":", 1)[1].split(b",") if c.strip()]
+    if not codings or b"chunked" in codings:
+        return head
+    kept = [line for line in lines if not line.lower().startswith((b"transfer-encoding:", b"content-length:"))]
+    return b"\n".join(kept)

@@ -48,7 +48,9 @@ class NotStarted(Exception):
 @dataclass(slots=True)
 class Representation:
     status: int
-    headers: list[tuple[str, str]]  # everything but Content-Length, Content-Range, Accept-Ranges
+    # Everything but Content-Length and Accept-Ranges; a Content-Range only as the stored
+    # response's own (a range answer cut here replaces it).
+    headers: list[tuple[str, str]]
     size: int
     body: BodySource | bytes
 
@@ -92,6 +94,7 @@ async def deliver(proto, pipes: Pipes, method: str, request_headers: Mapping[str
         await _send(proto, pipes, status, headers + accept + [("content-length", str(size))], rep.body,
                     (0, size), head_only)
         return
+    headers = [(k, v) for k, v in headers if k.lower() != "content-range"]
     if len(ranges) == 1:
         start, end = ranges[0]
         extra = [("content-range", content_range(start, end, size)), ("content-length", str(end - start))]

@@ -325,7 +325,7 @@ class Edge:
                       fill: Fill, stale: Entry | None, age: float) -> None:
         # Joining a fill whose body has all arrived costs the origin nothing: a hit.
         label = "HIT" if fill.body_complete else "MISS"
-        fill.join()
+        leader = fill.join()
         try:
             try:
                 head = await asyncio.shield(fill.head)
@@ -378,7 +378,8 @@ class Edge:
                     text(proto, *upstream_failure(fill.error))
                     return
                 length = fill.received
-            rep = Representation(head.status, self._headers(head.headers, head.age_at(time.time()), label), length,
+            out = self._headers(head.headers_for(leader), head.age_at(time.time()), label)
+            rep = Representation(head.status, out, length,
                                  lambda start, end: fill.spans(start, end, size=SPLICE_SPAN))
             await deliver(proto, self.pipes, method, headers, rep)
         finally:
@@ -454,8 +455,6 @@ class Edge:
         headers += [("age", age) for age in response.headers.getall("age", [])[:1]]  # not ours to change
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
-        if response.status == 206 and "content-range" in response.headers:
-            headers.append(("content-range", response.headers["content-range"]))
         try:
             if method == "HEAD" or response.status in (204, 304):
                 proto.response_empty(response.status, headers)
