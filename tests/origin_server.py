@@ -16,7 +16,8 @@ What it answers:
 - a put object: its status, headers and body; `Range: bytes=A-B` / `bytes=A-` of a 200
   gets a 206; If-None-Match / If-Modified-Since matching its validators get a 304;
 - an unknown path: 404 with a short text body;
-- POST / PUT / DELETE / PATCH: recorded with their body and answered 200 `ok` (with the
+- any other method (POST, PUT, DELETE, PATCH, extension methods): recorded with its body
+  and answered 200 `ok` (with the
   object's own headers, e.g. a Location); a PUT replaces the object's body, a DELETE
   removes it.
 Paths are matched and recorded percent-decoded (`/a%20b` is the object `/a b`);
@@ -37,7 +38,6 @@ from multidict import CIMultiDict
 
 from loopback import LoopbackServer
 
-UNSAFE = ("POST", "PUT", "DELETE", "PATCH")
 # A 304 carries what a 200 would have, less the fields that describe the body itself
 # (RFC 9110 §15.4.5): a cache merges the rest into the response it keeps.
 BODY_FIELDS = ("content-length", "content-type", "content-encoding", "content-range", "content-language",
@@ -170,7 +170,7 @@ class OriginServer(LoopbackServer):
                                       {k.lower(): v for k, v in request.headers.items()}, body, time.time(),
                                       raw_path))
             obj = self._objects.get(request.path)
-            if request.method in UNSAFE:
+            if request.method not in ("GET", "HEAD"):
                 if request.method == "PUT":
                     self._objects[request.path] = Obj(body, headers=obj.headers if obj else [])
                 elif request.method == "DELETE":

@@ -132,3 +132,56 @@ def test_a_content_range_on_a_200_is_stored_and_ranges_get_their_own(edge: EdgeS
     assert (hit.header("x-cache"), hit.header("content-range")) == ("HIT", "bytes 0-9/10")
     part = edge.get("/o" + path, headers={"Range": "bytes=2-4"})
     assert (part.status, part.body, part.headers.get_all("content-range")) == (206, b"234", ["bytes 2-4/10"])
+
+
+# -- methods (RFC 9110 §9.1, RFC 9111 §4.4) ----------------------------------------------
+
+
+def test_an_extension_method_is_forwarded_and_its_success_invalidates(edge: EdgeServer,
+                                                                       origin: OriginServer) -> None:
+    path = fresh_path("search")
+    origin.put(path, b"v1", headers={"Cache-Control": "max-age=600"})
+    edge.get("/o" + path)
+    edge.wait_idle()
+    assert edge.get("/o" + path).header("x-cache") == "HIT"
+    answer = edge.get("/o" + path, method="M-SEARCH")
+    assert (answer.status, answer.body) == (200, b"ok")
+    assert [r.method for r in origin.requests(path)] == ["GET", "M-SEARCH"]
+    assert origin.requests(path)[1].body == b""
+    assert edge.get("/o" + path).header("x-cache") == "MISS"  # the success invalidated it
+
+
+def test_connect_is_not_forwarded(edge: EdgeServer, origin: OriginServer) -> None:
+    path = fresh_path("tunnel")
+    assert edge.get("/o" + path, method="CONNECT").status in (400, 405)
+    assert origin.requests(path) == []
+
+
+# -- stale when the origin is unreachable (RFC 9111 §4.2.4) -------------------------------
+
+
+def test_a_stale_entry_stands_in_while_the_origin_is_unreachable(tmp_path: Path) -> None:
+    with OriginServer() as origin:
+        origin.put("/a", b"kept", headers={"Cache-Control": "max-age=1"})
+        origin.put("/strict", b"strict", headers={"Cache-Control": "max-age=1, must-revalidate"})
+        mount = f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\nconnect_timeout = "1s"\n'
+        with EdgeServer(tmp_path, mount) as edge:
+            edge.get("/o/a")
+            edge.get("/o/strict")
+            edge.wait_idle()
+            origin.stop()  # nothing listens on its port any more
+            time.sleep(1.2)
+            stale = edge.get("/o/a")
+            assert (stale.status, stale.body, stale.header("x-cache")) == (200, b"kept", "STALE")
+            assert edge.get("/o/strict").status == 502  # must-revalidate: never stale
+    with OriginServer() as origin:
+        origin.put("/a", b"kept", headers={"Cache-Control": "max-age=1"})
+        mount = (f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\nconnect_timeout = "1s"\n'
+                 f'stale_if_unreachable = "0s"\n')
+        (tmp_path / "off").mkdir()
+        with EdgeServer(tmp_path / "off", mount) as edge:
+            edge.get("/o/a")
+            edge.wait_idle()
+            origin.stop()
+            time.sleep(1.2)
+            assert edge.get("/o/a").status == 502

@@ -353,7 +353,8 @@ def _server(raw: object) -> ServerSettings:
                           _integer(table, "max_requests", None, 1, 10_000_000, "server"))
 
 
-_POLICY_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "negative_ttl")
+_POLICY_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "stale_if_unreachable",
+                     "negative_ttl")
 _MOUNT_DURATIONS = (*_POLICY_DURATIONS, "connect_timeout", "read_timeout")
 _ORIGIN_SCHEMES = ("http://", "https://", "s3://", "file://", "generator:")
 

@@ -56,6 +56,9 @@ class CachePolicy:
     max_ttl: float | None = None  # cap on every lifetime; None: no cap
     stale_while_revalidate: float = 0.0  # window when the response names none (RFC 5861 §3)
     stale_if_error: float = 0.0  # ditto (RFC 5861 §4)
+    # How long past its lifetime a stored response stands in when the origin cannot be
+    # reached at all (RFC 9111 §4.2.4 allows stale when "disconnected"); not for 5xx.
+    stale_if_unreachable: float = 3600.0
     negative_ttl: float = 10.0  # 404/410 without explicit freshness
     honour_origin: bool = True  # False: the origin's Cache-Control and Expires are ignored
     heuristic_fraction: float = 0.1  # RFC 9111 §4.2.2
@@ -370,11 +373,14 @@ def classify(*, response_headers: Mapping[str, str], request_headers: Mapping[st
 
 
 def may_serve_stale_on_error(*, response_headers: Mapping[str, str], request_headers: Mapping[str, str],
-                             current_age: float, lifetime: float, policy: CachePolicy) -> bool:
+                             current_age: float, lifetime: float, policy: CachePolicy,
+                             unreachable: bool = False) -> bool:
     """May a stale response stand in for an origin error (RFC 5861 §4, RFC 9111 §4.2.4)?
 
     Within the larger of the response's (else the mount's) stale-if-error and the
-    request's; never when the response forbids serving stale.
+    request's, and, when the origin gave no answer at all (`unreachable`: no connection,
+    or closed before its response), the mount's stale_if_unreachable; never when the
+    response forbids serving stale.
     """
     if _forbids_stale(response_headers, policy):
         return False
@@ -382,6 +388,8 @@ def may_serve_stale_on_error(*, response_headers: Mapping[str, str], request_hea
     requested = _seconds(_cc(request_headers), "stale-if-error")
     if requested is not None:
         window = max(window, float(requested))
+    if unreachable:
+        window = max(window, policy.stale_if_unreachable)
     return current_age < lifetime + window
 
 

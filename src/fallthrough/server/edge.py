@@ -51,7 +51,8 @@ from .requests import BadRequest, check_request, plainly_fine
 
 log = logging.getLogger(__name__)
 
-UNSAFE = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# Methods the edge does not forward: CONNECT asks for a tunnel, not a resource.
+NOT_PASSED = frozenset({"CONNECT"})
 # A Range that starts this far past what a fill has received asks the origin for itself.
 FAR_AHEAD = 4 * 1024 * 1024
 # How much of a spool one splice may move to a client.
@@ -250,12 +251,14 @@ class Edge:
         key = mount.key(rest, query)
         if method in ("GET", "HEAD"):
             await self._get(proto, method, headers, mount, key, rest, query)
-        elif method in UNSAFE:
-            await self._pass(proto, scope, mount, key, rest)
         elif method == "OPTIONS":
             proto.response_empty(204, [("allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH")])
-        else:
+        elif method in NOT_PASSED:
             text(proto, 405, f"method {method} not allowed", [("allow", "GET, HEAD, OPTIONS, POST, PUT, DELETE, PATCH")])
+        else:
+            # Every other method, extension methods included (RFC 9110 §9.1), goes to the
+            # origin as it is; a success invalidates what it names (RFC 9111 §4.4).
+            await self._pass(proto, scope, mount, key, rest)
 
     # -- GET and HEAD ---------------------------------------------------------
 
@@ -332,7 +335,8 @@ class Edge:
             except BadObjectPath:
                 raise  # the client's mistake, found by the origin: a 400
             except (OriginError, CastoreError) as exc:
-                if stale is not None and self._stale_on_error(stale, headers, age, mount):
+                if stale is not None and self._stale_on_error(stale, headers, age, mount,
+                                                              unreachable=isinstance(exc, OriginError)):
                     await self._deliver_entry(proto, method, headers, stale, "STALE", age)
                     return
                 log.warning("%s: %s", key, exc)
@@ -416,10 +420,11 @@ class Edge:
         await response.aclose()  # the origin ignores Range: the fill will get there
         return None
 
-    def _stale_on_error(self, stale: Entry, headers, age: float, mount: Mount) -> bool:  # noqa: ANN001
+    def _stale_on_error(self, stale: Entry, headers, age: float, mount: Mount,  # noqa: ANN001
+                        unreachable: bool = False) -> bool:
         return may_serve_stale_on_error(
             response_headers=stale.headers, request_headers=headers, current_age=age, lifetime=stale.lifetime,
-            policy=mount.policy,
+            policy=mount.policy, unreachable=unreachable,
         )
 
     def _local_key(self, reference: str | None, scope) -> str | None:  # noqa: ANN001
@@ -548,9 +553,11 @@ class Edge:
         ask = forwarded(scope.headers)
         if expected is not None:
             ask["content-length"] = str(expected)  # the origin frames the upload by it too
+        # Without a length or a transfer coding the request has no body (RFC 9112 §6.3).
+        upload = body() if expected is not None or "transfer-encoding" in scope.headers else None
         try:
             response = await mount.origin.fetch(scope.method, mount.origin_path(rest),
-                                                mount.origin_query(scope.query_string), ask, body())
+                                                mount.origin_query(scope.query_string), ask, upload)
         except OriginError as exc:
             log.warning("%s %s: %s", scope.method, scope.path, exc)
             text(proto, *upstream_failure(exc))
