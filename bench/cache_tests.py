@@ -61,6 +61,7 @@ origin = "http://127.0.0.1:{origin_port}"
                            check=True)
         if args.keep is not None:
             shutil.copy(results, args.keep)
+            shutil.copy(root / "fallthrough.log", args.keep.with_suffix(".log"))
         score = ["node", str(HERE / "cache_tests_score.mjs"), str(suite), str(results)]
         subprocess.run(score + (["--list"] if args.list else []), check=True)
     return 0

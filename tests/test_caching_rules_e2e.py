@@ -7,7 +7,6 @@ asked. The rules' pure parts are tested with hypothesis in test_http_rules.py.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +184,37 @@ def test_a_stale_entry_stands_in_while_the_origin_is_unreachable(tmp_path: Path)
             origin.stop()
             time.sleep(1.2)
             assert edge.get("/o/a").status == 502
+
+
+# -- CDN-Cache-Control (RFC 9213) --------------------------------------------------------
+
+
+def test_cdn_cache_control_rules_this_cache_and_stays_here(edge: EdgeServer, origin: OriginServer) -> None:
+    long_for_us = fresh_path("cdn-long")
+    origin.put(long_for_us, b"x", headers={"Cache-Control": "no-store", "CDN-Cache-Control": "max-age=600"})
+    short_for_us = fresh_path("cdn-short")
+    origin.put(short_for_us, b"y", headers={"Cache-Control": "max-age=600", "CDN-Cache-Control": "no-store"})
+    for path in (long_for_us, short_for_us):
+        first = edge.get("/o" + path)
+        assert first.header("cdn-cache-control") is None  # for this cache, not for clients
+        edge.wait_idle()
+    hit = edge.get("/o" + long_for_us)
+    assert (hit.header("x-cache"), hit.header("cache-control"), hit.header("cdn-cache-control")) == (
+        "HIT", "no-store", None)
+    assert edge.get("/o" + short_for_us).header("x-cache") == "MISS"
+    assert (origin.count(long_for_us), origin.count(short_for_us)) == (1, 2)
+
+
+def test_a_mount_names_its_own_targeted_field_and_may_forward_it(tmp_path: Path, origin: OriginServer) -> None:
+    path = fresh_path("own-field")
+    origin.put(path, b"x", headers={"Cache-Control": "max-age=600", "Edge-Cache-Control": "no-store",
+                                    "CDN-Cache-Control": "max-age=600"})
+    mount = (f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\n'
+             f'targeted_cache_control = ["Edge-Cache-Control", "CDN-Cache-Control"]\n'
+             f'forward_targeted_cache_control = true\n')
+    with EdgeServer(tmp_path, mount) as server:
+        first = server.get("/o" + path)
+        assert first.header("edge-cache-control") == "no-store"
+        server.wait_idle()
+        assert server.get("/o" + path).header("x-cache") == "MISS"
+        assert origin.count(path) == 2

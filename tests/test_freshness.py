@@ -436,3 +436,38 @@ def test_vary_key_ignores_whitespace_runs(values: list[str], run: str) -> None:
     plain = H(*[("Accept", v) for v in values])
     spaced = H(*[("Accept", run + v.replace(" ", run) + run) for v in values])
     assert vary_key(["accept"], plain) == vary_key(["accept"], spaced)
+
+
+# -- targeted fields: CDN-Cache-Control (RFC 9213) ---------------------------------------
+
+
+@pytest.mark.parametrize(("headers", "lifetime"), [
+    (H(cdn_cache_control="max-age=3600"), 3600),
+    (H(cdn_cache_control="max-age=3600", cache_control="max-age=1"), 3600),  # it wins over Cache-Control
+    (H(cdn_cache_control="max-age=1", cache_control="max-age=3600"), 1),
+    (H(cdn_cache_control="max-age=3600", expires=date(NOW - 10), date=date(NOW)), 3600),  # Expires set aside
+    (H(cdn_cache_control="max-age=0", expires=date(NOW + 10), date=date(NOW)), 0),
+    (H(cdn_cache_control="foobar", expires=date(NOW + 10), date=date(NOW)), 0),  # valid: Expires still aside
+    (H(cdn_cache_control="max-age=10, &&&", cache_control="max-age=5"), 5),  # invalid: ignored whole
+    (H(cdn_cache_control="max-age=99999999999"), 2**31),
+    (H(cdn_cache_control='max-age="100"', cache_control="max-age=5"), 0),  # a String: no max-age
+])
+def test_a_targeted_field_sets_cache_control_and_expires_aside(headers: CIMultiDict[str], lifetime: float) -> None:
+    assert freshness_lifetime(200, headers, POLICY, response_time=NOW) == lifetime
+
+
+def test_targeted_directives_decide_storing() -> None:
+    assert not storable("GET", 200, H(), H(cdn_cache_control="private", cache_control="max-age=99"), POLICY)
+    assert not storable("GET", 200, H(), H(cdn_cache_control="no-store", cache_control="max-age=99"), POLICY)
+    assert storable("GET", 200, H(), H(cdn_cache_control="max-age=99", cache_control="no-store"), POLICY)
+    assert not storable("GET", 200, H(), H(cdn_cache_control="max-age=99, &", cache_control="no-store"), POLICY)
+    assert freshness_lifetime(200, H(cdn_cache_control="no-cache", cache_control="max-age=99"), POLICY) == 0
+
+
+def test_the_targeted_fields_are_the_mounts_choice() -> None:
+    own = CachePolicy(targeted=("edge-cache-control", "cdn-cache-control"))
+    headers = H(edge_cache_control="max-age=7", cdn_cache_control="max-age=9", cache_control="max-age=1")
+    assert freshness_lifetime(200, headers, own, response_time=NOW) == 7
+    assert freshness_lifetime(200, headers, CachePolicy(targeted=()), response_time=NOW) == 1
+    assert CachePolicy().hidden_fields == {"cdn-cache-control"}
+    assert CachePolicy(forward_targeted=True).hidden_fields == set()

@@ -363,7 +363,8 @@ def _mount(raw: object, key: str) -> MountSettings:
     table = _table(raw, key)
     known = {"url_prefix", "origin", "honour_origin_cache_control", "index", "allow_http", "s3_bucket", "s3_public",
              "writable", "mirror_to", "mirror_writes", "image_transforms", "image_max_size", "image_signed",
-             "avatar", "store_set_cookie", *_MOUNT_DURATIONS, *S3_OPTIONS}
+             "avatar", "store_set_cookie", "targeted_cache_control", "forward_targeted_cache_control",
+             *_MOUNT_DURATIONS, *S3_OPTIONS}
     _unknown(table, known, key)
     prefix = table.get("url_prefix")
     if not isinstance(prefix, str) or not prefix.startswith("/") or "?" in prefix or "#" in prefix:
@@ -421,6 +422,8 @@ def _mount(raw: object, key: str) -> MountSettings:
     elif "avatar" in table:
         raise ConfigError(f"{key}.avatar: applies to a mount with origin = {AVATAR_ORIGIN!r}")
     policy = CachePolicy(honour_origin=honour, store_set_cookie=_bool(table, "store_set_cookie", True, key),
+                         targeted=_field_names(table, "targeted_cache_control", ["CDN-Cache-Control"], key),
+                         forward_targeted=_bool(table, "forward_targeted_cache_control", False, key),
                          **{k: v for k, v in durations.items() if k in _POLICY_DURATIONS})
     timeouts = {k: v for k, v in durations.items() if k not in _POLICY_DURATIONS}
     return MountSettings(prefix.rstrip("/") or "/", origin, policy, index=index, options=options, s3_bucket=bucket,
@@ -472,6 +475,20 @@ def _avatar(raw: object, key: str) -> AvatarSettings:
                           sampler, float(cfg), master, timeout,  # type: ignore[arg-type]
                           _integer(table, "concurrency", 2, 1, 64, key),  # type: ignore[arg-type]
                           tuple(h.lower().rstrip(".") for h in hosts))
+
+
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.1: a token
+
+
+def _field_names(table: dict[str, Any], name: str, default: list[str], key: str) -> tuple[str, ...]:
+    """A list of HTTP field names (a single name is a list of one), lowercased."""
+    value = table.get(name, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and _FIELD_NAME.fullmatch(v) for v in value):
+        raise ConfigError(f"{key}.{name}: expected a list of header field names such as ['CDN-Cache-Control'], "
+                          f"got {value!r}")
+    return tuple(v.lower() for v in value)
 
 
 def _bool(table: dict[str, Any], name: str, default: bool, key: str) -> bool:

@@ -414,7 +414,9 @@ def spool_dir(store_path: str) -> str:
 _NOT_FOR_CLIENTS = COMPUTED | set(TAG_HEADERS)
 
 
-def client_headers(headers: CIMultiDict[str]) -> list[tuple[str, str]]:
-    """Stored or origin headers as a client gets them: without purge tags, and without
-    the ones the edge computes per response (lengths, ranges, Age, X-Cache)."""
-    return [(k, v) for k, v in headers.items() if k.lower() not in _NOT_FOR_CLIENTS]
+def client_headers(headers: CIMultiDict[str], hidden: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Stored or origin headers as a client gets them: without purge tags, without the
+    ones the edge computes per response (lengths, Age, X-Cache), and without `hidden`
+    (the mount's targeted cache-control fields, which are for this cache)."""
+    drop = _NOT_FOR_CLIENTS | hidden if hidden else _NOT_FOR_CLIENTS
+    return [(k, v) for k, v in headers.items() if k.lower() not in drop]

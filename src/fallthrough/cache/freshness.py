@@ -15,7 +15,14 @@ from typing import Literal
 
 from multidict import CIMultiDict
 
-from .headers import delta_seconds, format_http_date, parse_cache_control, parse_http_date, split_list
+from .headers import (
+    delta_seconds,
+    format_http_date,
+    parse_cache_control,
+    parse_http_date,
+    parse_targeted,
+    split_list,
+)
 
 # RFC 9110 §15.1 / RFC 9111 §4.2.2: statuses a cache may reuse with heuristic freshness.
 # 206 is left out: we never store a partial body.
@@ -66,6 +73,15 @@ class CachePolicy:
     # Store a response that sets a cookie when the origin gave it explicit freshness
     # (False: only when it is marked `public`).
     store_set_cookie: bool = True
+    # RFC 9213 targeted fields this cache obeys, the first present and valid one winning
+    # over Cache-Control and Expires (lowercased names).
+    targeted: tuple[str, ...] = ("cdn-cache-control",)
+    forward_targeted: bool = False  # pass those fields on to clients (they are for us)
+
+    @property
+    def hidden_fields(self) -> frozenset[str]:
+        """Response fields meant for this cache alone, never sent to clients."""
+        return frozenset() if self.forward_targeted else frozenset(self.targeted)
 
 
 class Freshness(enum.Enum):
@@ -95,6 +111,32 @@ def _cc(headers: Mapping[str, str]) -> dict[str, str | None]:
     return parse_cache_control(_getall(headers, "cache-control"))
 
 
+class _Directives(dict[str, str | None]):
+    """A response's cache directives for this cache. `targeted`: they come from a targeted
+    field (RFC 9213), which sets Cache-Control and Expires aside, so Expires gives no
+    lifetime."""
+
+    targeted = False
+
+
+def _response_cc(response_headers: Mapping[str, str], policy: CachePolicy) -> _Directives:
+    """The directives this cache follows: the first valid targeted field's, else
+    Cache-Control's."""
+    for name in policy.targeted:
+        values = _getall(response_headers, name)
+        targeted = parse_targeted(values) if values else None
+        if targeted is not None:
+            directives = _Directives(targeted)
+            directives.targeted = True
+            return directives
+    return _Directives(_cc(response_headers))
+
+
+def _expires(response_headers: Mapping[str, str], cc: _Directives) -> bool:
+    """An Expires field that counts (not one set aside by a targeted field)."""
+    return not cc.targeted and _has(response_headers, "expires")
+
+
 def _request_cc(request_headers: Mapping[str, str]) -> dict[str, str | None]:
     """Request directives; `Pragma: no-cache` counts as no-cache without Cache-Control (§5.4)."""
     if _has(request_headers, "cache-control"):
@@ -116,7 +158,7 @@ def withheld_fields(response_headers: Mapping[str, str], policy: CachePolicy) ->
     request fetched it."""
     if not policy.honour_origin:
         return frozenset()
-    cc = _cc(response_headers)
+    cc = _response_cc(response_headers, policy)
     return frozenset(
         name.lower() for directive in ("no-cache", "private") if cc.get(directive)
         for name in split_list(cc[directive])
@@ -166,9 +208,9 @@ def _policy_lifetime(status: int, policy: CachePolicy) -> float | None:
     return None
 
 
-def _has_explicit(response_headers: Mapping[str, str], cc: Mapping[str, str | None]) -> bool:
+def _has_explicit(response_headers: Mapping[str, str], cc: _Directives) -> bool:
     """Explicit freshness present (RFC 9111 §3), valid or not."""
-    return "s-maxage" in cc or "max-age" in cc or _has(response_headers, "expires")
+    return "s-maxage" in cc or "max-age" in cc or _expires(response_headers, cc)
 
 
 def storable(method: str, status: int, request_headers: Mapping[str, str], response_headers: Mapping[str, str],
@@ -196,7 +238,7 @@ def storable(method: str, status: int, request_headers: Mapping[str, str], respo
     if not policy.honour_origin:
         return (status in DEFAULT_TTL_STATUSES | NEGATIVE_STATUSES
                 and not _has(response_headers, "set-cookie") and not _has(request_headers, "authorization"))
-    cc = _cc(response_headers)
+    cc = _response_cc(response_headers, policy)
     if "must-understand" in cc:  # §5.2.2.3: overrides no-store when we know the status
         if status not in UNDERSTOOD_STATUSES:
             return False
@@ -225,7 +267,7 @@ def _date_or(response_headers: Mapping[str, str], response_time: float | None) -
     return date if date is not None else response_time
 
 
-def _explicit_lifetime(response_headers: Mapping[str, str], cc: Mapping[str, str | None],
+def _explicit_lifetime(response_headers: Mapping[str, str], cc: _Directives,
                        response_time: float | None) -> float | None:
     """s-maxage, then max-age, then Expires − Date (RFC 9111 §4.2.1); None without any.
 
@@ -235,7 +277,7 @@ def _explicit_lifetime(response_headers: Mapping[str, str], cc: Mapping[str, str
         if name in cc:
             seconds = delta_seconds(cc[name])
             return 0.0 if seconds is None else float(seconds)
-    if not _has(response_headers, "expires"):
+    if not _expires(response_headers, cc):
         return None
     expires = parse_http_date(_first(response_headers, "expires"))
     date = _date_or(response_headers, response_time)
@@ -272,7 +314,7 @@ def freshness_lifetime(status: int, response_headers: Mapping[str, str], policy:
     """
     if not policy.honour_origin:
         return _cap(_policy_lifetime(status, policy) or 0.0, policy)
-    cc = _cc(response_headers)
+    cc = _response_cc(response_headers, policy)
     if _plain(cc, "no-cache"):
         return 0.0
     lifetime = _explicit_lifetime(response_headers, cc, response_time)
@@ -309,7 +351,7 @@ def _forbids_stale(response_headers: Mapping[str, str], policy: CachePolicy) -> 
     an unqualified no-cache (a qualified one withholds fields instead)."""
     if not policy.honour_origin:
         return False
-    cc = _cc(response_headers)
+    cc = _response_cc(response_headers, policy)
     return bool(_NO_STALE & cc.keys()) or _plain(cc, "no-cache")
 
 
@@ -324,7 +366,7 @@ def stale_windows(response_headers: Mapping[str, str], policy: CachePolicy) -> t
         return swr, sie
     if _forbids_stale(response_headers, policy):
         return 0.0, 0.0
-    cc = _cc(response_headers)
+    cc = _response_cc(response_headers, policy)
     given_swr, given_sie = _seconds(cc, "stale-while-revalidate"), _seconds(cc, "stale-if-error")
     return (float(given_swr) if given_swr is not None else swr,
             float(given_sie) if given_sie is not None else sie)

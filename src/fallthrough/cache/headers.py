@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import math
 import re
 import time
 from collections.abc import Iterable
 from typing import Literal
+
+import http_sf
 
 DELTA_MAX = 2**31  # RFC 9111 §1.2.2: larger delta-seconds are passed on as this
 
@@ -77,6 +80,38 @@ def parse_cache_control(values: str | Iterable[str] | None) -> dict[str, str | N
         if name not in directives:
             raw = match.group(2)
             directives[name] = None if raw is None else unquote(raw)
+    return directives
+
+
+# RFC 9213 §2.1: the directives whose values a targeted field gives as Integers, and
+# those given as Strings (field-name lists) or bare (True). A member of another type is
+# ignored, as a directive Cache-Control could not parse would be.
+_INTEGER_DIRECTIVES = frozenset({"max-age", "s-maxage", "stale-while-revalidate", "stale-if-error"})
+_LIST_DIRECTIVES = frozenset({"no-cache", "private"})
+
+
+def parse_targeted(values: str | Iterable[str] | None) -> dict[str, str | None] | None:
+    """A targeted cache-control field (RFC 9213, a Structured Field Dictionary, RFC 8941)
+    as Cache-Control-style directives; None when absent or when it does not parse (then
+    the field is ignored as a whole, RFC 9213 §2.1). Several field lines are one field."""
+    lines = _values(values)
+    return _parse_targeted(", ".join(lines)) if lines else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_targeted(value: str) -> dict[str, str | None] | None:
+    try:
+        members = http_sf.parse(value.encode("latin-1", "replace"), tltype="dictionary")
+    except Exception:  # noqa: BLE001 - the field is the origin's text: any failure means "ignore it"
+        return None
+    directives: dict[str, str | None] = {}
+    for name, (member, _params) in members.items():  # type: ignore[union-attr]
+        if member is True:
+            directives[name] = None
+        elif name in _INTEGER_DIRECTIVES and type(member) is int and member >= 0:
+            directives[name] = str(member)
+        elif name in _LIST_DIRECTIVES and isinstance(member, str):
+            directives[name] = member
     return directives
 
 

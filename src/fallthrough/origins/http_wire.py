@@ -280,9 +280,12 @@ class Pool:
     async def request(self, method: str, target: str, headers: list[tuple[str, str]],
                       body: AsyncIterator[bytes] | None) -> WireResponse:
         """Send one request and read its response head. A reused connection that the origin
-        had closed meanwhile is retried once on a new one, for requests without a body."""
-        conn = self._checkout()
-        if conn is not None and body is None:
+        had closed meanwhile is retried once on a new one. A request with a body always
+        gets a new connection: its body is sent as it arrives and cannot be sent again,
+        and an origin closes idle connections when it likes (some after 5 s), so a reused
+        one could fail it for nothing."""
+        conn = self._checkout() if body is None else None
+        if conn is not None:
             try:
                 return await self._exchange(conn, method, target, headers, None)
             except WireTimeout:
@@ -290,8 +293,6 @@ class Pool:
             except WireError:
                 if conn.answered:
                     raise  # the origin's answer had begun: not a stale connection
-        elif conn is not None:
-            return await self._exchange(conn, method, target, headers, body)
         return await self._exchange(await self._connect(), method, target, headers, body)
 
     async def _exchange(self, conn: Connection, method: str, target: str, headers: list[tuple[str, str]],

@@ -220,7 +220,7 @@ class Edge:
             return False
         wire = entry.wire
         if wire is None:
-            wire = entry.wire = self._wire(entry)
+            wire = entry.wire = self._wire(entry, mount)
         out = [*wire, ("age", str(int(age))), ("x-cache", "HIT")]
         if method == "HEAD":
             proto.response_empty(entry.status, out)
@@ -229,9 +229,9 @@ class Edge:
         return True
 
     @staticmethod
-    def _wire(entry: Entry) -> list[tuple[str, str]]:
+    def _wire(entry: Entry, mount: Mount) -> list[tuple[str, str]]:
         accept = [("accept-ranges", "bytes")] if entry.status == 200 else []
-        return [*client_headers(entry.headers), *accept, ("content-length", str(entry.size))]
+        return [*client_headers(entry.headers, mount.policy.hidden_fields), *accept, ("content-length", str(entry.size))]
 
     async def _handle(self, scope, proto) -> None:  # noqa: ANN001
         method = scope.method
@@ -280,11 +280,11 @@ class Edge:
                 state = classify(response_headers=entry.headers, request_headers=headers, age=age,
                                  lifetime=entry.lifetime, policy=mount.policy)
             if state is Freshness.FRESH:
-                if await self._deliver_entry(proto, method, headers, entry, "HIT", age):
+                if await self._deliver_entry(proto, mount, method, headers, entry, "HIT", age):
                     return
             elif state is Freshness.STALE_SERVABLE:
                 self._fill(mount, key, rest, query, headers, entry)  # revalidate in the background
-                if await self._deliver_entry(proto, method, headers, entry, "STALE", age):
+                if await self._deliver_entry(proto, mount, method, headers, entry, "STALE", age):
                     return
             else:
                 await self._revalidate(proto, method, headers, mount, key, rest, query, entry, age)
@@ -337,7 +337,7 @@ class Edge:
             except (OriginError, CastoreError) as exc:
                 if stale is not None and self._stale_on_error(stale, headers, age, mount,
                                                               unreachable=isinstance(exc, OriginError)):
-                    await self._deliver_entry(proto, method, headers, stale, "STALE", age)
+                    await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)
                     return
                 log.warning("%s: %s", key, exc)
                 text(proto, *upstream_failure(exc))
@@ -345,12 +345,12 @@ class Edge:
             if head.revalidated is not None:
                 label = "HIT" if head.from_peer else "REVALIDATED"
                 revalidated = head.revalidated
-                await self._deliver_entry(proto, method, headers, revalidated, label,
+                await self._deliver_entry(proto, mount, method, headers, revalidated, label,
                                           revalidated.age_at(time.time()))
                 return
             if head.status >= 500 and stale is not None and self._stale_on_error(stale, headers, age, mount):
                 await self._close_passthrough(fill)
-                await self._deliver_entry(proto, method, headers, stale, "STALE", age)
+                await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)
                 return
             if head.shared and not self.cache.same_variant(head, headers):
                 # We joined before the origin said it varies; our variant is another fill.
@@ -364,13 +364,13 @@ class Edge:
                 if response is None:  # another request's private answer: ask for our own
                     response = await mount.origin.fetch("GET", mount.origin_path(rest), mount.origin_query(query),
                                                         forwarded(headers))
-                await self._relay(proto, method, response, "MISS")
+                await self._relay(proto, mount, method, response, "MISS")
                 return
             far = self._far_range(method, headers, head, fill)
             if far is not None:
                 response = await self._fetch_range(mount, rest, query, headers, far)
                 if response is not None:
-                    await self._relay(proto, method, response, "MISS")
+                    await self._relay(proto, mount, method, response, "MISS")
                     return
             length = head.length
             if length is None:
@@ -382,7 +382,7 @@ class Edge:
                     text(proto, *upstream_failure(fill.error))
                     return
                 length = fill.received
-            out = self._headers(head.headers_for(leader), head.age_at(time.time()), label)
+            out = self._headers(head.headers_for(leader), head.age_at(time.time()), label, mount)
             rep = Representation(head.status, out, length,
                                  lambda start, end: fill.spans(start, end, size=SPLICE_SPAN))
             await deliver(proto, self.pipes, method, headers, rep)
@@ -454,9 +454,10 @@ class Edge:
         if response is not None:
             await response.aclose()
 
-    async def _relay(self, proto, method: str, response: OriginResponse, x_cache: str) -> None:  # noqa: ANN001
+    async def _relay(self, proto, mount: Mount, method: str, response: OriginResponse,  # noqa: ANN001
+                     x_cache: str) -> None:
         """Send an origin's response through as it is (not stored)."""
-        headers = client_headers(response.headers) + [("x-cache", x_cache)]
+        headers = client_headers(response.headers, mount.policy.hidden_fields) + [("x-cache", x_cache)]
         headers += [("age", age) for age in response.headers.getall("age", [])[:1]]  # not ours to change
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
@@ -502,13 +503,15 @@ class Edge:
 
     # -- hits -----------------------------------------------------------------
 
-    def _headers(self, stored: CIMultiDict[str], age: float, x_cache: str) -> list[tuple[str, str]]:
-        return client_headers(stored) + [("age", str(int(max(age, 0.0)))), ("x-cache", x_cache)]
+    @staticmethod
+    def _headers(stored: CIMultiDict[str], age: float, x_cache: str, mount: Mount) -> list[tuple[str, str]]:
+        return client_headers(stored, mount.policy.hidden_fields) + [("age", str(int(max(age, 0.0)))), ("x-cache", x_cache)]
 
-    async def _deliver_entry(self, proto, method: str, headers, entry: Entry, x_cache: str, age: float) -> bool:  # noqa: ANN001
+    async def _deliver_entry(self, proto, mount: Mount, method: str, headers, entry: Entry, x_cache: str,  # noqa: ANN001
+                             age: float) -> bool:
         """Serve a stored entry; False if its body is gone from the store (then it is a miss)."""
         cache = self.cache
-        out = self._headers(entry.headers, age, x_cache)
+        out = self._headers(entry.headers, age, x_cache, mount)
         body: bytes | None = cache.small_body(entry)
         if body is None and entry.size <= SMALL_BODY:
             try:
@@ -569,7 +572,7 @@ class Edge:
                 target = self._local_key(response.headers.get(name), scope)
                 if target is not None:
                     self.cache.purge_url(target)
-        await self._relay(proto, scope.method, response, "PASS")
+        await self._relay(proto, mount, scope.method, response, "PASS")
 
 
 
