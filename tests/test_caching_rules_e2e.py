@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_server import EdgeServer
+from fallthrough.cache.headers import format_http_date
 from origin_server import OriginServer
 
 
@@ -218,3 +219,31 @@ def test_a_mount_names_its_own_targeted_field_and_may_forward_it(tmp_path: Path,
         server.wait_idle()
         assert server.get("/o" + path).header("x-cache") == "MISS"
         assert origin.count(path) == 2
+
+
+# -- Vary normalisation (RFC 9111 §4.1) and If-Modified-Since without Last-Modified ----
+
+
+def test_equivalent_accept_language_values_share_a_variant(edge: EdgeServer, origin: OriginServer) -> None:
+    path = fresh_path("lang")
+    origin.put(path, b"de", headers={"Cache-Control": "max-age=600", "Vary": "Accept-Language"})
+    edge.get("/o" + path, headers={"Accept-Language": "en, de"})
+    edge.wait_idle()
+    for value in ("de, en", "eN, De", " en ,   de"):
+        assert edge.get("/o" + path, headers={"Accept-Language": value}).header("x-cache") == "HIT"
+    assert edge.get("/o" + path, headers={"Accept-Language": "fr"}).header("x-cache") == "MISS"
+    assert origin.count(path) == 2
+
+
+def test_if_modified_since_is_answered_from_the_date_without_last_modified(edge: EdgeServer,
+                                                                           origin: OriginServer) -> None:
+    path = fresh_path("no-lm")
+    origin.put(path, b"x", headers={"Cache-Control": "max-age=600"})
+    first = edge.get("/o" + path)
+    edge.wait_idle()
+    assert first.header("last-modified") is None and first.header("date") is not None
+    later = format_http_date(time.time())  # not in the future, and no earlier than the Date
+    reply = edge.get("/o" + path, headers={"If-Modified-Since": later})
+    assert (reply.status, reply.body) == (304, b"")
+    earlier = format_http_date(time.time() - 3600)
+    assert edge.get("/o" + path, headers={"If-Modified-Since": earlier}).status == 200

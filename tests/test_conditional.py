@@ -117,6 +117,16 @@ def test_if_modified_since(method: str, since: str | list[str], last_modified: f
     assert check(method, if_modified_since=since, last_modified=last_modified) == expected
 
 
+def test_if_modified_since_falls_back_to_the_stored_date() -> None:
+    """RFC 9111 §4.3.2: without Last-Modified, a cache compares with the stored Date."""
+    headers = {"if-modified-since": NEWER}
+    assert evaluate("GET", headers, etag=None, last_modified=None, date=MODIFIED) == 304
+    assert evaluate("GET", {"if-modified-since": OLDER}, etag=None, last_modified=None, date=MODIFIED) is None
+    assert evaluate("GET", headers, etag=None, last_modified=None) is None  # neither: not evaluated
+    # If-Unmodified-Since has no such fallback: a precondition on a date not stored fails open.
+    assert evaluate("PUT", {"if-unmodified-since": OLDER}, etag=None, last_modified=None, date=MODIFIED) is None
+
+
 @pytest.mark.parametrize("status", [301, 304, 404, 410, 500])
 def test_preconditions_apply_to_2xx_only(status: int) -> None:
     assert check(status=status, if_match='"v1"') is None

@@ -423,9 +423,9 @@ def test_vary_names() -> None:
 
 def test_vary_key() -> None:
     request = H(("Accept-Encoding", "gzip,  br"), ("Accept-Encoding", " zstd "), ("User-Agent", "x"))
-    # By sorted lowercased name; absent fields are "".
-    assert vary_key(["User-Agent", "origin", "accept-encoding"], request) == ("gzip, br, zstd", "", "x")
-    assert vary_key(["accept-encoding", "Accept-Encoding"], request) == ("gzip, br, zstd",)
+    # By sorted lowercased name; absent fields are ""; weighted tokens in order of weight, then name.
+    assert vary_key(["User-Agent", "origin", "accept-encoding"], request) == ("br, gzip, zstd", "", "x")
+    assert vary_key(["accept-encoding", "Accept-Encoding"], request) == ("br, gzip, zstd",)
     assert vary_key([], request) == ()
     assert vary_key(["accept"], H(accept="a")) != vary_key(["accept"], H(accept="b"))
 
@@ -436,6 +436,36 @@ def test_vary_key_ignores_whitespace_runs(values: list[str], run: str) -> None:
     plain = H(*[("Accept", v) for v in values])
     spaced = H(*[("Accept", run + v.replace(" ", run) + run) for v in values])
     assert vary_key(["accept"], plain) == vary_key(["accept"], spaced)
+
+
+@pytest.mark.parametrize(("name", "a", "b"), [
+    ("foo", "1,2", " 1 , 2 "),  # whitespace around commas
+    ("foo", "1, 2", ["1", "2"]),  # one line or two
+    ("accept-language", "en, de", "de, en"),  # equal weights: order is no preference
+    ("accept-language", "en, de", "eN, De"),  # tags are case-insensitive
+    ("accept-language", "fr;q=0.5, de", "de;q=1.0, fr; q=0.50"),
+    ("accept-encoding", "gzip, br;q=0.9", "br;q=0.90, GZIP"),
+])
+def test_vary_key_normalizes_equivalent_requests(name: str, a: str | list[str], b: str | list[str]) -> None:
+    def request(value: str | list[str]) -> CIMultiDict[str]:
+        return H(*[(name, v) for v in ([value] if isinstance(value, str) else value)])
+
+    assert vary_key([name], request(a)) == vary_key([name], request(b))
+
+
+@pytest.mark.parametrize(("name", "a", "b"), [
+    ("accept-language", "en, de;q=0.5", "de, en;q=0.5"),  # the weights differ
+    ("accept-language", "en", "en;q=0"),  # q=0: not acceptable at all
+    ("foo", "1, 2", "2, 1"),  # order may matter in a field we do not know
+    ("accept", "text/html;level=1", "text/html;LEVEL=1"),  # media type parameters are not folded
+])
+def test_vary_key_keeps_requests_that_may_differ_apart(name: str, a: str, b: str) -> None:
+    assert vary_key([name], H((name, a))) != vary_key([name], H((name, b)))
+
+
+@given(st.permutations(["en", "de", "fr;q=0.5", "it;q=0.5", "*;q=0.1"]))
+def test_accept_language_order_among_equal_weights_does_not_matter(members: list[str]) -> None:
+    assert vary_key(["accept-language"], H(accept_language=", ".join(members))) == ("de, en, fr;q=0.5, it;q=0.5, *;q=0.1",)
 
 
 # -- targeted fields: CDN-Cache-Control (RFC 9213) ---------------------------------------

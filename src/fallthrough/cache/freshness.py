@@ -188,14 +188,46 @@ def vary_names(response_headers: Mapping[str, str]) -> list[str] | Literal["*"]:
     return "*" if "*" in names else sorted(names)
 
 
-def vary_key(vary_names: list[str], request_headers: Mapping[str, str]) -> tuple[str, ...]:
-    """The request's values of the Vary'd fields, by sorted lowercased name (RFC 9111 §4.1).
+# Request fields whose members are case-insensitive tokens with q weights, so that their
+# order among equal weights carries no meaning (RFC 9110 §12.4.2, §12.5.3-§12.5.4).
+_WEIGHTED_TOKENS = frozenset({"accept-language", "accept-encoding", "accept-charset"})
 
-    Normalized so equivalent requests share a variant: the field lines combined with
-    ", ", runs of whitespace collapsed; "" when the field is absent.
-    """
+
+def _weighted(member: str) -> tuple[float, str]:
+    """(−q, the member without its weight), lowercased; an invalid q counts as 1."""
+    value, *params = [p.strip(" \t") for p in member.lower().split(";")]
+    weight = 1.0
+    kept = []
+    for param in params:
+        name, _, given = param.partition("=")
+        if name.strip(" \t") == "q":
+            try:
+                weight = min(max(float(given.strip(" \t")), 0.0), 1.0)
+            except ValueError:
+                pass
+        elif param:
+            kept.append(param.replace(" ", ""))
+    return -weight, ";".join([value, *kept])
+
+
+def _normalized(name: str, values: list[str]) -> str:
+    """One Vary'd field's value in a form equivalent requests share (RFC 9111 §4.1 allows
+    normalizing "in a way that is known to have identical semantics"): its lines and
+    list members joined with ", ", whitespace around commas and runs of it dropped; for
+    the weighted token fields also lowercased and ordered by weight, then by token."""
+    members = [" ".join(m.split()) for m in split_list(values)]
+    if name in _WEIGHTED_TOKENS:
+        ordered = sorted(_weighted(m) for m in members)
+        members = [token if weight == -1.0 else f"{token};q={-weight:g}" for weight, token in ordered]
+    return ", ".join(members)
+
+
+def vary_key(vary_names: list[str], request_headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The request's values of the Vary'd fields, by sorted lowercased name (RFC 9111 §4.1),
+    each normalized (_normalized) so that equivalent requests share a variant; "" when
+    the field is absent."""
     return tuple(
-        ", ".join(" ".join(v.split()) for v in _getall(request_headers, name))
+        _normalized(name, _getall(request_headers, name))
         for name in sorted({n.lower() for n in vary_names})
     )
 

@@ -41,15 +41,17 @@ def _etags_match(field: str, etag: str | None, strong: bool) -> bool:
 
 
 def evaluate(method: str, request_headers: Mapping[str, str], *, etag: str | None, last_modified: float | None,
-             status: int = 200, now: float | None = None) -> int | None:
+             status: int = 200, now: float | None = None, date: float | None = None) -> int | None:
     """412, 304, or None to go on with the request, following RFC 9110 §13.2.2 step by step.
 
     Preconditions apply only to a 2xx (§13.2.1). 1: If-Match (strong) false → 412.
     2: else If-Unmodified-Since older than Last-Modified → 412. 3: If-None-Match (weak)
     matches → 304 for GET/HEAD, 412 otherwise; present but not matching → go on (step 4
     is skipped). 4: GET/HEAD with If-Modified-Since no older than Last-Modified → 304;
-    ignored when invalid or later than `now` (default: the clock). A date condition with
-    no Last-Modified stored is not evaluated.
+    ignored when invalid or later than `now` (default: the clock). Without a Last-Modified,
+    If-Unmodified-Since is not evaluated, and If-Modified-Since is compared with the
+    stored response's `date` (RFC 9111 §4.3.2: a cache uses Date when it has no
+    Last-Modified), if given.
     """
     if not 200 <= status < 300:
         return None
@@ -66,10 +68,11 @@ def evaluate(method: str, request_headers: Mapping[str, str], *, etag: str | Non
         if _etags_match(if_none_match, etag, strong=False):
             return 304 if method in _GET_OR_HEAD else 412
         return None
-    if method in _GET_OR_HEAD and last_modified is not None:
+    modified = last_modified if last_modified is not None else date
+    if method in _GET_OR_HEAD and modified is not None:
         since = _single_date(request_headers, "if-modified-since")
         now = time.time() if now is None else now
-        if since is not None and since <= now and last_modified <= since:
+        if since is not None and since <= now and modified <= since:
             return 304
     return None
 

@@ -70,7 +70,8 @@ async def deliver(proto, pipes: Pipes, method: str, request_headers: Mapping[str
     if 200 <= status < 300 and any(name in request_headers for name in CONDITIONAL_OR_RANGE):
         etag = _get(headers, "etag")
         last_modified = parse_http_date(_get(headers, "last-modified"))
-        verdict = evaluate(method, request_headers, etag=etag, last_modified=last_modified, status=status)
+        verdict = evaluate(method, request_headers, etag=etag, last_modified=last_modified, status=status,
+                           date=parse_http_date(_get(headers, "date")) if last_modified is None else None)
         if verdict == 304:
             proto.response_empty(304, not_modified_headers(headers))
             return
