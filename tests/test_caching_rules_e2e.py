@@ -7,6 +7,7 @@ asked. The rules' pure parts are tested with hypothesis in test_http_rules.py.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +248,20 @@ def test_if_modified_since_is_answered_from_the_date_without_last_modified(edge:
     assert (reply.status, reply.body) == (304, b"")
     earlier = format_http_date(time.time() - 3600)
     assert edge.get("/o" + path, headers={"If-Modified-Since": earlier}).status == 200
+
+
+def test_a_no_cache_request_does_not_take_a_fill_that_is_still_being_stored(tmp_path: Path, origin: OriginServer,
+                                                                           s3_url: str) -> None:
+    """A fill whose body has all arrived is joined as a hit; a request with no-cache must
+    revalidate instead, even before the entry is indexed. The store here writes through
+    to a bucket, so the entry is committed a while after the first client's body ended."""
+    path = fresh_path("storing")
+    body = os.urandom(16 * 1024 * 1024)
+    origin.put(path, body, headers={"Cache-Control": "max-age=600"}, etag='"big"')
+    store = f'write = "through"\n[[store.tier]]\nurl = "memory://"\n[[store.tier]]\nurl = "{s3_url}"\n'
+    mount = f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\n'
+    with EdgeServer(tmp_path, mount, store=store) as edge:
+        assert edge.get("/o" + path).body == body
+        reply = edge.get("/o" + path, headers={"Cache-Control": "no-cache"})
+        assert reply.body == body and reply.header("x-cache") in ("REVALIDATED", "MISS")
+        assert len(origin.requests(path)) == 2

@@ -164,9 +164,8 @@ class Cache:
         names = tuple(sorted(vary)) if isinstance(vary, list) else ()
         variant = vary_key(list(names), request_headers) if names else ()
         initial_age = current_age(response.headers, request_time, response_time, response_time)
-        fill.fresh_until = response_time + freshness_lifetime(
-            response.status, response.headers, policy, response_time=response_time,
-        ) - initial_age
+        fill.lifetime = freshness_lifetime(response.status, response.headers, policy, response_time=response_time)
+        fill.fresh_until = response_time + fill.lifetime - initial_age
         withheld = withheld_fields(response.headers, policy) if shared else frozenset()
         fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
                                  variant=variant, initial_age=initial_age, response_time=response_time,

@@ -84,6 +84,7 @@ class Fill:
         self.error: BaseException | None = None
         self.body_complete = False  # the origin's body ended, its length checked
         self.fresh_until = 0.0  # until when a request may take the body without revalidating
+        self.lifetime = 0.0  # the response's freshness lifetime (RFC 9111 §4.2.1)
         self.finished = False  # stored (or not), or failed: the fill's task is done
         self.leader_claimed = False
         self.passthrough: Any = None  # the origin's response when it is the leader's alone

@@ -299,18 +299,33 @@ class Edge:
         return self.cache.fill(key, variant, mount.origin, mount.origin_path(rest), mount.origin_query(query),
                                forwarded(headers), headers, mount.policy, stale, watchdog=mount.watchdog)
 
-    async def _spent_fill(self, key: str, variant: tuple[str, ...]) -> bool:
-        """A fill whose body has all arrived but is no longer fresh (or never was) must
-        not be joined: that would be a reuse without revalidation. Wait for it to be
-        stored instead; True if there was one (then the caller looks again)."""
+    async def _spent_fill(self, key: str, variant: tuple[str, ...], headers, mount: Mount) -> bool:  # noqa: ANN001
+        """A fill whose body has all arrived is a stored response in all but name: a
+        request may join it only as it could reuse the entry, so it must be fresh, and
+        fresh enough for the request's own directives (no-cache, max-age, min-fresh).
+        Else wait for it to be stored; True if there was one (then the caller looks
+        again, and revalidates as the entry's freshness says)."""
         running = self.cache.fills.get((key, variant))
-        if running is None or not running.body_complete or time.time() < running.fresh_until:
+        if running is None or not running.body_complete or not running.head.done():
+            return False
+        now = time.time()
+        if now < running.fresh_until and (("cache-control" not in headers and "pragma" not in headers)
+                                          or self._fresh_for(running, headers, mount, now)):
             return False
         await running.wait_finished()
         return True
 
+    @staticmethod
+    def _fresh_for(fill: Fill, headers, mount: Mount, now: float) -> bool:  # noqa: ANN001
+        head = fill.head.result() if fill.error is None else None
+        if head is None or not head.shared:
+            return True  # nothing stored to be fresh or not: the fill's own rules apply
+        return classify(response_headers=head.headers, request_headers=headers, age=head.age_at(now),
+                        lifetime=fill.lifetime, policy=mount.policy) is Freshness.FRESH
+
     async def _miss(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str) -> None:  # noqa: ANN001
-        if await self._spent_fill(key, self.cache.variant_of(key, headers)) and self.cache.lookup(key, headers):
+        if (await self._spent_fill(key, self.cache.variant_of(key, headers), headers, mount)
+                and self.cache.lookup(key, headers)):
             await self._get(proto, method, headers, mount, key, rest, query)
             return
         fill = self._fill(mount, key, rest, query, headers, None)
@@ -318,7 +333,7 @@ class Edge:
 
     async def _revalidate(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
                           stale: Entry, age: float) -> None:
-        if await self._spent_fill(key, stale.variant):
+        if await self._spent_fill(key, stale.variant, headers, mount):
             await self._get(proto, method, headers, mount, key, rest, query)
             return
         fill = self._fill(mount, key, rest, query, headers, stale)
