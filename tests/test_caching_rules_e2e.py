@@ -265,3 +265,35 @@ def test_a_no_cache_request_does_not_take_a_fill_that_is_still_being_stored(tmp_
         reply = edge.get("/o" + path, headers={"Cache-Control": "no-cache"})
         assert reply.body == body and reply.header("x-cache") in ("REVALIDATED", "MISS")
         assert len(origin.requests(path)) == 2
+
+
+# -- Cache-Status (RFC 9211) -------------------------------------------------------------
+
+
+def _status(reply) -> dict[str, str | bool]:  # noqa: ANN001
+    """Our member of Cache-Status as a dict of its parameters (True for bare ones)."""
+    member = reply.header("cache-status").split(",")[-1].strip()
+    name, *params = [p.strip() for p in member.split(";")]
+    assert name == "fallthrough"
+    return {k: (v if v else True) for k, _, v in (p.partition("=") for p in params)}
+
+
+def test_cache_status_says_how_each_response_was_made(edge: EdgeServer, origin: OriginServer) -> None:
+    path = fresh_path("status")
+    origin.put(path, b"x", headers={"Cache-Control": "max-age=600"}, etag='"s"')
+    miss = _status(edge.get("/o" + path))
+    assert miss["fwd"] == "uri-miss" and miss["fwd-status"] == "200" and miss["stored"] is True
+    assert 590 <= int(miss["ttl"]) <= 600
+    edge.wait_idle()
+    hit = _status(edge.get("/o" + path))
+    assert hit["hit"] is True and "fwd" not in hit and 590 <= int(hit["ttl"]) <= 600
+    slow_hit = _status(edge.get("/o" + path, headers={"Range": "bytes=0-0"}))  # not the hot path
+    assert slow_hit["hit"] is True
+    revalidated = _status(edge.get("/o" + path, headers={"Cache-Control": "no-cache"}))
+    assert (revalidated["fwd"], revalidated["fwd-status"]) == ("request", "304")
+    passed = _status(edge.get("/o" + path, method="POST", body=b"x"))
+    assert (passed["fwd"], passed["fwd-status"]) == ("method", "200") and "stored" not in passed
+    private = fresh_path("status-private")
+    origin.put(private, b"p", headers={"Cache-Control": "private"})
+    answer = _status(edge.get("/o" + private))
+    assert answer["fwd"] == "uri-miss" and "stored" not in answer

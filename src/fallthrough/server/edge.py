@@ -42,6 +42,7 @@ from ..cache.freshness import (
 from ..castore import CastoreError
 from ..cache.origin import BadObjectPath, OriginError, OriginResponse, OriginTimeout
 from ..transforms.derived import BadTransform
+from . import cache_status
 from .admin import Admin
 from .delivery import WHOLE_UP_TO, BodyBroken, NotStarted, Representation, deliver, send_stream
 from .mounts import Mount, Router
@@ -221,7 +222,8 @@ class Edge:
         wire = entry.wire
         if wire is None:
             wire = entry.wire = self._wire(entry, mount)
-        out = [*wire, ("age", str(int(age))), ("x-cache", "HIT")]
+        out = [*wire, ("age", str(int(age))), ("x-cache", "HIT"),
+               ("cache-status", cache_status.hit(entry.lifetime - age))]
         if method == "HEAD":
             proto.response_empty(entry.status, out)
         else:
@@ -287,7 +289,9 @@ class Edge:
                 if await self._deliver_entry(proto, mount, method, headers, entry, "STALE", age):
                     return
             else:
-                await self._revalidate(proto, method, headers, mount, key, rest, query, entry, age)
+                # RFC 9211: "request" when only the request's own directives refused it.
+                reason = "request" if age < entry.lifetime else "stale"
+                await self._revalidate(proto, method, headers, mount, key, rest, query, entry, age, reason)
                 return
         if only_if_cached(headers):
             text(proto, 504, "not in the cache (only-if-cached)")
@@ -329,18 +333,21 @@ class Edge:
             await self._get(proto, method, headers, mount, key, rest, query)
             return
         fill = self._fill(mount, key, rest, query, headers, None)
-        await self._follow(proto, method, headers, mount, key, rest, query, fill, None, 0.0)
+        reason = "vary-miss" if self.cache.index.vary_of(key) else "uri-miss"
+        await self._follow(proto, method, headers, mount, key, rest, query, fill, None, 0.0, reason)
 
     async def _revalidate(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
-                          stale: Entry, age: float) -> None:
+                          stale: Entry, age: float, reason: str) -> None:
         if await self._spent_fill(key, stale.variant, headers, mount):
             await self._get(proto, method, headers, mount, key, rest, query)
             return
         fill = self._fill(mount, key, rest, query, headers, stale)
-        await self._follow(proto, method, headers, mount, key, rest, query, fill, stale, age)
+        await self._follow(proto, method, headers, mount, key, rest, query, fill, stale, age, reason)
 
     async def _follow(self, proto, method: str, headers, mount: Mount, key: str, rest: str, query: str,  # noqa: ANN001
-                      fill: Fill, stale: Entry | None, age: float) -> None:
+                      fill: Fill, stale: Entry | None, age: float, reason: str) -> None:
+        """Join `fill` and answer from it. `reason`: why the origin is asked, for
+        Cache-Status (uri-miss, vary-miss, stale, request)."""
         # Joining a fill whose body has all arrived costs the origin nothing: a hit.
         label = "HIT" if fill.body_complete else "MISS"
         leader = fill.join()
@@ -361,7 +368,7 @@ class Edge:
                 label = "HIT" if head.from_peer else "REVALIDATED"
                 revalidated = head.revalidated
                 await self._deliver_entry(proto, mount, method, headers, revalidated, label,
-                                          revalidated.age_at(time.time()))
+                                          revalidated.age_at(time.time()), reason)
                 return
             if head.status >= 500 and stale is not None and self._stale_on_error(stale, headers, age, mount):
                 await self._close_passthrough(fill)
@@ -372,20 +379,22 @@ class Edge:
                 own = self.cache.fill(key, vary_key(list(head.vary), headers), mount.origin,
                                       mount.origin_path(rest), mount.origin_query(query), forwarded(headers),
                                       headers, mount.policy, None, watchdog=mount.watchdog)
-                await self._follow(proto, method, headers, mount, key, rest, query, own, None, 0.0)
+                await self._follow(proto, method, headers, mount, key, rest, query, own, None, 0.0, "vary-miss")
                 return
             if not head.shared:
                 response = self._claim(fill)
                 if response is None:  # another request's private answer: ask for our own
                     response = await mount.origin.fetch("GET", mount.origin_path(rest), mount.origin_query(query),
                                                         forwarded(headers))
-                await self._relay(proto, mount, method, response, "MISS")
+                await self._relay(proto, mount, method, response, "MISS",
+                                  cache_status.forwarded(reason, response.status))
                 return
             far = self._far_range(method, headers, head, fill)
             if far is not None:
                 response = await self._fetch_range(mount, rest, query, headers, far)
                 if response is not None:
-                    await self._relay(proto, mount, method, response, "MISS")
+                    await self._relay(proto, mount, method, response, "MISS",
+                                      cache_status.forwarded("partial", response.status))
                     return
             length = head.length
             if length is None:
@@ -397,7 +406,11 @@ class Edge:
                     text(proto, *upstream_failure(fill.error))
                     return
                 length = fill.received
-            out = self._headers(head.headers_for(leader), head.age_at(time.time()), label, mount)
+            age = head.age_at(time.time())
+            ttl = fill.lifetime - age
+            status = (cache_status.hit(ttl) if label == "HIT" else
+                      cache_status.forwarded(reason, head.status, stored=True, collapsed=not leader, ttl=ttl))
+            out = self._headers(head.headers_for(leader), age, label, mount, status)
             rep = Representation(head.status, out, length,
                                  lambda start, end: fill.spans(start, end, size=SPLICE_SPAN))
             await deliver(proto, self.pipes, method, headers, rep)
@@ -470,9 +483,10 @@ class Edge:
             await response.aclose()
 
     async def _relay(self, proto, mount: Mount, method: str, response: OriginResponse,  # noqa: ANN001
-                     x_cache: str) -> None:
+                     x_cache: str, status_field: str) -> None:
         """Send an origin's response through as it is (not stored)."""
-        headers = client_headers(response.headers, mount.policy.hidden_fields) + [("x-cache", x_cache)]
+        headers = client_headers(response.headers, mount.policy.hidden_fields) + [
+            ("x-cache", x_cache), ("cache-status", status_field)]
         headers += [("age", age) for age in response.headers.getall("age", [])[:1]]  # not ours to change
         if response.length is not None:
             headers.append(("content-length", str(response.length)))
@@ -519,14 +533,19 @@ class Edge:
     # -- hits -----------------------------------------------------------------
 
     @staticmethod
-    def _headers(stored: CIMultiDict[str], age: float, x_cache: str, mount: Mount) -> list[tuple[str, str]]:
-        return client_headers(stored, mount.policy.hidden_fields) + [("age", str(int(max(age, 0.0)))), ("x-cache", x_cache)]
+    def _headers(stored: CIMultiDict[str], age: float, x_cache: str, mount: Mount,
+                 status_field: str) -> list[tuple[str, str]]:
+        return client_headers(stored, mount.policy.hidden_fields) + [
+            ("age", str(int(max(age, 0.0)))), ("x-cache", x_cache), ("cache-status", status_field)]
 
     async def _deliver_entry(self, proto, mount: Mount, method: str, headers, entry: Entry, x_cache: str,  # noqa: ANN001
-                             age: float) -> bool:
-        """Serve a stored entry; False if its body is gone from the store (then it is a miss)."""
+                             age: float, reason: str = "stale") -> bool:
+        """Serve a stored entry; False if its body is gone from the store (then it is a miss).
+        `reason`: why it was revalidated, when it was (x_cache REVALIDATED)."""
         cache = self.cache
-        out = self._headers(entry.headers, age, x_cache, mount)
+        ttl = entry.lifetime - age
+        status = cache_status.forwarded(reason, 304, ttl=ttl) if x_cache == "REVALIDATED" else cache_status.hit(ttl)
+        out = self._headers(entry.headers, age, x_cache, mount, status)
         body: bytes | None = cache.small_body(entry)
         if body is None and entry.size <= SMALL_BODY:
             try:
@@ -587,7 +606,8 @@ class Edge:
                 target = self._local_key(response.headers.get(name), scope)
                 if target is not None:
                     self.cache.purge_url(target)
-        await self._relay(proto, mount, scope.method, response, "PASS")
+        await self._relay(proto, mount, scope.method, response, "PASS",
+                          cache_status.forwarded("method", response.status))
 
 
 
