@@ -297,3 +297,20 @@ def test_cache_status_says_how_each_response_was_made(edge: EdgeServer, origin: 
     origin.put(private, b"p", headers={"Cache-Control": "private"})
     answer = _status(edge.get("/o" + private))
     assert answer["fwd"] == "uri-miss" and "stored" not in answer
+
+
+def test_a_fresh_post_answer_naming_its_own_uri_serves_later_gets(edge: EdgeServer, origin: OriginServer) -> None:
+    """RFC 9110 §9.3.3: explicit freshness and a Content-Location equal to the target."""
+    path = fresh_path("post")
+    origin.put(path, b"ignored", headers={"Cache-Control": "max-age=600", "Content-Location": "/o" + path})
+    posted = edge.get("/o" + path, method="POST", body=b"form")
+    assert (posted.status, posted.body) == (200, b"ok")
+    edge.wait_idle()
+    got = edge.get("/o" + path)
+    assert (got.header("x-cache"), got.body) == ("HIT", b"ok")
+    assert [r.method for r in origin.requests(path)] == ["POST"]
+    other = fresh_path("post-elsewhere")  # names another URI: passed through, nothing stored
+    origin.put(other, b"x", headers={"Cache-Control": "max-age=600", "Content-Location": "/o/somewhere-else"})
+    edge.get("/o" + other, method="POST", body=b"form")
+    edge.wait_idle()
+    assert edge.get("/o" + other).body == b"x" and origin.count(other) == 1

@@ -34,7 +34,7 @@ from .freshness import (
 )
 from .index import Index
 from .nodelock import NodeLocks
-from .origin import Origin, OriginError, OriginTimeout
+from .origin import Origin, OriginError, OriginResponse, OriginTimeout
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,36 +93,28 @@ class Cache:
         fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
         fill.watchdog = watchdog
         fill.task = asyncio.create_task(
-            self._run_fill(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+            self._run(fill, self._fill_once(fill, origin, path, query, origin_headers, request_headers, policy,
+                                            stale))
         )
         return fill
 
-    async def _run_fill(
+    async def _fill_once(
         self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],
         request_headers: Mapping[str, str], policy: CachePolicy, stale: Entry | None,
     ) -> None:
-        try:
-            if self.node_locks is None:
-                await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+        if self.node_locks is None:
+            await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+            return
+        async with self.node_locks.hold(fill.key):
+            # Whether we waited or not, another worker may have stored it since our
+            # lookup: look again now that no one else is fetching it.
+            peer = self._peer_entry(fill, request_headers, stale)
+            if peer is not None:
+                fill.start_body(FillHead(peer.status, peer.headers, peer.size, True, revalidated=peer,
+                                         from_peer=True))
+                fill.finish(peer)
             else:
-                async with self.node_locks.hold(fill.key):
-                    # Whether we waited or not, another worker may have stored it since
-                    # our lookup: look again now that no one else is fetching it.
-                    peer = self._peer_entry(fill, request_headers, stale)
-                    if peer is not None:
-                        fill.start_body(FillHead(peer.status, peer.headers, peer.size, True, revalidated=peer,
-                                                 from_peer=True))
-                        fill.finish(peer)
-                    else:
-                        await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy,
-                                               stale)
-        except BaseException as exc:  # noqa: BLE001 - every failure ends the fill, and readers see it
-            fill.fail(exc if isinstance(exc, Exception) else OriginError("the fill was cancelled"))
-            if not isinstance(exc, OriginError | CastoreError | asyncio.CancelledError):
-                log.exception("fill of %s failed", fill.key)
-        finally:
-            if self.fills.get((fill.key, fill.variant)) is fill:
-                del self.fills[(fill.key, fill.variant)]
+                await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
 
     def _peer_entry(self, fill: Fill, request_headers: Mapping[str, str], stale: Entry | None) -> Entry | None:
         """What another worker stored while we waited for its fill, if it is new to us."""
@@ -148,6 +140,40 @@ class Cache:
         self.origin_requests += 1
         response = await _within(fill.watchdog, origin.fetch("GET", path, query, headers))
         response_time = time.time()
+        await self._take(fill, response, request_headers, policy, stale, request_time, response_time)
+
+    def fill_from(self, key: str, response: OriginResponse, request_headers: Mapping[str, str],
+                  policy: CachePolicy, request_time: float, response_time: float,
+                  watchdog: float | None = None) -> Fill | None:
+        """A fill of `key` from a response already in hand (a POST's, which RFC 9110
+        §9.3.3 lets a cache reuse for later GETs of the URI its Content-Location names);
+        None if the key has a fill in flight already (then the caller relays it)."""
+        vary = vary_names(response.headers)
+        variant = vary_key(list(vary), request_headers) if isinstance(vary, list) and vary else ()
+        if (key, variant) in self.fills:
+            return None
+        fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
+        fill.watchdog = watchdog
+        fill.task = asyncio.create_task(self._run(fill, self._take(fill, response, request_headers, policy, None,
+                                                                   request_time, response_time)))
+        return fill
+
+    async def _run(self, fill: Fill, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except BaseException as exc:  # noqa: BLE001 - every failure ends the fill, and readers see it
+            fill.fail(exc if isinstance(exc, Exception) else OriginError("the fill was cancelled"))
+            if not isinstance(exc, OriginError | CastoreError | asyncio.CancelledError):
+                log.exception("fill of %s failed", fill.key)
+        finally:
+            if self.fills.get((fill.key, fill.variant)) is fill:
+                del self.fills[(fill.key, fill.variant)]
+
+    async def _take(self, fill: Fill, response: OriginResponse, request_headers: Mapping[str, str],
+                    policy: CachePolicy, stale: Entry | None, request_time: float, response_time: float) -> None:
+        """The origin's response into the fill: a 304 refreshes `stale`; a response the
+        cache may share is spooled for its readers and stored; any other is handed to
+        the request that led the fill."""
         if response.status == 304 and stale is not None:
             await response.aclose()
             fresh = self._refreshed(stale, response.headers, request_time, response_time, policy)

@@ -293,6 +293,16 @@ def storable(method: str, status: int, request_headers: Mapping[str, str], respo
     )
 
 
+def reusable_post(status: int, request_headers: Mapping[str, str], response_headers: Mapping[str, str],
+                  policy: CachePolicy) -> bool:
+    """May a POST's response be stored for later GETs (RFC 9110 §9.3.3)? Only a 200 or
+    203 with explicit freshness that a GET's would be stored with too; the caller checks
+    that its Content-Location names the POST's own target."""
+    return (policy.honour_origin and status in (200, 203)
+            and storable("GET", status, request_headers, response_headers, policy)
+            and _has_explicit(response_headers, _response_cc(response_headers, policy)))
+
+
 def _date_or(response_headers: Mapping[str, str], response_time: float | None) -> float | None:
     """The Date field, or the time the response arrived when it is missing or invalid (RFC 9110 §6.6.1)."""
     date = parse_http_date(_first(response_headers, "date"))

@@ -37,6 +37,7 @@ from ..cache.freshness import (
     invalidates,
     may_serve_stale_on_error,
     only_if_cached,
+    reusable_post,
     vary_key,
 )
 from ..castore import CastoreError
@@ -592,6 +593,7 @@ class Edge:
             ask["content-length"] = str(expected)  # the origin frames the upload by it too
         # Without a length or a transfer coding the request has no body (RFC 9112 §6.3).
         upload = body() if expected is not None or "transfer-encoding" in scope.headers else None
+        request_time = time.time()
         try:
             response = await mount.origin.fetch(scope.method, mount.origin_path(rest),
                                                 mount.origin_query(scope.query_string), ask, upload)
@@ -606,6 +608,16 @@ class Edge:
                 target = self._local_key(response.headers.get(name), scope)
                 if target is not None:
                     self.cache.purge_url(target)
+        if (scope.method == "POST" and self._local_key(response.headers.get("content-location"), scope) == key
+                and reusable_post(response.status, scope.headers, response.headers, mount.policy)):
+            # RFC 9110 §9.3.3: the answer names the POST's own URI as its content, fresh
+            # for a while: it is what a GET of that URI would get, so it is stored as that.
+            fill = self.cache.fill_from(key, response, scope.headers, mount.policy, request_time, time.time(),
+                                        watchdog=mount.watchdog)
+            if fill is not None:
+                await self._follow(proto, scope.method, scope.headers, mount, key, rest, scope.query_string, fill,
+                                   None, 0.0, "method")
+                return
         await self._relay(proto, mount, scope.method, response, "PASS",
                           cache_status.forwarded("method", response.status))
 
