@@ -272,6 +272,8 @@ class Pool:
                 data = _scan_heads(conn, data)
                 if not data and not closed:
                     continue  # the head is not whole yet (b"" would tell h11 of a close)
+            if not data and not conn.answered:
+                raise WireError("closed the connection before its response")
             try:
                 conn.h11.receive_data(data)
             except h11.RemoteProtocolError as exc:

@@ -358,12 +358,15 @@ class Edge:
             except BadObjectPath:
                 raise  # the client's mistake, found by the origin: a 400
             except (OriginError, CastoreError) as exc:
-                if stale is not None and self._stale_on_error(stale, headers, age, mount,
-                                                              unreachable=isinstance(exc, OriginError)):
+                unreachable = isinstance(exc, OriginError)
+                if stale is not None and self._stale_on_error(stale, headers, age, mount, unreachable=unreachable):
                     await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)
                     return
                 log.warning("%s: %s", key, exc)
-                text(proto, *upstream_failure(exc))
+                status, words = upstream_failure(exc)
+                if stale is not None and unreachable:
+                    status = 504  # RFC 9111 §5.2.2.2: a stale copy it may not serve, and no origin
+                text(proto, status, words)
                 return
             if head.revalidated is not None:
                 label = "HIT" if head.from_peer else "REVALIDATED"
