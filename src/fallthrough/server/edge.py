@@ -214,7 +214,7 @@ class Edge:
         entry = self.cache.lookup(mount.key(rest, query), headers)
         if entry is None:
             return False
-        age = entry.age_at(time.time())
+        age = entry.initial_age + (time.time() - entry.response_time)  # Entry.age_at, inlined
         if age >= entry.lifetime:
             return False
         body = self.cache.bodies.get(entry.digest)
@@ -224,7 +224,7 @@ class Edge:
         if wire is None:
             wire = entry.wire = self._wire(entry, mount)
         out = [*wire, ("age", str(int(age))), ("x-cache", "HIT"),
-               ("cache-status", cache_status.hit(entry.lifetime - age))]
+               ("cache-status", cache_status.HIT_TTL + str(int(entry.lifetime - age)))]
         if method == "HEAD":
             proto.response_empty(entry.status, out)
         else:
