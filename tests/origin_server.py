@@ -13,8 +13,8 @@ from the test's thread while requests are being served.
         assert origin.requests("/a.txt")[0].headers["accept-encoding"] == "identity"
 
 What it answers:
-- a put object: its status, headers and body; `Range: bytes=A-B` / `bytes=A-` of a 200
-  gets a 206; If-None-Match / If-Modified-Since matching its validators get a 304;
+- a put object: its status, headers and body; `Range: bytes=A-B` / `bytes=A-` / `bytes=-N`
+  of a 200 gets a 206; If-None-Match / If-Modified-Since matching its validators get a 304;
 - an unknown path: 404 with a short text body;
 - any other method (POST, PUT, DELETE, PATCH, extension methods): recorded with its body
   and answered 200 `ok` (with the
@@ -195,6 +195,9 @@ class OriginServer(LoopbackServer):
             return web.Response(status=304, headers=CIMultiDict(kept))
         status = obj.status
         wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range", ""))
+        suffix = re.fullmatch(r"bytes=-(\d+)", request.headers.get("Range", ""))
+        if suffix and status == 200 and int(suffix.group(1)) > 0 and payload:
+            wanted = re.fullmatch(r"(\d+)-(\d+)", f"{max(len(payload) - int(suffix.group(1)), 0)}-{len(payload) - 1}")
         if wanted and status == 200 and int(wanted.group(1)) < len(payload):
             start = int(wanted.group(1))
             end = min(int(wanted.group(2)) + 1 if wanted.group(2) else len(payload), len(payload))

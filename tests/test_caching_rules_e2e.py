@@ -314,3 +314,19 @@ def test_a_fresh_post_answer_naming_its_own_uri_serves_later_gets(edge: EdgeServ
     edge.get("/o" + other, method="POST", body=b"form")
     edge.wait_idle()
     assert edge.get("/o" + other).body == b"x" and origin.count(other) == 1
+
+
+def test_a_stored_no_cache_response_is_revalidated_from_any_worker(tmp_path: Path, origin: OriginServer) -> None:
+    """Two workers: the second request may reach the other worker while the first one's
+    entry is being stored; once it holds the key's lock it finds that entry and must
+    revalidate it (a conditional request), not fetch it whole again."""
+    mount = f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\n'
+    paths = [fresh_path("no-cache-workers") for _ in range(12)]
+    for path in paths:
+        origin.put(path, os.urandom(3_000_000), headers={"Cache-Control": "no-cache"}, etag='"nc"')
+    with EdgeServer(tmp_path, mount, workers=2) as edge:
+        for path in paths:
+            assert edge.get("/o" + path).status == 200
+            assert edge.get("/o" + path).status == 200
+    second = [origin.requests(path)[1].headers.get("if-none-match") for path in paths]
+    assert second == ['"nc"'] * len(paths)

@@ -23,6 +23,8 @@ from .entry import COMPUTED, TAG_HEADERS, Entry, derived_tag, parse_tags
 from .fill import Fill, FillHead
 from .freshness import (
     CachePolicy,
+    Freshness,
+    classify,
     current_age,
     freshen_headers,
     freshness_lifetime,
@@ -32,7 +34,9 @@ from .freshness import (
     vary_names,
     withheld_fields,
 )
+from .headers import is_weak
 from .index import Index
+from .parts import PART, content_range, covering, marker, requested, resolve, split_variant
 from .nodelock import NodeLocks
 from .origin import Origin, OriginError, OriginResponse, OriginTimeout
 
@@ -46,6 +50,11 @@ SWEEP_EVERY = 1.0
 # A blob no entry references is deleted this long after it lost its last entry, so a
 # fill or a reader still using it is not cut off.
 GC_GRACE = 60.0
+
+
+class LookAgain(Exception):
+    """A part fill found, once it held the key's node lock, that another worker stored
+    what it was about to fetch: the request should look in the index again."""
 
 
 class Cache:
@@ -64,6 +73,7 @@ class Cache:
         self.stored_hooks: list[Callable[[Entry], None]] = []
         # Some entries are derived from others (transforms): a URL purge reaches them too.
         self.derives = False
+        self._background: set[asyncio.Task[None]] = set()  # combining parts, kept referenced
 
     # -- lookup and fills -----------------------------------------------------
 
@@ -109,20 +119,25 @@ class Cache:
             # Whether we waited or not, another worker may have stored it since our
             # lookup: look again now that no one else is fetching it.
             peer = self._peer_entry(fill, request_headers, stale)
-            if peer is not None:
+            if peer is not None and classify(
+                response_headers=peer.headers, request_headers=request_headers, age=peer.age_at(time.time()),
+                lifetime=peer.lifetime, policy=policy,
+            ) is Freshness.FRESH:
                 fill.start_body(FillHead(peer.status, peer.headers, peer.size, True, revalidated=peer,
                                          from_peer=True))
                 fill.finish(peer)
             else:
-                await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+                # Not fresh for this request: it is revalidated (with its validators), not
+                # fetched again whole.
+                await self._fetch_into(fill, origin, path, query, origin_headers, request_headers, policy,
+                                       peer or stale)
 
     def _peer_entry(self, fill: Fill, request_headers: Mapping[str, str], stale: Entry | None) -> Entry | None:
         """What another worker stored while we waited for its fill, if it is new to us."""
         entry = self.index.lookup(fill.key, request_headers)
         if entry is None or (stale is not None and entry.response_time <= stale.response_time):
             return None
-        fresh = entry.age_at(time.time()) < entry.lifetime
-        return entry if fresh else None  # not fresh: reusing it would need a revalidation
+        return entry
 
     async def _fetch_into(
         self, fill: Fill, origin: Origin, path: str, query: str, origin_headers: Mapping[str, str],
@@ -141,6 +156,67 @@ class Cache:
         response = await _within(fill.watchdog, origin.fetch("GET", path, query, headers))
         response_time = time.time()
         await self._take(fill, response, request_headers, policy, stale, request_time, response_time)
+
+    def part_fill(
+        self, key: str, variant: tuple[str, ...], spec: str, origin: Origin, path: str, query: str,
+        origin_headers: Mapping[str, str], request_headers: Mapping[str, str], policy: CachePolicy,
+        watchdog: float | None = None,
+    ) -> Fill:
+        """A fill of one range of `key` (`spec`, a Range value such as "bytes=1000-1999"):
+        the origin is asked for that range only, and its 206 is stored as a part (see
+        parts.py). An origin that answers 200 instead gives the whole object, stored as
+        usual. Requests for the same range meanwhile share the fill."""
+        fill_key = (key, (*variant, PART + spec))
+        fill = self.fills.get(fill_key)
+        if fill is not None:
+            return fill
+        fill = self.fills[fill_key] = Fill(key, fill_key[1], self.spool_dir)
+        fill.part = True
+        fill.watchdog = watchdog
+        ask = {**origin_headers, "range": spec}
+        fill.task = asyncio.create_task(self._run(fill, self._part_once(fill, variant, spec, origin, path, query, ask,
+                                                                          request_headers, policy)))
+        return fill
+
+    async def _part_once(self, fill: Fill, variant: tuple[str, ...], spec: str, origin: Origin, path: str,
+                         query: str, ask: Mapping[str, str], request_headers: Mapping[str, str],
+                         policy: CachePolicy) -> None:
+        if self.node_locks is None:
+            await self._fetch_into(fill, origin, path, query, ask, request_headers, policy, None)
+            return
+        async with self.node_locks.hold(fill.key):
+            if self._held(fill.key, variant, spec, request_headers, policy):
+                raise LookAgain(f"{fill.key}: another worker stored it meanwhile")
+            await self._fetch_into(fill, origin, path, query, ask, request_headers, policy, None)
+
+    def _held(self, key: str, variant: tuple[str, ...], spec: str, request_headers: Mapping[str, str],
+              policy: CachePolicy) -> bool:
+        """Whether the index now has what a request for range `spec` can be served from
+        without the origin: the whole object, or a part holding the range, fresh enough
+        for the request's directives."""
+        now = time.time()
+        whole = self.index.lookup(key, request_headers)
+        candidates = [] if whole is None else [(whole, None)]
+        asked = requested(spec)
+        if asked is not None:
+            for part, (start, end, total) in self.parts(key, variant):
+                placed = resolve(asked, total)
+                if placed is not None and start <= placed[0] and placed[1] <= end:
+                    candidates.append((part, placed))
+        return any(
+            classify(response_headers=entry.headers, request_headers=request_headers, age=entry.age_at(now),
+                     lifetime=entry.lifetime, policy=policy) is Freshness.FRESH
+            for entry, _ in candidates
+        )
+
+    def parts(self, key: str, variant: tuple[str, ...]) -> list[tuple[Entry, tuple[int, int, int]]]:
+        """The stored parts of one variant of `key`, with their (start, end, total)."""
+        found = []
+        for entry in self.index.variants_of(key):
+            split = split_variant(entry.variant)
+            if split is not None and split[0] == variant:
+                found.append((entry, split[1]))
+        return found
 
     def fill_from(self, key: str, response: OriginResponse, request_headers: Mapping[str, str],
                   policy: CachePolicy, request_time: float, response_time: float,
@@ -163,7 +239,7 @@ class Cache:
             await work
         except BaseException as exc:  # noqa: BLE001 - every failure ends the fill, and readers see it
             fill.fail(exc if isinstance(exc, Exception) else OriginError("the fill was cancelled"))
-            if not isinstance(exc, OriginError | CastoreError | asyncio.CancelledError):
+            if not isinstance(exc, OriginError | CastoreError | LookAgain | asyncio.CancelledError):
                 log.exception("fill of %s failed", fill.key)
         finally:
             if self.fills.get((fill.key, fill.variant)) is fill:
@@ -182,15 +258,23 @@ class Cache:
             fill.finish(fresh)
             return
         vary = vary_names(response.headers)
+        # A 206 to a part fill is kept as a part when it names one range of a known
+        # length that its own length agrees with; it is judged by the rules of the 200
+        # it is a piece of. Any other 206 is the asking client's alone.
+        span = content_range(response.headers.get("content-range")) if fill.part and response.status == 206 else None
+        if span is not None and response.length is not None and response.length != span[1] - span[0]:
+            span = None
+        rules_status = 200 if span is not None else response.status
         shared = (
             response.status != 304
             and vary != "*"
-            and storable("GET", response.status, request_headers, response.headers, policy)
+            and (response.status != 206 or span is not None)
+            and storable("GET", rules_status, request_headers, response.headers, policy)
         )
         names = tuple(sorted(vary)) if isinstance(vary, list) else ()
         variant = vary_key(list(names), request_headers) if names else ()
         initial_age = current_age(response.headers, request_time, response_time, response_time)
-        fill.lifetime = freshness_lifetime(response.status, response.headers, policy, response_time=response_time)
+        fill.lifetime = freshness_lifetime(rules_status, response.headers, policy, response_time=response_time)
         fill.fresh_until = response_time + fill.lifetime - initial_age
         withheld = withheld_fields(response.headers, policy) if shared else frozenset()
         fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
@@ -206,21 +290,68 @@ class Cache:
         # The store follows the spool in a task of its own: clients get the origin's speed,
         # and a store that fails (a full disk, a far tier down) costs the cache this
         # object, not the clients their response.
+        stored_variant = variant if span is None else (*variant, marker(*span))
         storing = asyncio.create_task(self._store(fill, response.status, response.headers, request_headers,
-                                                  request_time, response_time, names, variant, policy))
+                                                  request_time, response_time, names, stored_variant, policy))
         try:
             body = aiter(response.body)
             while (piece := await _within(fill.watchdog, anext(body, None))) is not None:
                 fill.append(piece)
             if response.length is not None and fill.received != response.length:
                 raise OriginError(f"origin sent {fill.received} of {response.length} bytes")
+            if span is not None and fill.received != span[1] - span[0]:
+                raise OriginError(f"origin sent {fill.received} bytes for the range {span[0]}-{span[1] - 1}")
         except BaseException:
             storing.cancel()
             await asyncio.gather(storing, return_exceptions=True)
             await response.aclose()
             raise
         fill.complete_body()
-        fill.finish(await storing)
+        entry = await storing
+        fill.finish(entry)
+        if entry is not None and span is not None:
+            task = asyncio.create_task(self._combine(fill.key, variant, span[2], policy))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _combine(self, key: str, variant: tuple[str, ...], total: int, policy: CachePolicy) -> None:
+        """Parts of one object with the same strong ETag that together cover all of it
+        become one ordinary entry (RFC 9111 §3.4), taking the newest part's headers; the
+        parts are then dropped. Parts without a strong validator are never combined."""
+        now = time.time()
+        newest = max((e for e, _ in self.parts(key, variant)), key=lambda e: e.response_time, default=None)
+        etag = newest.etag if newest is not None else None
+        if etag is None or is_weak(etag) or any(e.variant == variant for e in self.index.variants_of(key)):
+            return  # no strong validator to combine by, or the whole object is stored already
+        parts = [(e, span) for e, span in self.parts(key, variant)
+                 if span[2] == total and e.etag == etag and e.age_at(now) < e.lifetime]
+        chain = covering([(span[0], span[1]) for _, span in parts], total)
+        if chain is None:
+            return
+        writer = self.store.open_write()
+        try:
+            for index, start, end in chain:
+                part, span = parts[index]
+                async for data in self.body(part, start - span[0], end - span[0]):
+                    await writer.write(data)
+            digest = await writer.close()
+        except BaseException as exc:
+            await writer.abort()
+            if not isinstance(exc, CastoreError):
+                raise
+            log.warning("not combining the parts of %s: %s", key, exc)
+            return
+        headers = _without(newest.headers, frozenset({"content-range"}))  # type: ignore[union-attr]
+        whole = replace(
+            self._entry(key, variant, 200, headers, digest, total, newest.request_time,  # type: ignore[union-attr]
+                        newest.response_time, newest.vary, policy, writer.manifest_digest),  # type: ignore[union-attr]
+            initial_age=newest.initial_age,  # type: ignore[union-attr]
+        )
+        if self.index.superseded(whole):
+            return
+        self._replace(whole)
+        for part, _ in parts:
+            self.index.drop(part)
 
     async def _store(
         self, fill: Fill, status: int, headers: CIMultiDict[str], request_headers: Mapping[str, str],
@@ -267,7 +398,8 @@ class Cache:
         return Entry(
             key=key, variant=variant, status=status, headers=stored, digest=digest, size=size,  # type: ignore[arg-type]
             request_time=request_time, response_time=response_time,
-            lifetime=freshness_lifetime(status, headers, policy, response_time=response_time),
+            # A part (206) lives by the rules of the 200 it is a piece of.
+            lifetime=freshness_lifetime(200 if status == 206 else status, headers, policy, response_time=response_time),
             stale_while_revalidate=swr, stale_if_error=sie, vary=vary, tags=parse_tags(headers),
             initial_age=current_age(headers, request_time, response_time, response_time), manifest=manifest,
         )

@@ -89,6 +89,7 @@ class Fill:
         self.leader_claimed = False
         self.passthrough: Any = None  # the origin's response when it is the leader's alone
         self.watchdog: float | None = None  # seconds the origin may go without progress
+        self.part = False  # a fill of one range (Cache.part_fill): a 206 may be kept as a part
         self._spool_dir = spool_dir
         self._fd = -1
         self._readers = 0

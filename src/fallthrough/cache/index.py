@@ -113,6 +113,20 @@ class Index:
         current = record.variants.get(entry.variant) if record is not None else None
         return current is not None and current.digest == entry.digest
 
+    def variants_of(self, key: str) -> list[Entry]:
+        """Every entry of a key (its variants and its parts), bans applied."""
+        self.catch_up()
+        record = self._keys.get(key)
+        if record is None:
+            return []
+        found = []
+        for entry in list(record.variants.values()):
+            if any(ban.matches(entry) for ban in self.bans):
+                self._drop(entry)
+            else:
+                found.append(entry)
+        return found
+
     def vary_of(self, key: str) -> tuple[str, ...]:
         record = self._keys.get(key)
         return record.vary if record is not None else ()
@@ -137,6 +151,13 @@ class Index:
         self._log({"op": "del", "key": key, "time": now})
         self._removed[key] = now
         return self._remove(key)
+
+    def drop(self, entry: Entry) -> None:
+        """One variant of a key gone for good (a part merged into the whole object), if it
+        is still that entry."""
+        if self._current(entry):
+            self._log({"op": "drop", "key": entry.key, "variant": list(entry.variant), "digest": entry.digest.hex()})
+            self._drop(entry)
 
     def superseded(self, entry: Entry) -> bool:
         """Whether a purge issued after this response was fetched covers it: a fill that
@@ -252,6 +273,14 @@ class Index:
             self._remove(key)
             if not replay:
                 self._removed[key] = when
+        elif op == "drop":
+            variant = record.get("variant")
+            if not isinstance(variant, list) or not all(isinstance(v, str) for v in variant):
+                raise ValueError("a drop's 'variant' is not a list of strings")
+            current = self._keys.get(_text(record, "key"))
+            entry = current.variants.get(tuple(variant)) if current is not None else None
+            if entry is not None and entry.digest.hex() == _text(record, "digest"):
+                self._drop(entry)
         elif op == "ban":
             kind = record.get("kind")
             if kind not in ("prefix", "tag"):
@@ -264,7 +293,7 @@ class Index:
             else:
                 self.bans.append(ban)
         else:
-            raise ValueError("a record's op is 'put', 'del' or 'ban'")
+            raise ValueError("a record's op is 'put', 'del', 'drop' or 'ban'")
 
     def _compact(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         """The live records when most of the journal is dead, else None (keep it)."""

@@ -26,10 +26,11 @@ from urllib.parse import unquote, urlsplit
 from multidict import CIMultiDict
 
 from ..cache.bodies import SMALL_BODY
-from ..cache.cache import Cache, client_headers
+from ..cache.cache import Cache, LookAgain, client_headers
 from ..cache.entry import Entry
 from ..cache.fill import FileSpan, Fill, FillHead
 from ..cache.headers import parse_http_date
+from ..cache.parts import requested
 from ..cache.freshness import (
     HOP_BY_HOP,
     Freshness,
@@ -294,10 +295,64 @@ class Edge:
                 reason = "request" if age < entry.lifetime else "stale"
                 await self._revalidate(proto, method, headers, mount, key, rest, query, entry, age, reason)
                 return
+        elif method == "GET" and "range" in headers:
+            if await self._partial(proto, mount, headers, key, rest, query):
+                return
         if only_if_cached(headers):
             text(proto, 504, "not in the cache (only-if-cached)")
             return
         await self._miss(proto, method, headers, mount, key, rest, query)
+
+    async def _partial(self, proto, mount: Mount, headers, key: str, rest: str, query: str) -> bool:  # noqa: ANN001
+        """A Range request for an object not held whole: served from a stored part that
+        holds all of the range; else fetched as a part of its own and stored
+        (cache/parts.py): a seek, a file's tail or head, a piece of a large object. False:
+        the whole object's path serves it: for `bytes=0-`, which asks for all of it
+        anyway (a player starting a video), or when a fill of it is under way."""
+        value = headers.get("range")
+        asked = requested(value)
+        if asked is None:
+            return False
+        cache = self.cache
+        variant = cache.variant_of(key, headers)
+        now = time.time()
+        for part, (start, end, total) in cache.parts(key, variant):
+            ranges = parse_range(value, total)
+            if not isinstance(ranges, list) or not start <= ranges[0][0] or ranges[0][1] > end:
+                continue
+            age = part.age_at(now)
+            if classify(response_headers=part.headers, request_headers=headers, age=age, lifetime=part.lifetime,
+                        policy=mount.policy) is not Freshness.FRESH:
+                continue
+            if not if_range_allows(headers.get("if-range"), part.etag,
+                                   parse_http_date(part.headers.get("last-modified"))):
+                return False  # the client wants the whole object unless it is this one
+            await self._deliver_part(proto, mount, headers, part, (start, end, total), age)
+            return True
+        if only_if_cached(headers) or asked == (0, None) or (key, variant) in cache.fills:
+            return False
+        fill = cache.part_fill(key, variant, value.strip(" \t"), mount.origin, mount.origin_path(rest),
+                               mount.origin_query(query), forwarded(headers), headers, mount.policy,
+                               watchdog=mount.watchdog)
+        await self._follow(proto, "GET", headers, mount, key, rest, query, fill, None, 0.0, "partial")
+        return True
+
+    async def _deliver_part(self, proto, mount: Mount, headers, part: Entry, span: tuple[int, int, int],  # noqa: ANN001
+                            age: float) -> None:
+        """A range from a stored part, through the one delivery path: the part stands for
+        the whole object (its total size), and the range was checked to lie inside it, so
+        only the part's own bytes are ever asked for."""
+        start, end, total = span
+
+        def body(a: int, b: int) -> AsyncIterator[bytes]:
+            if a < start or b > end:
+                raise NotStarted(f"bytes {a}-{b - 1} are not in the stored part {start}-{end - 1}")
+            return self.cache.body(part, a - start, b - start)
+
+        out = [(k, v) for k, v in self._headers(part.headers, age, "HIT", mount,
+                                                 cache_status.hit(part.lifetime - age))
+               if k.lower() != "content-range"]
+        await deliver(proto, self.pipes, "GET", headers, Representation(200, out, total, body))
 
     def _fill(self, mount: Mount, key: str, rest: str, query: str, headers, stale: Entry | None) -> Fill:  # noqa: ANN001
         variant = stale.variant if stale is not None else self.cache.variant_of(key, headers)
@@ -357,6 +412,9 @@ class Edge:
                 head = await asyncio.shield(fill.head)
             except BadObjectPath:
                 raise  # the client's mistake, found by the origin: a 400
+            except LookAgain:
+                await self._get(proto, method, headers, mount, key, rest, query)  # another worker stored it
+                return
             except (OriginError, CastoreError) as exc:
                 unreachable = isinstance(exc, OriginError)
                 if stale is not None and self._stale_on_error(stale, headers, age, mount, unreachable=unreachable):
