@@ -415,7 +415,7 @@ class Cache:
             request_time=request_time, response_time=response_time,
             lifetime=freshness_lifetime(stale.status, headers, policy, response_time=response_time),
             stale_while_revalidate=swr, stale_if_error=sie, tags=parse_tags(headers),
-            initial_age=current_age(headers, request_time, response_time, response_time), wire=None,
+            initial_age=current_age(headers, request_time, response_time, response_time), wire=None, hot=None,
         )
 
     def _replace(self, entry: Entry) -> None:

@@ -61,6 +61,9 @@ class Entry:
     manifest: B3Digest | None = None
     # The headers every hit sends, built once by the edge (not stored; rebuilt after a restart).
     wire: list[tuple[str, str]] | None = field(default=None, compare=False, repr=False)
+    # The whole header list of a fresh hit, for the second of age it was built in: a hot
+    # object is served many times a second, and its Age changes once a second.
+    hot: tuple[int, list[tuple[str, str]]] | None = field(default=None, compare=False, repr=False)
 
     def age_at(self, now: float) -> float:
         """RFC 9111 §4.2.3 current_age: the age when stored plus the time resident since.

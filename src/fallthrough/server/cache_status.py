@@ -8,12 +8,11 @@ tools: `hit`, or `fwd=<why>` with the origin's `fwd-status`, whether the respons
 from __future__ import annotations
 
 NAME = "fallthrough"  # this cache's entry in the list (RFC 9211 §2)
-HIT_TTL = f"{NAME}; hit; ttl="  # the hot path appends the number itself
 
 
 def hit(ttl: float) -> str:
     """Served from the store without asking the origin; a negative ttl: served stale."""
-    return HIT_TTL + str(int(ttl))
+    return f"{NAME}; hit; ttl={int(ttl)}"
 
 
 def forwarded(reason: str, status: int, *, stored: bool = False, collapsed: bool = False,

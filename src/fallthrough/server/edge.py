@@ -221,11 +221,15 @@ class Edge:
         body = self.cache.bodies.get(entry.digest)
         if body is None:
             return False
-        wire = entry.wire
-        if wire is None:
-            wire = entry.wire = self._wire(entry, mount)
-        out = [*wire, ("age", str(int(age))), ("x-cache", "HIT"),
-               ("cache-status", cache_status.HIT_TTL + str(int(entry.lifetime - age)))]
+        second = int(age)
+        hot = entry.hot
+        if hot is None or hot[0] != second:
+            wire = entry.wire
+            if wire is None:
+                wire = entry.wire = self._wire(entry, mount)
+            hot = entry.hot = (second, [*wire, ("age", str(second)), ("x-cache", "HIT"),
+                                        ("cache-status", cache_status.hit(entry.lifetime - age))])
+        out = hot[1]
         if method == "HEAD":
             proto.response_empty(entry.status, out)
         else:
