@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import fallthrough
 from fallthrough.castore import B3Digest, chunk_path
 
 DATA = random.Random(9).randbytes(2 * 1024 * 1024 + 321)
@@ -199,3 +200,26 @@ def test_demo_runs_and_repairs(tmp_path: Path) -> None:
     assert "fetched 1 chunk(s)" in out
     assert "intact; corrupt chunks seen: 1" in out
     assert "Traceback" not in result.stderr.decode()
+
+
+def test_version() -> None:
+    result = ft("--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip() == f"fallthrough {fallthrough.__version__}"
+
+
+def test_purge_without_the_nodes_config_says_there_is_no_cache(tmp_path: Path) -> None:
+    """Run where no node has stored anything, a purge must not report success (or create
+    an empty store) for a cache that is not there."""
+    result = subprocess.run([sys.executable, "-m", "fallthrough.cli", "purge", "/x"], cwd=tmp_path,
+                            capture_output=True, timeout=120)
+    assert "no cache index" in one_line_error(result) and "--config" in result.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_blob_ls_takes_a_servers_store_path(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "node"}"\n')
+    digest = ft("blob", "put", "-", "--config", str(config), stdin=DATA).stdout.decode().strip()
+    listed = ft("blob", "ls", "--store", str(tmp_path / "node"))
+    assert listed.returncode == 0 and listed.stdout.decode().split() == [digest]

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import BinaryIO
 
+from . import __version__
 from .castore import B3Digest, BlobStore, CastoreError, open_store
 from .config import ConfigError, load
 from .runtime import tune_allocator
@@ -32,10 +33,20 @@ class UsageError(Exception):
 
 def _store_from(args: argparse.Namespace) -> BlobStore:
     if args.store:
-        return open_store(args.store)
+        return open_store(_chunk_store(args.store))
     if args.config:
         return load(args.config).store.open()
     raise UsageError("no store given: use --store URL (memory://, file:///path, s3://bucket/prefix) or --config FILE")
+
+
+def _chunk_store(where: str) -> str:
+    """A server's `store.path` names the folder that holds its chunk store (`castore/`)
+    beside its index: given that folder, the chunk store inside it is meant."""
+    folder = where[len("file://"):] if where.startswith("file://") else where
+    inner = os.path.join(folder, "castore")
+    if "://" not in folder and os.path.isdir(inner) and not os.path.isdir(os.path.join(folder, "chunks")):
+        return inner
+    return where
 
 
 def parse_range(text: str, size: int) -> tuple[int, int]:
@@ -221,12 +232,14 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--store", metavar="URL", help="memory://, file:///path, a directory, or s3://bucket/prefix")
+    group.add_argument("--store", metavar="URL", help="memory://, file:///path, a directory (a server's store.path "
+                                                      "too), or s3://bucket/prefix")
     group.add_argument("--config", metavar="FILE", help="a TOML file whose [store] section names the tiers")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fallthrough", description="A fall-through caching edge for object storage.")
+    parser.add_argument("--version", action="version", version=f"fallthrough {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     blob = commands.add_parser("blob", help="put, get and inspect blobs in a chunk store")

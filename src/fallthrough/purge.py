@@ -6,6 +6,7 @@ returns fetches fresh, without a round trip to the admin API or its token.
 
 from __future__ import annotations
 
+import os
 from urllib.parse import unquote, urlsplit
 
 from .cache.entry import derived_tag
@@ -17,7 +18,13 @@ from .server.mounts import Router
 
 
 def purge(settings: Settings, *, url: str | None = None, prefix: str | None = None, tag: str | None = None) -> str:
-    index = Index(index_path(settings), compact=False)
+    journal = index_path(settings)
+    if not os.path.exists(journal):
+        # Nothing has been cached with this configuration: a purge "done" here would be a
+        # purge of nothing, most likely because the node's configuration was not given.
+        raise ServeError(f"no cache index at {journal}: give the node's configuration with --config FILE "
+                         f"(has `fallthrough serve` run with it?)")
+    index = Index(journal, compact=False)
     try:
         if tag is not None:
             index.ban("tag", tag)
