@@ -223,3 +223,49 @@ def test_blob_ls_takes_a_servers_store_path(tmp_path: Path) -> None:
     digest = ft("blob", "put", "-", "--config", str(config), stdin=DATA).stdout.decode().strip()
     listed = ft("blob", "ls", "--store", str(tmp_path / "node"))
     assert listed.returncode == 0 and listed.stdout.decode().split() == [digest]
+
+
+def test_check_validates_a_config_as_serve_would(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    good = tmp_path / "good.toml"
+    good.write_text(f'[store]\npath = "{tmp_path / "store"}"\n[[mount]]\nurl_prefix = "/"\norigin = "file://{site}"\n')
+    result = ft("check", "--config", str(good))
+    assert result.returncode == 0 and "is good: 1 mount(s)" in result.stdout.decode()
+    assert ft("check").returncode == 0  # the embedded default
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[mount]]\nurl_prefix = "/"\norigin = "file:///x"\ndefault_ttl = "soon"\n')
+    assert "mount[0].default_ttl" in one_line_error(ft("check", "--config", str(bad)))
+    unusable = tmp_path / "unusable.toml"
+    unusable.write_text('[[mount]]\nurl_prefix = "/"\norigin = "http://"\n')
+    assert "mount[0].origin" in one_line_error(ft("check", "--config", str(unusable)))
+
+
+def test_check_leaves_out_the_listen_address_a_running_node_holds(tmp_path: Path) -> None:
+    import socket
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        config = tmp_path / "node.toml"
+        config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\n[store]\npath = "{tmp_path / "store"}"\n')
+        assert ft("check", "--config", str(config)).returncode == 0
+
+
+def test_check_connect_asks_each_origin(tmp_path: Path) -> None:
+    import socket
+    from origin_server import OriginServer
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]  # nothing listens once this is closed
+    with OriginServer() as origin:
+        config = tmp_path / "two.toml"
+        config.write_text(f'[store]\npath = "{tmp_path / "store"}"\n'
+                          f'[[mount]]\nurl_prefix = "/up"\norigin = "{origin.url}"\n')
+        result = ft("check", "--config", str(config), "--connect")
+        assert result.returncode == 0 and "1 origin(s) reached" in result.stdout.decode()
+        assert origin.requests("/.fallthrough-check")[0].method == "HEAD"
+        config.write_text(config.read_text() + f'[[mount]]\nurl_prefix = "/down"\norigin = "http://127.0.0.1:{dead}"\n'
+                          'connect_timeout = "1s"\n')
+        error = one_line_error(ft("check", "--config", str(config), "--connect"))
+        assert "mount[1].origin (for /down)" in error and "cannot connect" in error

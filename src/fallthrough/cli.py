@@ -195,6 +195,18 @@ async def _serve(args: argparse.Namespace) -> int:
     return serve(_settings(args), args.config)
 
 
+async def _check(args: argparse.Namespace) -> int:
+    from .serve import check, limits, reach_origins
+
+    settings = _settings(args)
+    check(settings, listen=False)
+    limits(settings.server)
+    what = args.config or "the embedded default configuration"
+    reached = f", {await reach_origins(settings)} origin(s) reached" if args.connect else ""
+    print(f"fallthrough: {what} is good: {len(settings.mounts)} mount(s){reached}")
+    return 0
+
+
 async def _purge(args: argparse.Namespace) -> int:
     from .purge import purge
 
@@ -275,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the edge server (the embedded default config without --config)")
     serve.add_argument("--config", metavar="FILE", help="a TOML file: [server], [store], [[mount]]")
     serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check", help="check a configuration as `serve` would, without serving")
+    check.add_argument("--config", metavar="FILE", help="the TOML file to check (default: the embedded one)")
+    check.add_argument("--connect", action="store_true", help="also ask each origin for one object (HEAD)")
+    check.set_defaults(run=_check)
 
     purge = commands.add_parser("purge", help="purge a URL, a prefix or a tag from this node's cache")
     purge.add_argument("url", metavar="URL", nargs="?", help="a path such as /assets/a.png, or a full URL")

@@ -16,6 +16,7 @@ from .castore import CastoreError
 from .castore.s3 import s3_store
 from .config import ServerSettings, Settings
 from .limits import LimitError, WorkerLimits, raise_open_files, worker_limits
+from .cache.origin import OriginUnavailable
 from .origins import OriginError, open_origin
 from .serve_errors import ServeError
 from .transforms.avatars.remote import RendererError
@@ -26,7 +27,9 @@ from .server.pipes import remove_dead
 MAX_REQUEST_HEAD = 64 * 1024
 
 
-def check(settings: Settings) -> None:
+def check(settings: Settings, listen: bool = True) -> None:
+    """Everything a start needs, each failure one line naming the key. `listen=False`
+    (`fallthrough check`) leaves out the listen addresses: the node may hold them."""
     for i, mount in enumerate(settings.mounts):
         if mount.avatar is not None:  # drawn here, not fetched: its renderer must be able to draw
             try:
@@ -49,9 +52,37 @@ def check(settings: Settings) -> None:
         os.makedirs(os.path.dirname(index_path(settings)), exist_ok=True)
     except (CastoreError, OSError) as exc:
         raise ServeError(f"store.path: {exc}") from None
-    _check_listen("server.listen", settings.server.host, settings.server.port, settings.server.listen)
-    if settings.s3 is not None:
-        _check_listen("s3.listen", settings.s3.host, settings.s3.port, settings.s3.listen)
+    if listen:
+        _check_listen("server.listen", settings.server.host, settings.server.port, settings.server.listen)
+        if settings.s3 is not None:
+            _check_listen("s3.listen", settings.s3.host, settings.s3.port, settings.s3.listen)
+
+
+# A path no origin holds: asking for it shows the origin answers, whatever it answers.
+PROBE_PATH = "/.fallthrough-check"
+
+
+async def reach_origins(settings: Settings) -> int:
+    """Ask each fetching origin for one object (HEAD): any answer, a 404 included, shows
+    it can be reached; no answer is a one-line error naming the mount. Generators and
+    avatar mounts are not asked (nothing stands behind them to reach)."""
+    reached = 0
+    for i, mount in enumerate(settings.mounts):
+        if mount.avatar is not None or mount.origin.lower().startswith("generator:"):
+            continue
+        origin = open_origin(mount.origin, mount.options or None, connect_timeout=mount.connect_timeout,
+                             read_timeout=mount.read_timeout)
+        try:
+            response = await origin.fetch("HEAD", PROBE_PATH, "", {})
+            await response.aclose()
+        except OriginUnavailable as exc:
+            raise ServeError(f"mount[{i}].origin (for {mount.url_prefix}): {exc}") from None
+        except OriginError:
+            pass  # it answered, with something we would not serve: reached
+        finally:
+            await origin.close()
+        reached += 1
+    return reached
 
 
 def _check_listen(key: str, host: str, port: int, listen: str) -> None:
