@@ -207,6 +207,21 @@ async def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reload(args: argparse.Namespace) -> int:
+    import signal
+
+    from .reload import node_pid
+    from .serve import check, limits
+
+    settings = _settings(args)
+    check(settings, listen=False)  # a bad file is refused here, before the node hears of it
+    limits(settings.server)
+    pid = node_pid(settings)
+    os.kill(pid, signal.SIGHUP)
+    print(f"fallthrough: the configuration is good; node {pid} is reloading it (its log says when)")
+    return 0
+
+
 async def _purge(args: argparse.Namespace) -> int:
     from .purge import purge
 
@@ -292,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", metavar="FILE", help="the TOML file to check (default: the embedded one)")
     check.add_argument("--connect", action="store_true", help="also ask each origin for one object (HEAD)")
     check.set_defaults(run=_check)
+
+    reload = commands.add_parser("reload", help="check the node's configuration, then have the node reload it")
+    reload.add_argument("--config", metavar="FILE", help="the node's TOML file (default: the embedded one)")
+    reload.set_defaults(run=_reload)
 
     purge = commands.add_parser("purge", help="purge a URL, a prefix or a tag from this node's cache")
     purge.add_argument("url", metavar="URL", nargs="?", help="a path such as /assets/a.png, or a full URL")

@@ -7,9 +7,11 @@ configuration (see server/app.py).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import socket
+from collections.abc import Callable
 
 from .cache.cache import spool_dir
 from .castore import CastoreError
@@ -18,6 +20,7 @@ from .config import ServerSettings, Settings
 from .limits import LimitError, WorkerLimits, raise_open_files, worker_limits
 from .cache.origin import OriginUnavailable
 from .origins import OriginError, open_origin
+from .reload import Reloader, pid_path, snapshot_path, write_atomically
 from .serve_errors import ServeError
 from .transforms.avatars.remote import RendererError
 from .transforms.avatars.service import check as check_avatars
@@ -95,12 +98,13 @@ def _check_listen(key: str, host: str, port: int, listen: str) -> None:
         raise ServeError(f"{key}: cannot listen on {listen}: {exc.strerror}") from None
 
 
-def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, connections: int) -> None:
+def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, connections: int,
+                on_reload: Callable[[], None] | None = None) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
-    Granian(
+    server = Granian(
         factory, factory=True, address=host, port=port,
         interface=Interfaces.RSGI, workers=workers, log_access=False, websockets=False,
         loop=Loops.uvloop,  # a third more requests per second than the stock event loop
@@ -114,7 +118,10 @@ def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, 
         http=HTTPModes.http1,
         # A request head larger than this is answered 431 before it reaches us.
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
-    ).serve()
+    )
+    if on_reload is not None:
+        server.on_reload(on_reload)  # SIGHUP: runs before the workers are replaced
+    server.serve()
 
 
 def limits(server: ServerSettings) -> WorkerLimits:
@@ -131,7 +138,16 @@ def serve(settings: Settings, config_path: str | None) -> int:
     sized = limits(server)
     # A killed worker leaves its pipe directory behind; no worker of this node runs yet.
     remove_dead(spool_dir(settings.store.path))
-    os.environ[CONFIG_VARIABLE] = os.path.abspath(config_path) if config_path else ""
+    reloader = None
+    os.environ[CONFIG_VARIABLE] = ""  # the embedded default
+    if config_path:
+        # The workers read the checked snapshot, never the file itself (see reload.py).
+        with open(config_path, encoding="utf-8") as f:
+            write_atomically(snapshot_path(settings), f.read())
+        os.environ[CONFIG_VARIABLE] = snapshot_path(settings)
+        reloader = Reloader(os.path.abspath(config_path), settings, lambda new: (check(new, listen=False),
+                                                                                  limits(new.server)))
+    write_atomically(pid_path(settings), f"{os.getpid()}\n")
     print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s), each taking up to "
           f"{sized.connections:,} connections and {sized.requests:,} requests at once", flush=True)
     s3 = None
@@ -143,11 +159,15 @@ def serve(settings: Settings, config_path: str | None) -> int:
             target=run_granian, args=("fallthrough.server.app:build_s3", settings.s3.host, settings.s3.port,
                                       server.workers, server.backlog, sized.connections), name="fallthrough-s3")
         s3.start()
+        if reloader is not None and s3.pid is not None:
+            reloader.followers.append(s3.pid)
     try:
         run_granian("fallthrough.server.app:build", server.host, server.port, server.workers, server.backlog,
-                    sized.connections)
+                    sized.connections, on_reload=reloader)
     finally:
         if s3 is not None:
             s3.terminate()
             s3.join(15)
+        with contextlib.suppress(OSError):
+            os.unlink(pid_path(settings))
     return 0
