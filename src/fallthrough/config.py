@@ -130,6 +130,12 @@ class ServerSettings(_Listener):
     backlog: int = 4096  # connections the kernel queues before the workers accept them
     max_connections: int | None = None  # per worker; unset: a share of the open-file limit (limits.py)
     max_requests: int | None = None  # in flight per worker, past which a request is answered 503
+    tls_cert: str | None = None  # PEM certificate chain: the listener speaks HTTPS (and HTTP/2 by ALPN)
+    tls_key: str | None = None  # its PEM private key
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
 
 @dataclass(frozen=True)
@@ -339,7 +345,8 @@ _BUCKET_NAME = re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0
 
 def _server(raw: object) -> ServerSettings:
     table = _table(raw, "server")
-    _unknown(table, {"listen", "workers", "admin_token", "backlog", "max_connections", "max_requests"}, "server")
+    _unknown(table, {"listen", "workers", "admin_token", "backlog", "max_connections", "max_requests", "tls_cert",
+                     "tls_key"}, "server")
     listen = _listen(table.get("listen", ServerSettings.listen))
     workers = table.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
@@ -348,9 +355,29 @@ def _server(raw: object) -> ServerSettings:
     if token is not None and (not isinstance(token, str) or len(token) < 16 or not token.isprintable()):
         raise ConfigError("server.admin_token: expected a printable string of at least 16 characters")
     backlog = _integer(table, "backlog", ServerSettings.backlog, 128, 65535, "server")
+    tls = {name: _readable_file(table, name) for name in ("tls_cert", "tls_key")}
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        raise ConfigError("server.tls_cert, server.tls_key: give both (a PEM certificate and its key) or neither")
     return ServerSettings(listen, workers, token, backlog,  # type: ignore[arg-type]
                           _integer(table, "max_connections", None, 1, 10_000_000, "server"),
-                          _integer(table, "max_requests", None, 1, 10_000_000, "server"))
+                          _integer(table, "max_requests", None, 1, 10_000_000, "server"), **tls)
+
+
+def _readable_file(table: dict[str, Any], name: str) -> str | None:
+    """A PEM file the server will read at start: there, readable, and PEM."""
+    path = table.get(name)
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"server.{name}: expected the path of a PEM file, got {path!r}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise ConfigError(f"server.{name}: cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in head:
+        raise ConfigError(f"server.{name}: {path} is not a PEM file")
+    return os.path.abspath(path)
 
 
 _POLICY_DURATIONS = ("default_ttl", "max_ttl", "stale_while_revalidate", "stale_if_error", "stale_if_unreachable",

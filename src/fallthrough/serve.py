@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 from .cache.cache import spool_dir
 from .castore import CastoreError
@@ -99,7 +100,7 @@ def _check_listen(key: str, host: str, port: int, listen: str) -> None:
 
 
 def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, connections: int,
-                on_reload: Callable[[], None] | None = None) -> None:
+                on_reload: Callable[[], None] | None = None, tls: tuple[str, str] | None = None) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -112,10 +113,12 @@ def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, 
         # the connection closes, idle or not ("backpressure"): past it, connections wait
         # unanswered in the kernel's queue. Its default (backlog // workers) was 512.
         backlog=backlog, backpressure=connections,
-        # HTTP/1 only: with the protocol left to detection, a connection that never sends
-        # a byte is never timed out and keeps its permit for good; here it is closed after
-        # the header timeout (30 s), like an idle keep-alive connection.
-        http=HTTPModes.http1,
+        # Plain HTTP: HTTP/1 only. With the protocol left to detection, a connection that
+        # never sends a byte is never timed out and keeps its permit for good; here it is
+        # closed after the header timeout (30 s), like an idle keep-alive connection.
+        # With TLS the protocol is agreed in the handshake (ALPN): HTTP/2 or HTTP/1.1.
+        http=HTTPModes.auto if tls else HTTPModes.http1,
+        **({"ssl_cert": Path(tls[0]), "ssl_key": Path(tls[1])} if tls else {}),
         # A request head larger than this is answered 431 before it reaches us.
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
     )
@@ -148,7 +151,7 @@ def serve(settings: Settings, config_path: str | None) -> int:
         reloader = Reloader(os.path.abspath(config_path), settings, lambda new: (check(new, listen=False),
                                                                                   limits(new.server)))
     write_atomically(pid_path(settings), f"{os.getpid()}\n")
-    print(f"fallthrough: serving on http://{server.listen} with {server.workers} worker(s), each taking up to "
+    print(f"fallthrough: serving on {server.scheme}://{server.listen} with {server.workers} worker(s), each taking up to "
           f"{sized.connections:,} connections and {sized.requests:,} requests at once", flush=True)
     s3 = None
     if settings.s3 is not None:
@@ -162,8 +165,9 @@ def serve(settings: Settings, config_path: str | None) -> int:
         if reloader is not None and s3.pid is not None:
             reloader.followers.append(s3.pid)
     try:
+        tls = (server.tls_cert, server.tls_key) if server.tls_cert and server.tls_key else None
         run_granian("fallthrough.server.app:build", server.host, server.port, server.workers, server.backlog,
-                    sized.connections, on_reload=reloader)
+                    sized.connections, on_reload=reloader, tls=tls)
     finally:
         if s3 is not None:
             s3.terminate()
