@@ -299,30 +299,27 @@ def build_parser() -> argparse.ArgumentParser:
     _store_options(rm)
     rm.set_defaults(run=_rm)
 
-    serve = commands.add_parser("serve", help="run the edge server (the embedded default config without --config)")
-    serve.add_argument("--config", metavar="FILE", help="a TOML file: [server], [store], [[mount]]")
-    serve.set_defaults(run=_serve)
+    def with_config(name: str, run: Callable, what: str, config: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        command = commands.add_parser(name, help=what)
+        command.add_argument("--config", metavar="FILE", help=config)
+        command.set_defaults(run=run)
+        return command
 
-    check = commands.add_parser("check", help="check a configuration as `serve` would, without serving")
-    check.add_argument("--config", metavar="FILE", help="the TOML file to check (default: the embedded one)")
+    with_config("serve", _serve, "run the edge server (the embedded default config without --config)",
+                "a TOML file: [server], [store], [[mount]]")
+    check = with_config("check", _check, "check a configuration as `serve` would, without serving",
+                        "the TOML file to check (default: the embedded one)")
     check.add_argument("--connect", action="store_true", help="also ask each origin for one object (HEAD)")
-    check.set_defaults(run=_check)
-
-    reload = commands.add_parser("reload", help="check the node's configuration, then have the node reload it")
-    reload.add_argument("--config", metavar="FILE", help="the node's TOML file (default: the embedded one)")
-    reload.set_defaults(run=_reload)
-
-    purge = commands.add_parser("purge", help="purge a URL, a prefix or a tag from this node's cache")
+    with_config("reload", _reload, "check the node's configuration, then have the node reload it",
+                "the node's TOML file (default: the embedded one)")
+    purge = with_config("purge", _purge, "purge a URL, a prefix or a tag from this node's cache",
+                        "the server's configuration (default: the embedded one)")
     purge.add_argument("url", metavar="URL", nargs="?", help="a path such as /assets/a.png, or a full URL")
     purge.add_argument("--prefix", metavar="P", help="every key under this path prefix")
     purge.add_argument("--tag", metavar="T", help="every entry the origin tagged T (Surrogate-Key, Cache-Tag)")
-    purge.add_argument("--config", metavar="FILE", help="the server's configuration (default: the embedded one)")
-    purge.set_defaults(run=_purge)
-
-    sign = commands.add_parser("sign-url", help="add the signature an image transform URL needs (sig=)")
+    sign = with_config("sign-url", _sign_url, "add the signature an image transform URL needs (sig=)",
+                       "the server's configuration, with [images] signing_key")
     sign.add_argument("url", metavar="URL", help="a path with its query, such as /img/cat.jpg?w=200, or a full URL")
-    sign.add_argument("--config", metavar="FILE", help="the server's configuration, with [images] signing_key")
-    sign.set_defaults(run=_sign_url)
 
     migrate = commands.add_parser("migrate", help="copy the objects a target bucket lacks from a source bucket")
     migrate.add_argument("source", metavar="SOURCE", help="s3://bucket/prefix or file:///dir")
