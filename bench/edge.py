@@ -114,9 +114,10 @@ def launch_fallthrough(root: Path, port: int, config: str, store: str = "store",
     return process
 
 
-def start_fallthrough(root: Path, port: int, origin_port: int) -> subprocess.Popen[bytes]:
+def start_fallthrough(root: Path, port: int, origin_port: int, access_log: bool = False) -> subprocess.Popen[bytes]:
+    log = f'[log]\naccess = true\nfile = "{root / "access.log"}"\n' if access_log else ""
     return launch_fallthrough(root, port, f"""memory_bytes = "64MiB"
-[[mount]]
+{log}[[mount]]
 url_prefix = "/"
 origin = "http://127.0.0.1:{origin_port}"
 """, store="ft-store")
@@ -231,6 +232,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--big", type=parse_size, default=2 * GiB, help="object for the RSS figure (default 2GiB)")
     parser.add_argument("--miss-size", type=parse_size, default=64 * MiB, help="object for the miss (default 64MiB)")
+    parser.add_argument("--access-log", action="store_true", help="fallthrough writes its access log (to a file)")
     args = parser.parse_args()
     ensure_tools()
     root = fresh_dir("edge")
@@ -251,7 +253,7 @@ def main() -> int:
                       location / {{ proxy_pass http://127.0.0.1:{origin_port}; proxy_cache edge;
                                     proxy_cache_lock on; proxy_http_version 1.1;
                                     proxy_set_header Connection ""; add_header X-Cache $upstream_cache_status; }} }}"""))
-        ft = start_fallthrough(root, ft_port, origin_port)
+        ft = start_fallthrough(root, ft_port, origin_port, args.access_log)
         processes.append(ft)
         processes.append(start_bare(root, bare_port, www))
         rows = []

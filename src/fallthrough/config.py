@@ -138,6 +138,20 @@ class ServerSettings(_Listener):
         return "https" if self.tls_cert else "http"
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+ACCESS_FORMATS = ("combined", "json")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """`[log]`: how much the node says, and the access log."""
+
+    level: str = "warning"  # the node's own messages, on stderr
+    access: bool = False  # a line per request
+    format: str = "combined"  # the access log's: nginx's combined plus cache fields, or one JSON object a line
+    file: str | None = None  # where the access log goes; None: stderr
+
+
 @dataclass(frozen=True)
 class MountSettings:
     """A URL prefix bound to an origin, with the cache policy for what it serves."""
@@ -243,6 +257,7 @@ class Settings:
     images: ImageSettings = field(default_factory=ImageSettings)
     image_routes: list[ImageRouteSettings] = field(default_factory=list)
     iiif: list[IiifSettings] = field(default_factory=list)
+    log: LogSettings = field(default_factory=LogSettings)
 
     @property
     def processes(self) -> int:
@@ -361,6 +376,23 @@ def _server(raw: object) -> ServerSettings:
     return ServerSettings(listen, workers, token, backlog,  # type: ignore[arg-type]
                           _integer(table, "max_connections", None, 1, 10_000_000, "server"),
                           _integer(table, "max_requests", None, 1, 10_000_000, "server"), **tls)
+
+
+def _log(raw: object) -> LogSettings:
+    table = _table(raw, "log")
+    _unknown(table, {"level", "access", "format", "file"}, "log")
+    level = table.get("level", LogSettings.level)
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    form = table.get("format", LogSettings.format)
+    if form not in ACCESS_FORMATS:
+        raise ConfigError(f"log.format: expected one of {', '.join(ACCESS_FORMATS)}, got {form!r}")
+    path = table.get("file")
+    if path is not None:
+        if not isinstance(path, str) or not path or path.endswith("/"):
+            raise ConfigError(f"log.file: expected the path of a file, got {path!r}")
+        path = os.path.abspath(path)  # opened (its folder made) by the start's checks
+    return LogSettings(level, _bool(table, "access", False, "log"), form, path)
 
 
 def _readable_file(table: dict[str, Any], name: str) -> str | None:
@@ -669,7 +701,7 @@ def parse(text: str, origin: str = "<config>") -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     try:
-        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif"}, "")
+        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif", "log"}, "")
         store = _store(data["store"]) if "store" in data else StoreSettings()
         server = _server(data.get("server", {}))
         mounts = _mounts(data.get("mount", []))
@@ -681,7 +713,8 @@ def parse(text: str, origin: str = "<config>") -> Settings:
                 raise ConfigError(f"mount[{i}].s3_bucket: needs an [s3] section to serve the bucket")
         settings = Settings(store=store, server=server, mounts=mounts, s3=s3,
                             images=_images(data.get("images", {})),
-                            image_routes=_list(data, "image_route", _image_route), iiif=_list(data, "iiif", _iiif))
+                            image_routes=_list(data, "image_route", _image_route), iiif=_list(data, "iiif", _iiif),
+                            log=_log(data.get("log", {})))
         _check_images(settings)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None

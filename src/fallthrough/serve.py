@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,12 @@ def check(settings: Settings, listen: bool = True) -> None:
         os.makedirs(os.path.dirname(index_path(settings)), exist_ok=True)
     except (CastoreError, OSError) as exc:
         raise ServeError(f"store.path: {exc}") from None
+    if settings.log.access and settings.log.file is not None:
+        try:
+            os.makedirs(os.path.dirname(settings.log.file), exist_ok=True)
+            os.close(os.open(settings.log.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
+        except OSError as exc:
+            raise ServeError(f"log.file: cannot write {settings.log.file}: {exc.strerror}") from None
     if listen:
         _check_listen("server.listen", settings.server.host, settings.server.port, settings.server.listen)
         if settings.s3 is not None:
@@ -124,7 +131,18 @@ def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, 
     )
     if on_reload is not None:
         server.on_reload(on_reload)  # SIGHUP: runs before the workers are replaced
+    # SIGUSR1 (log rotation) would end a process that does not handle it: this one passes
+    # it on to its children (the workers, and the S3 listener's server), which reopen
+    # their access logs.
+    signal.signal(signal.SIGUSR1, _pass_on)
     server.serve()
+
+
+def _pass_on(signum: int, _frame: object) -> None:
+    for child in multiprocessing.active_children():
+        if child.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signum)
 
 
 def limits(server: ServerSettings) -> WorkerLimits:

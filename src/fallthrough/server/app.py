@@ -7,8 +7,11 @@ each worker opens the store and the index itself; they share them through the di
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import time
 from dataclasses import replace
 
@@ -18,6 +21,7 @@ from ..cache.nodelock import NodeLocks
 from ..config import Settings, default_settings, has_transforms, load
 from ..limits import worker_limits
 from ..transforms.setup import Transforms
+from .access_log import FLUSH_EVERY, AccessLog, cache_word
 from .admin import Admin
 from .edge import Edge
 from .mirror import Mirror
@@ -74,6 +78,11 @@ class App:
         self.s3 = S3Api(self.edge, self.router, settings.s3, uploads, self.mirror) \
             if front == "s3" and settings.s3 is not None else None
         self._started = False
+        self.access = AccessLog(settings.log) if settings.log.access else None
+        if self.access is None:  # a log rotation's SIGUSR1 must not end the worker
+            with contextlib.suppress(ValueError):  # not the main thread: no signals to handle
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        self._flusher: asyncio.Task[None] | None = None
 
     @staticmethod
     def _store_settings(settings: Settings):  # noqa: ANN205 - StoreSettings
@@ -99,21 +108,40 @@ class App:
         if not self._started:
             self._started = True
             self.cache.start_background()
+            if self.access is not None:
+                self._flusher = asyncio.create_task(self._flush_forever(self.access))
+        access = self.access
+        started = time.monotonic() if access is not None else 0.0
         # The fresh small hit is answered here, without another coroutine, and is never
         # refused: it costs no more than the refusal would.
-        if self.s3 is None and self.edge.fast_hit(scope, proto):
-            return
+        if self.s3 is None:
+            hit = self.edge.fast_hit(scope, proto)
+            if hit is not None:
+                if access is not None:
+                    access.note(scope, hit.status, 0 if scope.method == "HEAD" else hit.size, started, "HIT")
+                return
+        if access is not None:
+            proto = Recorder(proto)
         if self.in_flight >= self.max_requests:
             self._busy(proto)
-            return
-        self.in_flight += 1
-        try:
-            if self.s3 is not None:
-                await self.s3.handle(scope, proto)
-            else:
-                await self.edge.handle(scope, proto)
-        finally:
-            self.in_flight -= 1
+        else:
+            self.in_flight += 1
+            try:
+                if self.s3 is not None:
+                    await self.s3.handle(scope, proto)
+                else:
+                    await self.edge.handle(scope, proto)
+            finally:
+                self.in_flight -= 1
+        if access is not None:
+            # No response at all: the client went away first (nginx's 499).
+            access.note(scope, proto.status or 499, proto.size, started, proto.cache)
+
+    @staticmethod
+    async def _flush_forever(access: AccessLog) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            access.flush()
 
     def _busy(self, proto) -> None:  # noqa: ANN001
         """Past max_requests a request is answered at once, and its connection closed,
@@ -136,6 +164,10 @@ class App:
             pass
 
     async def _close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.access is not None:
+            self.access.close()
         await self.cache.close()
         await self.mirror.close()
         await self.router.close()
@@ -144,12 +176,61 @@ class App:
         self.edge.pipes.remove()
 
 
+class Recorder:
+    """A request's protocol object, noting what the response was for the access log (the
+    body size as the response declares it: a body sent through a pipe is not counted
+    by us byte by byte)."""
+
+    __slots__ = ("_proto", "status", "size", "cache")
+
+    def __init__(self, proto) -> None:  # noqa: ANN001
+        self._proto = proto
+        self.status, self.size, self.cache = 0, 0, ""
+
+    def _note(self, status: int, headers: list[tuple[str, str]], size: int | None) -> None:
+        self.status = status
+        self.cache = cache_word(headers)
+        if size is None:
+            declared = next((v for k, v in headers if k.lower() == "content-length"), "0")
+            size = int(declared) if declared.isdigit() else 0
+        self.size = size
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self._note(status, headers, len(body))
+        self._proto.response_bytes(status, headers, body)
+
+    def response_empty(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self._note(status, headers, 0)
+        self._proto.response_empty(status, headers)
+
+    def response_file(self, status: int, headers: list[tuple[str, str]], path: str) -> None:
+        self._note(status, headers, None)
+        self._proto.response_file(status, headers, path)
+
+    def response_stream(self, status: int, headers: list[tuple[str, str]]):  # noqa: ANN201 - the server's transport
+        self._note(status, headers, None)
+        return self._proto.response_stream(status, headers)
+
+    def __aiter__(self):  # noqa: ANN204 - the request body, as the server gives it
+        return self._proto.__aiter__()
+
+    def __call__(self):  # noqa: ANN204
+        return self._proto()
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - anything else the server offers
+        return getattr(self._proto, name)
+
+
+def _logging(settings: Settings) -> Settings:
+    logging.basicConfig(level=getattr(logging, settings.log.level.upper()),
+                        format="fallthrough: %(levelname)s: %(message)s")
+    return settings
+
+
 def build() -> App:
-    logging.basicConfig(level=logging.WARNING, format="fallthrough: %(levelname)s: %(message)s")
-    return App(settings_from_environment())
+    return App(_logging(settings_from_environment()))
 
 
 def build_s3() -> App:
     """The S3 API's workers: the same store, index and mounts, another front."""
-    logging.basicConfig(level=logging.WARNING, format="fallthrough: %(levelname)s: %(message)s")
-    return App(settings_from_environment(), front="s3")
+    return App(_logging(settings_from_environment()), front="s3")

@@ -188,39 +188,39 @@ class Edge:
         except RuntimeError:  # the response had begun: its short body makes the server cut it
             log.warning("the response had begun; it is cut short instead")
 
-    def fast_hit(self, scope, proto) -> bool:  # noqa: ANN001
+    def fast_hit(self, scope, proto) -> Entry | None:  # noqa: ANN001
         """The hot path: a fresh hit, small body in memory, no conditional or Range, no
         request Cache-Control. No header parsing, no allocation beyond the header list,
-        no await. Anything else returns False and takes the full path below."""
+        no await. The entry served, or None: anything else takes the full path below."""
         method = scope.method
         if method != "GET" and method != "HEAD":
-            return False
+            return None
         path = scope.path
         if not plainly_fine(path) or path.startswith(Admin.PREFIX):
-            return False
+            return None
         routed = self.router.route(path)
         if routed is None:
-            return False
+            return None
         headers = scope.headers
         for name in SLOW_PATH_HEADERS:
             if name in headers:
-                return False
+                return None
         mount, rest = routed
         query = scope.query_string
         if mount.deriver is not None:
             try:
                 mount, query, headers = derived(mount, rest, query, headers)
             except BadTransform:
-                return False
+                return None
         entry = self.cache.lookup(mount.key(rest, query), headers)
         if entry is None:
-            return False
+            return None
         age = entry.initial_age + (time.time() - entry.response_time)  # Entry.age_at, inlined
         if age >= entry.lifetime:
-            return False
+            return None
         body = self.cache.bodies.get(entry.digest)
         if body is None:
-            return False
+            return None
         second = int(age)
         hot = entry.hot
         if hot is None or hot[0] != second:
@@ -234,7 +234,7 @@ class Edge:
             proto.response_empty(entry.status, out)
         else:
             proto.response_bytes(entry.status, out, body)
-        return True
+        return entry
 
     @staticmethod
     def _wire(entry: Entry, mount: Mount) -> list[tuple[str, str]]:
