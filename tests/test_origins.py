@@ -509,3 +509,44 @@ async def test_http_refuses_chunked_behind_another_transfer_coding() -> None:
     finally:
         await origin.close()
         server.close()
+
+
+async def test_http_never_reuses_a_connection_with_bytes_the_loop_has_not_read() -> None:
+    """A busy event loop may not have polled an idle connection for longer than it takes
+    to settle: a response smuggled onto it then waits unread in the kernel. Reusing the
+    connection would make that response the next key's answer."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    smuggle = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            smuggle.wait(10)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+            with contextlib.suppress(OSError):
+                if conn.recv(65536):  # the next request came on this connection after all
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")
+
+        conn, _ = listener.accept()  # a new connection: the true answer
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    origin = open_origin(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        assert await read_all(await origin.fetch("GET", "/one", "", {})) == b"ok"
+        smuggle.set()
+        time.sleep(0.2)  # the loop is busy (blocked): the smuggled bytes stay unread, and it settles
+        assert await read_all(await origin.fetch("GET", "/two", "", {})) == b"two"
+    finally:
+        await origin.close()
+        listener.close()

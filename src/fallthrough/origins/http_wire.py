@@ -13,6 +13,7 @@ idle. Every read waits at most the origin's read timeout.
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import time
 from collections import deque
@@ -156,6 +157,21 @@ class Connection:
     def settled(self) -> bool:
         return time.monotonic() - self.idle_since >= SETTLE
 
+    def unread(self) -> bool:
+        """Bytes (or a close) wait in the kernel that the event loop has not read yet: a
+        busy loop may not have polled this socket since the connection went idle, however
+        long ago that was, so the settling time alone does not show it is quiet."""
+        transport = self.sock.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None:
+            return True
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+        try:
+            return bool(poller.poll(0))
+        except OSError:
+            return True
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -236,7 +252,10 @@ class Pool:
             if not conn.reusable():
                 conn.sock.close()
             elif found is None and conn.settled():
-                found = conn
+                if conn.unread():
+                    conn.sock.close()  # something came while it sat idle: it answers no one
+                else:
+                    found = conn
             else:
                 kept.append(conn)
         self._idle = kept[::-1]
