@@ -119,10 +119,7 @@ class Cache:
             # Whether we waited or not, another worker may have stored it since our
             # lookup: look again now that no one else is fetching it.
             peer = self._peer_entry(fill, request_headers, stale)
-            if peer is not None and classify(
-                response_headers=peer.headers, request_headers=request_headers, age=peer.age_at(time.time()),
-                lifetime=peer.lifetime, policy=policy,
-            ) is Freshness.FRESH:
+            if peer is not None and fresh_for(peer, request_headers, policy, time.time()):
                 fill.start_body(FillHead(peer.status, peer.headers, peer.size, True, revalidated=peer,
                                          from_peer=True))
                 fill.finish(peer)
@@ -196,18 +193,14 @@ class Cache:
         for the request's directives."""
         now = time.time()
         whole = self.index.lookup(key, request_headers)
-        candidates = [] if whole is None else [(whole, None)]
+        candidates = [] if whole is None else [whole]
         asked = requested(spec)
         if asked is not None:
             for part, (start, end, total) in self.parts(key, variant):
                 placed = resolve(asked, total)
                 if placed is not None and start <= placed[0] and placed[1] <= end:
-                    candidates.append((part, placed))
-        return any(
-            classify(response_headers=entry.headers, request_headers=request_headers, age=entry.age_at(now),
-                     lifetime=entry.lifetime, policy=policy) is Freshness.FRESH
-            for entry, _ in candidates
-        )
+                    candidates.append(part)
+        return any(fresh_for(entry, request_headers, policy, now) for entry in candidates)
 
     def parts(self, key: str, variant: tuple[str, ...]) -> list[tuple[Entry, tuple[int, int, int]]]:
         """The stored parts of one variant of `key`, with their (start, end, total)."""
@@ -319,12 +312,12 @@ class Cache:
         become one ordinary entry (RFC 9111 §3.4), taking the newest part's headers; the
         parts are then dropped. Parts without a strong validator are never combined."""
         now = time.time()
-        newest = max((e for e, _ in self.parts(key, variant)), key=lambda e: e.response_time, default=None)
+        held = self.parts(key, variant)
+        newest = max((e for e, _ in held), key=lambda e: e.response_time, default=None)
         etag = newest.etag if newest is not None else None
         if etag is None or is_weak(etag) or any(e.variant == variant for e in self.index.variants_of(key)):
             return  # no strong validator to combine by, or the whole object is stored already
-        parts = [(e, span) for e, span in self.parts(key, variant)
-                 if span[2] == total and e.etag == etag and e.age_at(now) < e.lifetime]
+        parts = [(e, span) for e, span in held if span[2] == total and e.etag == etag and e.age_at(now) < e.lifetime]
         chain = covering([(span[0], span[1]) for _, span in parts], total)
         if chain is None:
             return
@@ -544,6 +537,13 @@ class Cache:
             await asyncio.gather(*pending, return_exceptions=True)
         self.index.close()
         await self.store.close()
+
+
+def fresh_for(entry: Entry, request_headers: Mapping[str, str], policy: CachePolicy, now: float) -> bool:
+    """Whether a stored entry may be reused for this request as it is: fresh, and fresh
+    enough for the request's own directives (RFC 9111 §4.2, §5.2.1)."""
+    return classify(response_headers=entry.headers, request_headers=request_headers, age=entry.age_at(now),
+                    lifetime=entry.lifetime, policy=policy) is Freshness.FRESH
 
 
 async def _within(seconds: float | None, step: Awaitable[T]) -> T:

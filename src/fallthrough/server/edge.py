@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from multidict import CIMultiDict
 
 from ..cache.bodies import SMALL_BODY
-from ..cache.cache import Cache, LookAgain, client_headers
+from ..cache.cache import Cache, LookAgain, client_headers, fresh_for
 from ..cache.entry import Entry
 from ..cache.fill import FileSpan, Fill, FillHead
 from ..cache.headers import parse_http_date
@@ -324,14 +324,12 @@ class Edge:
             ranges = parse_range(value, total)
             if not isinstance(ranges, list) or not start <= ranges[0][0] or ranges[0][1] > end:
                 continue
-            age = part.age_at(now)
-            if classify(response_headers=part.headers, request_headers=headers, age=age, lifetime=part.lifetime,
-                        policy=mount.policy) is not Freshness.FRESH:
+            if not fresh_for(part, headers, mount.policy, now):
                 continue
             if not if_range_allows(headers.get("if-range"), part.etag,
                                    parse_http_date(part.headers.get("last-modified"))):
                 return False  # the client wants the whole object unless it is this one
-            await self._deliver_part(proto, mount, headers, part, (start, end, total), age)
+            await self._deliver_part(proto, mount, headers, part, (start, end, total), part.age_at(now))
             return True
         if only_if_cached(headers) or asked == (0, None) or (key, variant) in cache.fills:
             return False
