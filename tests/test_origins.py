@@ -16,6 +16,7 @@ import obstore
 import pytest
 from obstore.store import S3Store
 
+from fallthrough.origins.http_wire import SETTLE
 from fallthrough.origins import (
     BadObjectPath,
     BadOriginURL,
@@ -432,7 +433,7 @@ async def test_http_retries_a_request_whose_reused_connection_answers_garbage() 
     origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=2)
     try:
         assert await read_all(await origin.fetch("GET", "/late", "", {})) == b"ok"
-        await asyncio.sleep(0.1)  # settled: the next request reuses the connection
+        await asyncio.sleep(SETTLE + 0.05)  # settled: the next request reuses the connection
         assert await read_all(await origin.fetch("GET", "/next", "", {})) == b"next"
         assert served == [b"/late", b"/next"]  # the second /next came on a connection of its own
     finally:
@@ -545,7 +546,7 @@ async def test_http_never_reuses_a_connection_with_bytes_the_loop_has_not_read()
     try:
         assert await read_all(await origin.fetch("GET", "/one", "", {})) == b"ok"
         smuggle.set()
-        time.sleep(0.2)  # the loop is busy (blocked): the smuggled bytes stay unread, and it settles
+        time.sleep(SETTLE + 0.1)  # the loop is busy (blocked): the smuggled bytes stay unread; it settles
         assert await read_all(await origin.fetch("GET", "/two", "", {})) == b"two"
     finally:
         await origin.close()
