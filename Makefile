@@ -23,7 +23,13 @@ $(MODELS): $(STAMP)
 run: $(STAMP)
 	$(BIN)/fallthrough serve
 
-test: $(MODELS)
+# Debian packages the tests start: headless Chromium for the dashboard.
+DEBIAN := $(VENV)/.installed-debian
+$(DEBIAN): $(STAMP)
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	touch $(DEBIAN)
+
+test: $(MODELS) $(DEBIAN)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

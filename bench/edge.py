@@ -9,6 +9,9 @@ each in turn with the same connections and duration; figures are medians of --re
   - a 64 MiB miss: time to first byte, through fallthrough vs from the origin directly
   - RSS of fallthrough (all its processes) while 10 clients download a 2 GiB object (< 256 MiB)
 
+With --metrics both, a second fallthrough without metrics is measured beside the first
+(each wrk round runs both in turn), and the hits' ratio metrics on / off is printed.
+
 Beside them, the HTTP server's own ceiling (bench/bare_app.py: the same files from
 memory, no cache) shows how much of a gap is the cache and how much the server.
 
@@ -114,8 +117,12 @@ def launch_fallthrough(root: Path, port: int, config: str, store: str = "store",
     return process
 
 
-def start_fallthrough(root: Path, port: int, origin_port: int, access_log: bool = False) -> subprocess.Popen[bytes]:
+def start_fallthrough(root: Path, port: int, origin_port: int, access_log: bool = False,
+                      metrics: bool = True) -> subprocess.Popen[bytes]:
+    """One fallthrough in `root` (a directory of its own: its config, log and store)."""
+    root.mkdir(exist_ok=True)
     log = f'[log]\naccess = true\nfile = "{root / "access.log"}"\n' if access_log else ""
+    log += "" if metrics else "[metrics]\nenabled = false\n"
     return launch_fallthrough(root, port, f"""memory_bytes = "64MiB"
 {log}[[mount]]
 url_prefix = "/"
@@ -179,6 +186,34 @@ def wrk(url: str, connections: int, seconds: float) -> tuple[float, float]:
     return rps, float(amount) * _UNIT[unit]
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_cpu(url: str, connections: int, seconds: float, pgid: int) -> tuple[float, float]:
+    """(requests/s, CPU seconds per request of the server's processes) from one wrk run.
+    The CPU time a request costs the server barely depends on what else the machine runs,
+    where requests per second on a shared machine do."""
+    before = group_cpu(pgid)
+    out = subprocess.run([WRK, "-t1", f"-c{connections}", f"-d{round(seconds)}s", url], capture_output=True, text=True,
+                         check=True).stdout
+    used = group_cpu(pgid) - before
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, used / max(requests, 1)
+
+
 def curl(url: str) -> tuple[int, float, float]:
     """(status, seconds to first byte, total seconds) of one download to /dev/null."""
     out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_starttransfer} %{time_total}",
@@ -233,6 +268,9 @@ def main() -> int:
     parser.add_argument("--big", type=parse_size, default=2 * GiB, help="object for the RSS figure (default 2GiB)")
     parser.add_argument("--miss-size", type=parse_size, default=64 * MiB, help="object for the miss (default 64MiB)")
     parser.add_argument("--access-log", action="store_true", help="fallthrough writes its access log (to a file)")
+    parser.add_argument("--metrics", choices=("on", "off", "both"), default="on",
+                        help="fallthrough's metrics ([metrics] enabled; on by default). 'both' runs one fallthrough "
+                             "with them and one without, measured in turn, and adds rows for the one without")
     args = parser.parse_args()
     ensure_tools()
     root = fresh_dir("edge")
@@ -253,26 +291,63 @@ def main() -> int:
                       location / {{ proxy_pass http://127.0.0.1:{origin_port}; proxy_cache edge;
                                     proxy_cache_lock on; proxy_http_version 1.1;
                                     proxy_set_header Connection ""; add_header X-Cache $upstream_cache_status; }} }}"""))
-        ft = start_fallthrough(root, ft_port, origin_port, args.access_log)
+        ft = start_fallthrough(root / "ft", ft_port, origin_port, args.access_log, args.metrics != "off")
         processes.append(ft)
+        # With --metrics both: a second fallthrough without metrics, measured right after
+        # the first in every round, so that both see the same machine.
+        variants = {"": ft_port}
+        groups = {ft_port: ft.pid}
+        if args.metrics == "both":
+            off_port = free_port()
+            off = start_fallthrough(root / "ft-off", off_port, origin_port, args.access_log, False)
+            processes.append(off)
+            groups[off_port] = off.pid
+            variants = {" (metrics on)": ft_port, " (metrics off)": off_port}
         processes.append(start_bare(root, bare_port, www))
         rows = []
+        compared = []
         for label, path in (("4KiB", "/4k.bin"), ("1MiB", "/1m.bin")):
-            for port in (nginx_port, ft_port):
+            for port in (nginx_port, *variants.values()):
                 for _ in range(2):  # fill, then one hit to warm
                     curl(f"http://127.0.0.1:{port}{path}")
-            ours, theirs, bare = [], [], []
-            for _ in range(args.repeat):
+            ours: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+            theirs, bare = [], []
+            for round_ in range(args.repeat):
                 theirs.append(wrk(f"http://127.0.0.1:{nginx_port}{path}", args.connections, args.seconds))
-                ours.append(wrk(f"http://127.0.0.1:{ft_port}{path}", args.connections, args.seconds))
+                order = list(variants.items())
+                for name, port in order[round_ % len(order):] + order[:round_ % len(order)]:  # each goes first in turn
+                    ours[name].append(wrk(f"http://127.0.0.1:{port}{path}", args.connections, args.seconds))
                 bare.append(wrk(f"http://127.0.0.1:{bare_port}{path}", args.connections, args.seconds))
             pick = 0 if label == "4KiB" else 1
-            a, b, c = (median([r[pick] for r in runs]) for runs in (ours, theirs, bare))
+            b, c = (median([r[pick] for r in runs]) for runs in (theirs, bare))
             unit = "req/s" if pick == 0 else "MB/s"
             scale = 1 if pick == 0 else 1e6
-            rows.append([f"{label} hits ({unit})", f"{a / scale:,.0f}", f"{b / scale:,.0f}", f"{a / b:.2f}",
-                         f">= {TARGETS[label]}", verdict(a / b >= TARGETS[label]),
-                         f"{c / scale:,.0f} ({c / b:.2f})", f"{a / c:.2f}"])
+            figures = []
+            for name, runs in ours.items():
+                a = median([r[pick] for r in runs])
+                figures.append(a)
+                rows.append([f"{label} hits ({unit}){name}", f"{a / scale:,.0f}", f"{b / scale:,.0f}", f"{a / b:.2f}",
+                             f">= {TARGETS[label]}", verdict(a / b >= TARGETS[label]),
+                             f"{c / scale:,.0f} ({c / b:.2f})", f"{a / c:.2f}"])
+            if len(figures) == 2:
+                # Paired: each round measured both back to back, so a round's ratio is
+                # less at the mercy of what else the machine did meanwhile than the medians.
+                on, off = ours.values()
+                paired = sorted(a[pick] / b[pick] for a, b in zip(on, off, strict=True))
+                compared.append(f"{label} hits, metrics on / off: {figures[0] / scale:,.0f} / {figures[1] / scale:,.0f} "
+                                f"{unit} = {figures[0] / figures[1]:.3f}; per round: median {median(paired):.3f}, "
+                                f"range {paired[0]:.3f}-{paired[-1]:.3f}")
+                if label == "4KiB":
+                    # The server's CPU time per request, measured the same way, in turn.
+                    cpu: dict[str, list[float]] = {name: [] for name in variants}
+                    for round_ in range(args.repeat):
+                        order = list(variants.items())
+                        for name, port in order[round_ % 2:] + order[:round_ % 2]:
+                            cpu[name].append(wrk_cpu(f"http://127.0.0.1:{port}{path}", args.connections, args.seconds,
+                                                     groups[port])[1])
+                    on_cpu, off_cpu = (median(v) for v in cpu.values())
+                    compared.append(f"{label} hits, server CPU per request, metrics on / off: {on_cpu * 1e6:.2f} / "
+                                    f"{off_cpu * 1e6:.2f} us = {on_cpu / off_cpu:.3f} (median of {args.repeat})")
         direct, through = [], []
         for i in range(args.repeat):
             direct.append(curl(f"http://127.0.0.1:{origin_port}/miss.bin?run={i}")[1])
@@ -293,6 +368,8 @@ def main() -> int:
         print(table(["what", "fallthrough", "nginx", "ratio", "target", "", "server ceiling (/nginx)", "ft/ceiling"],
                     rows))
         print("server ceiling: an app on the same HTTP server and event loop answering from memory, no cache")
+        for line in compared:
+            print(line)
     finally:
         for process in reversed(processes):
             stop(process)

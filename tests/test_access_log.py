@@ -14,7 +14,7 @@ from edge_server import EdgeServer
 from origin_server import OriginServer
 
 COMBINED = re.compile(r'(\S+) - - \[[^\]]+\] "(\S+) (\S+) HTTP/1\.1" (\d{3}) (\d+) "([^"]*)" "([^"]*)" '
-                      r"cache=(\S+) rt=(\d+\.\d{6})")
+                      r"cache=(\S+) rt=(\d+\.\d{6}) ut=(-|\d+\.\d{6})")
 
 
 def until(check: Callable[[], bool], seconds: float = 10) -> None:
@@ -53,6 +53,8 @@ def test_every_request_gets_a_combined_line(tmp_path: Path) -> None:
     # Two workers write their own batches: the lines are all there, not in request order.
     miss = next(f for f in fields if f.group(8) == "MISS")  # type: ignore[union-attr]
     assert miss.groups()[:7] == ("127.0.0.1", "GET", "/o/a", "200", "1000", "http://r/", "tester/1")
+    assert miss.group(10) != "-" and float(miss.group(10)) <= float(miss.group(9))  # the origin's time, within rt
+    assert all(f.group(10) == "-" for f in fields if f.group(8) == "HIT")  # type: ignore[union-attr]
     assert sorted((f.group(2), f.group(5), f.group(8)) for f in fields) == sorted(  # type: ignore[union-attr]
         [("GET", "1000", "MISS"), ("GET", "1000", "HIT"), ("GET", "1000", "HIT"), ("GET", "1000", "HIT"),
          ("HEAD", "0", "HIT")])
@@ -69,7 +71,7 @@ def test_json_lines_and_rotation(tmp_path: Path) -> None:
             until(lambda: bool(lines_for(log, "/o/a?v=1")))
             record = json.loads(lines_for(log, "/o/a?v=1")[0])
             assert (record["method"], record["status"], record["bytes"], record["cache"]) == ("GET", 200, 10, "MISS")
-            assert record["protocol"] == "HTTP/1.1" and record["duration"] >= 0
+            assert record["protocol"] == "HTTP/1.1" and record["duration"] >= record["upstream_time"] >= 0
             os.rename(log, tmp_path / "access.log.1")  # as logrotate does
             os.kill(edge.process.pid, signal.SIGUSR1)  # the main process passes it on
             edge.get("/o/a?v=2")

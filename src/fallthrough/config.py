@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cache.freshness import CachePolicy
@@ -107,6 +107,28 @@ class StoreSettings:
     def open(self) -> BlobStore:
         return open_store(self.tier_specs(), self.write, self.compression_level)  # type: ignore[arg-type]
 
+    def open_for_node(self, processes: int) -> tuple[BlobStore, int | None]:
+        """The store as a server process opens it, and the budget its housekeeper keeps.
+
+        The farthest tier holds every blob the index references; when it is a local
+        directory its budget is the node's to keep, across all processes, so no process
+        wraps it in a budget of its own (cache/housekeeper.py). A budgeted directory
+        nearer than that is a copy any process may evict from: each gets a share of it.
+        Memory tiers are each process's own and keep their budget each."""
+        specs = self.tier_specs()
+        record = specs[-1]
+        budget = None
+        if _is_directory(record.url):
+            budget, specs = record.max_bytes, [*specs[:-1], replace(record, max_bytes=None)]
+        specs = [replace(s, max_bytes=s.max_bytes // processes)
+                 if i < len(specs) - 1 and s.max_bytes is not None and _is_directory(s.url) else s
+                 for i, s in enumerate(specs)]
+        return open_store(specs, self.write, self.compression_level), budget  # type: ignore[arg-type]
+
+
+def _is_directory(url: str) -> bool:
+    return "://" not in url or url.lower().startswith("file://")
+
 
 class _Listener:
     """HOST:PORT split for the socket calls (`[::1]:80` gives `::1`)."""
@@ -150,6 +172,23 @@ class LogSettings:
     access: bool = False  # a line per request
     format: str = "combined"  # the access log's: nginx's combined plus cache fields, or one JSON object a line
     file: str | None = None  # where the access log goes; None: stderr
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus exposition of every process of the node."""
+
+    enabled: bool = True  # counted in plain integers per worker, folded into the shared files once a second
+    public: bool = False  # scrapes without the admin token
+    listen: str | None = None  # HOST:PORT of a listener of its own; None: /_fallthrough/metrics on the edge
+
+    @property
+    def host(self) -> str:
+        return (self.listen or "").rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int((self.listen or ":0").rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)
@@ -258,6 +297,7 @@ class Settings:
     image_routes: list[ImageRouteSettings] = field(default_factory=list)
     iiif: list[IiifSettings] = field(default_factory=list)
     log: LogSettings = field(default_factory=LogSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def processes(self) -> int:
@@ -393,6 +433,13 @@ def _log(raw: object) -> LogSettings:
             raise ConfigError(f"log.file: expected the path of a file, got {path!r}")
         path = os.path.abspath(path)  # opened (its folder made) by the start's checks
     return LogSettings(level, _bool(table, "access", False, "log"), form, path)
+
+
+def _metrics(raw: object) -> MetricsSettings:
+    table = _table(raw, "metrics")
+    _unknown(table, {"enabled", "public", "listen"}, "metrics")
+    listen = _listen(table["listen"], "metrics.listen") if "listen" in table else None
+    return MetricsSettings(_bool(table, "enabled", True, "metrics"), _bool(table, "public", False, "metrics"), listen)
 
 
 def _readable_file(table: dict[str, Any], name: str) -> str | None:
@@ -677,6 +724,19 @@ def _check_images(settings: Settings) -> None:
             raise ConfigError(f"mount[{i}].image_signed: needs [images] signing_key")
 
 
+def _check_metrics(settings: Settings) -> None:
+    """The metrics' own listener needs an address no other listener of the node has."""
+    metrics = settings.metrics
+    if metrics.listen is None:
+        return
+    if not metrics.enabled:
+        raise ConfigError("metrics.listen: the metrics are off (metrics.enabled = false); remove one of the two")
+    if metrics.listen == settings.server.listen:
+        raise ConfigError(f"metrics.listen: {metrics.listen} is already server.listen")
+    if settings.s3 is not None and metrics.listen == settings.s3.listen:
+        raise ConfigError(f"metrics.listen: {metrics.listen} is already s3.listen")
+
+
 def _mounts(raw: object) -> list[MountSettings]:
     if not isinstance(raw, list):
         raise ConfigError("mount: expected an array of tables ([[mount]])")
@@ -701,7 +761,7 @@ def parse(text: str, origin: str = "<config>") -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     try:
-        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif", "log"}, "")
+        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif", "log", "metrics"}, "")
         store = _store(data["store"]) if "store" in data else StoreSettings()
         server = _server(data.get("server", {}))
         mounts = _mounts(data.get("mount", []))
@@ -714,7 +774,8 @@ def parse(text: str, origin: str = "<config>") -> Settings:
         settings = Settings(store=store, server=server, mounts=mounts, s3=s3,
                             images=_images(data.get("images", {})),
                             image_routes=_list(data, "image_route", _image_route), iiif=_list(data, "iiif", _iiif),
-                            log=_log(data.get("log", {})))
+                            log=_log(data.get("log", {})), metrics=_metrics(data.get("metrics", {})))
+        _check_metrics(settings)
         _check_images(settings)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None

@@ -60,6 +60,7 @@ def _fixed(old: Settings, new: Settings) -> None:
         ("server.workers", old.server.workers, new.server.workers),
         ("store.path", os.path.abspath(old.store.path), os.path.abspath(new.store.path)),
         ("s3.listen", old.s3.listen if old.s3 else None, new.s3.listen if new.s3 else None),
+        ("metrics.listen", old.metrics.listen, new.metrics.listen),
     ):
         if before != after:
             raise ServeError(f"{key}: a reload cannot change it ({before} → {after}); restart the node")

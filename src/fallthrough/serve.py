@@ -27,9 +27,13 @@ from .serve_errors import ServeError
 from .transforms.avatars.remote import RendererError
 from .transforms.avatars.service import check as check_avatars
 from .server.app import CONFIG_VARIABLE, index_path
+from .server import health, metrics_files
+from .server.metrics_listener import run as run_metrics_listener
 from .server.pipes import remove_dead
 
 MAX_REQUEST_HEAD = 64 * 1024
+# Seconds before a worker that died is started again.
+RESPAWN_AFTER = 1.0
 
 
 def check(settings: Settings, listen: bool = True) -> None:
@@ -63,10 +67,18 @@ def check(settings: Settings, listen: bool = True) -> None:
             os.close(os.open(settings.log.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
         except OSError as exc:
             raise ServeError(f"log.file: cannot write {settings.log.file}: {exc.strerror}") from None
+    try:
+        os.makedirs(health.workers_dir(settings.store.path), exist_ok=True)
+        if settings.metrics.enabled:
+            os.makedirs(metrics_files.metrics_dir(settings.store.path), exist_ok=True)
+    except OSError as exc:
+        raise ServeError(f"store.path: cannot make the node's run directory: {exc.strerror}") from None
     if listen:
         _check_listen("server.listen", settings.server.host, settings.server.port, settings.server.listen)
         if settings.s3 is not None:
             _check_listen("s3.listen", settings.s3.host, settings.s3.port, settings.s3.listen)
+        if settings.metrics.listen is not None:
+            _check_listen("metrics.listen", settings.metrics.host, settings.metrics.port, settings.metrics.listen)
 
 
 # A path no origin holds: asking for it shows the origin answers, whatever it answers.
@@ -128,6 +140,8 @@ def run_granian(factory: str, host: str, port: int, workers: int, backlog: int, 
         **({"ssl_cert": Path(tls[0]), "ssl_key": Path(tls[1])} if tls else {}),
         # A request head larger than this is answered 431 before it reaches us.
         http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
+        # A worker that dies (killed, out of memory) is replaced; the node goes on serving.
+        respawn_failed_workers=True, respawn_interval=RESPAWN_AFTER,
     )
     if on_reload is not None:
         server.on_reload(on_reload)  # SIGHUP: runs before the workers are replaced
@@ -159,6 +173,14 @@ def serve(settings: Settings, config_path: str | None) -> int:
     sized = limits(server)
     # A killed worker leaves its pipe directory behind; no worker of this node runs yet.
     remove_dead(spool_dir(settings.store.path))
+    # Nor has any process of this node published its status or its metrics yet: what is
+    # there is the last run's. Every server process started from here on writes its
+    # metrics into that directory (prometheus_client reads the variable).
+    health.prepare(health.workers_dir(settings.store.path))
+    if settings.metrics.enabled:
+        directory = metrics_files.metrics_dir(settings.store.path)
+        metrics_files.prepare(directory)
+        os.environ[metrics_files.VARIABLE] = directory
     reloader = None
     os.environ[CONFIG_VARIABLE] = ""  # the embedded default
     if config_path:
@@ -171,7 +193,12 @@ def serve(settings: Settings, config_path: str | None) -> int:
     write_atomically(pid_path(settings), f"{os.getpid()}\n")
     print(f"fallthrough: serving on {server.scheme}://{server.listen} with {server.workers} worker(s), each taking up to "
           f"{sized.connections:,} connections and {sized.requests:,} requests at once", flush=True)
-    s3 = None
+    s3 = listener = None
+    if settings.metrics.listen is not None:
+        print(f"fallthrough: metrics on http://{settings.metrics.listen}/metrics", flush=True)
+        listener = multiprocessing.get_context("spawn").Process(
+            target=run_metrics_listener, name="fallthrough-metrics")
+        listener.start()
     if settings.s3 is not None:
         # The S3 API listens apart, in its own server (a fresh process: one HTTP server per
         # process), with as many workers; both share the store and the index on disk.
@@ -187,9 +214,10 @@ def serve(settings: Settings, config_path: str | None) -> int:
         run_granian("fallthrough.server.app:build", server.host, server.port, server.workers, server.backlog,
                     sized.connections, on_reload=reloader, tls=tls)
     finally:
-        if s3 is not None:
-            s3.terminate()
-            s3.join(15)
+        for child in (s3, listener):
+            if child is not None:
+                child.terminate()
+                child.join(15)
         with contextlib.suppress(OSError):
             os.unlink(pid_path(settings))
     return 0

@@ -8,16 +8,17 @@ The RFC 9111 decisions it makes come from freshness.py; it adds the I/O around t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TypeVar
 
 from multidict import CIMultiDict
 
-from ..castore import B3Digest, BlobNotFound, BlobStore, CastoreError
+from ..castore import B3Digest, BlobStore, CastoreError
 from .bodies import SMALL_BODY, HotBodies
 from .entry import COMPUTED, TAG_HEADERS, Entry, derived_tag, parse_tags
 from .fill import Fill, FillHead
@@ -35,21 +36,22 @@ from .freshness import (
     withheld_fields,
 )
 from .headers import is_weak
+from .housekeeper import Housekeeper
 from .index import Index
 from .parts import PART, content_range, covering, marker, requested, resolve, split_variant
 from .nodelock import NodeLocks
-from .origin import Origin, OriginError, OriginResponse, OriginTimeout
+from .origin import BadObjectPath, Origin, OriginError, OriginResponse, OriginTimeout, failure_reason
+from . import failure_log
+from .uses import UseLog
+from .writes import Write, WritesInFlight
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Bytes the store takes from a fill's spool at a time (a batch of the chunker).
 STORE_READ = 8 * 1024 * 1024
-# How often the background sweep applies bans and collects unreferenced blobs.
+# How often the background sweep applies bans and hands the uses to the housekeeper.
 SWEEP_EVERY = 1.0
-# A blob no entry references is deleted this long after it lost its last entry, so a
-# fill or a reader still using it is not cut off.
-GC_GRACE = 60.0
 
 
 class LookAgain(Exception):
@@ -59,26 +61,37 @@ class LookAgain(Exception):
 
 class Cache:
     def __init__(self, store: BlobStore, index: Index, spool_dir: str | None, memory_bytes: int,
-                 node_locks: NodeLocks | None = None, gc_grace: float = GC_GRACE) -> None:
+                 node_locks: NodeLocks | None = None) -> None:
         self.store = store
         self.node_locks = node_locks  # set when several workers share the store
-        self.gc_grace = gc_grace
         self.index = index
         self.spool_dir = spool_dir
         self.bodies = HotBodies(memory_bytes)
         self.fills: dict[tuple[str, tuple[str, ...]], Fill] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self.origin_requests = 0
         # Called with each entry a fill stored (a new body, not a 304's refresh).
         self.stored_hooks: list[Callable[[Entry], None]] = []
         # Some entries are derived from others (transforms): a URL purge reaches them too.
         self.derives = False
         self._background: set[asyncio.Task[None]] = set()  # combining parts, kept referenced
+        # What this process served, for the node's LRU (cache/uses.py); where it goes is
+        # set by the server (None: kept for nobody).
+        self.uses = UseLog(None)
+        self.writes = WritesInFlight()  # told to the node's housekeeper where the server sets it up
+        self.housekeeper: Housekeeper | None = None
 
     # -- lookup and fills -----------------------------------------------------
 
     def lookup(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
-        return self.index.lookup(key, request_headers)
+        entry = self.index.lookup(key, request_headers)
+        if entry is not None:
+            uses = self.uses  # UseLog.note, inlined: this is every hit's path
+            if entry.used is not uses.period:
+                entry.used = uses.period
+                uses.touched.append(entry)
+        return entry
 
     @staticmethod
     def same_variant(head: FillHead, request_headers: Mapping[str, str]) -> bool:
@@ -102,6 +115,7 @@ class Cache:
             return fill
         fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
         fill.watchdog = watchdog
+        fill.origin = origin.name
         fill.task = asyncio.create_task(
             self._run(fill, self._fill_once(fill, origin, path, query, origin_headers, request_headers, policy,
                                             stale))
@@ -150,6 +164,7 @@ class Cache:
                 headers["if-modified-since"] = stale.headers["last-modified"]
         request_time = time.time()
         self.origin_requests += 1
+        fill.upstream_started = time.monotonic()
         response = await _within(fill.watchdog, origin.fetch("GET", path, query, headers))
         response_time = time.time()
         await self._take(fill, response, request_headers, policy, stale, request_time, response_time)
@@ -170,6 +185,7 @@ class Cache:
         fill = self.fills[fill_key] = Fill(key, fill_key[1], self.spool_dir)
         fill.part = True
         fill.watchdog = watchdog
+        fill.origin = origin.name
         ask = {**origin_headers, "range": spec}
         fill.task = asyncio.create_task(self._run(fill, self._part_once(fill, variant, spec, origin, path, query, ask,
                                                                           request_headers, policy)))
@@ -213,7 +229,7 @@ class Cache:
 
     def fill_from(self, key: str, response: OriginResponse, request_headers: Mapping[str, str],
                   policy: CachePolicy, request_time: float, response_time: float,
-                  watchdog: float | None = None) -> Fill | None:
+                  watchdog: float | None = None, origin: str = "") -> Fill | None:
         """A fill of `key` from a response already in hand (a POST's, which RFC 9110
         §9.3.3 lets a cache reuse for later GETs of the URI its Content-Location names);
         None if the key has a fill in flight already (then the caller relays it)."""
@@ -223,6 +239,8 @@ class Cache:
             return None
         fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
         fill.watchdog = watchdog
+        fill.origin = origin
+        fill.upstream_started = time.monotonic()  # its head is in hand: what is left is its body
         fill.task = asyncio.create_task(self._run(fill, self._take(fill, response, request_headers, policy, None,
                                                                    request_time, response_time)))
         return fill
@@ -232,7 +250,15 @@ class Cache:
             await work
         except BaseException as exc:  # noqa: BLE001 - every failure ends the fill, and readers see it
             fill.fail(exc if isinstance(exc, Exception) else OriginError("the fill was cancelled"))
-            if not isinstance(exc, OriginError | CastoreError | LookAgain | asyncio.CancelledError):
+            if isinstance(exc, BadObjectPath | LookAgain):
+                pass  # the client's mistake (a 400), or another worker's entry: no failure
+            elif isinstance(exc, OriginError):
+                failure_log.failed(fill.key, fill.origin, failure_reason(exc))  # once, whoever waited
+            elif isinstance(exc, CastoreError):
+                failure_log.failed(fill.key, None, f"the store failed: {failure_reason(exc)}")
+            elif isinstance(exc, asyncio.CancelledError):
+                log.info("fill of %s: cancelled", fill.key)
+            else:
                 log.exception("fill of %s failed", fill.key)
         finally:
             if self.fills.get((fill.key, fill.variant)) is fill:
@@ -243,6 +269,7 @@ class Cache:
         """The origin's response into the fill: a 304 refreshes `stale`; a response the
         cache may share is spooled for its readers and stored; any other is handed to
         the request that led the fill."""
+        failure_log.answered(fill.key, fill.origin, response.status, response.reason)  # a 5xx: once, by the fill
         if response.status == 304 and stale is not None:
             await response.aclose()
             fresh = self._refreshed(stale, response.headers, request_time, response_time, policy)
@@ -291,9 +318,10 @@ class Cache:
             while (piece := await _within(fill.watchdog, anext(body, None))) is not None:
                 fill.append(piece)
             if response.length is not None and fill.received != response.length:
-                raise OriginError(f"origin sent {fill.received} of {response.length} bytes")
+                raise OriginError(f"the body ended at {fill.received} of the {response.length} bytes "
+                                  "its Content-Length promised")
             if span is not None and fill.received != span[1] - span[0]:
-                raise OriginError(f"origin sent {fill.received} bytes for the range {span[0]}-{span[1] - 1}")
+                raise OriginError(f"the body ended at {fill.received} bytes of the range {span[0]}-{span[1] - 1}")
         except BaseException:
             storing.cancel()
             await asyncio.gather(storing, return_exceptions=True)
@@ -321,11 +349,20 @@ class Cache:
         chain = covering([(span[0], span[1]) for _, span in parts], total)
         if chain is None:
             return
+        if self.writes.gate is not None:
+            await self.writes.gate.wait(self.index, total)
+        with self._writing() as write:
+            await self._combine_chain(key, variant, total, policy, parts, chain, newest, write)
+
+    async def _combine_chain(self, key: str, variant: tuple[str, ...], total: int, policy: CachePolicy,
+                             parts: list[tuple[Entry, tuple[int, int, int]]], chain: list[tuple[int, int, int]],
+                             newest: Entry, write: Write) -> None:
         writer = self.store.open_write()
         try:
             for index, start, end in chain:
                 part, span = parts[index]
                 async for data in self.body(part, start - span[0], end - span[0]):
+                    self.writes.wrote(write, len(data))  # before: the writer puts chunks on disk as it goes
                     await writer.write(data)
             digest = await writer.close()
         except BaseException as exc:
@@ -343,6 +380,7 @@ class Cache:
         if self.index.superseded(whole):
             return
         self._replace(whole)
+        write.stored = True
         for part, _ in parts:
             self.index.drop(part)
 
@@ -352,10 +390,31 @@ class Cache:
         policy: CachePolicy,
     ) -> Entry | None:
         """Chunk and store the spool as it grows; the entry once the body is whole."""
+        if self.writes.gate is not None:  # the client is served from the spool meanwhile
+            await self.writes.gate.wait(self.index, 0)
+        with self._writing() as write:
+            return await self._store_spool(fill, status, headers, request_time, response_time, vary, variant,
+                                           policy, write)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Write]:
+        """A write in flight (cache/writes.py), from its first chunk until the node's
+        housekeeper has booked its entry."""
+        write = self.writes.begin()
+        try:
+            yield write
+        finally:
+            self.writes.end(write, self.index)
+
+    async def _store_spool(
+        self, fill: Fill, status: int, headers: CIMultiDict[str], request_time: float, response_time: float,
+        vary: tuple[str, ...], variant: tuple[str, ...], policy: CachePolicy, write: Write,
+    ) -> Entry | None:
         writer = self.store.open_write()
         fill.join()  # the spool stays open for us
         try:
             async for data in fill.read(0, None, unreleased=True, size=STORE_READ):
+                self.writes.wrote(write, len(data))  # before: the writer puts chunks on disk as it goes
                 await writer.write(data)
             digest = await writer.close()
         except CastoreError as exc:
@@ -377,6 +436,7 @@ class Cache:
         except OSError as exc:
             log.warning("not indexing %s: %s", fill.key, exc)
             return None
+        write.stored = True
         for hook in self.stored_hooks:
             hook(entry)
         return entry
@@ -445,18 +505,21 @@ class Cache:
         """The store no longer has (a good copy of) this entry's body: forget the entry,
         unless a newer fetch has replaced it already (then that one is kept)."""
         self.bodies.discard(entry.digest)
+        self.index.catch_up()  # evicted or replaced by another process meanwhile: a plain miss
         if not self.index.holds(entry):
             return
         log.warning("the body of %s is gone from the store; it will be fetched again", entry.key)
-        self.index.remove(entry.key)
+        self.index.remove(entry.key, why="lost")
 
     # -- purge ----------------------------------------------------------------
 
-    def purge_url(self, key: str) -> int:
+    def purge_url(self, key: str, why: str = "purge") -> int:
+        """`why`: what the node's recent purges say of it (a purge, or an invalidation by
+        an unsafe method or a write through the S3 API)."""
         self._forget_fills(lambda fill: fill.key == key)
         if self.derives:
             self.purge_tag(derived_tag(key))
-        return len(self.index.remove(key))
+        return len(self.index.remove(key, why))
 
     def purge_prefix(self, prefix: str) -> None:
         self.index.ban("prefix", prefix)
@@ -473,68 +536,48 @@ class Cache:
             if matches(fill):
                 del self.fills[fill_key]
 
-    # -- background: bans and garbage -----------------------------------------
+    # -- background: bans, uses, the housekeeper ---------------------------------
 
     def start_background(self) -> None:
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever())
+            if self.housekeeper is not None:
+                self._keeper = asyncio.create_task(self.housekeeper.run())
 
-    async def adopt_orphans(self) -> int:
-        """Mark every stored blob no entry references, so the sweep collects it after the
-        grace period: what a crash, an eviction or an earlier run left behind."""
-        found = 0
-        async for digest in self.store.list():
-            if digest not in self.index.refs and digest not in self.index.orphans:
-                self.index.orphans[digest] = time.monotonic()
-                found += 1
-        return found
 
     async def _sweep_forever(self) -> None:
-        try:
-            await self.adopt_orphans()
-        except CastoreError as exc:
-            log.warning("could not list the store for unreferenced blobs: %s", exc)
         while True:
             await asyncio.sleep(SWEEP_EVERY)
             try:
                 await self.sweep()
+                self.uses.flush()
             except Exception:  # noqa: BLE001 - the sweeper must outlive one bad pass
                 log.exception("background sweep failed")
 
-    async def sweep(self, grace: float | None = None) -> int:
-        """Apply bans, then delete blobs no entry has referenced for `grace` seconds."""
-        grace = self.gc_grace if grace is None else grace
-        await self.index.sweep()
+    async def sweep(self) -> int:
+        """Apply the bans to this process's index. Blobs left without an entry are the
+        housekeeper's to collect; a process that is not it forgets them."""
+        removed = await self.index.sweep()
         self.index.catch_up()
-        now = time.monotonic()
-        collected = 0
-        orphans = self.index.orphans
-        for digest, since in list(orphans.items()):
-            if digest in self.index.refs:
-                del orphans[digest]
-                continue
-            if now - since < grace:
-                continue
-            del orphans[digest]
-            self.bodies.discard(digest)  # type: ignore[arg-type]
-            try:
-                await self.store.delete(digest)  # type: ignore[arg-type]
-                collected += 1
-            except BlobNotFound:
-                pass
-        return collected
+        if self.housekeeper is None or not self.housekeeper.active:
+            self.index.orphans.clear()
+        return removed
 
     async def close(self, grace: float = 10.0) -> None:
         """Let fills in flight finish storing (up to `grace` seconds), then stop."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for task in (self._sweeper, self._keeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         tasks = [f.task for f in self.fills.values() if f.task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.housekeeper is not None:
+            self.housekeeper.close()
+        self.writes.close()
         self.index.close()
         await self.store.close()
 
@@ -554,7 +597,7 @@ async def _within(seconds: float | None, step: Awaitable[T]) -> T:
         async with asyncio.timeout(seconds):
             return await step
     except TimeoutError:
-        raise OriginTimeout(f"the origin made no progress for {seconds:g} s",
+        raise OriginTimeout(f"timed out: no progress for {seconds:g} s",
                             "the origin did not answer in time") from None
 
 

@@ -64,6 +64,9 @@ class Entry:
     # The whole header list of a fresh hit, for the second of age it was built in: a hot
     # object is served many times a second, and its Age changes once a second.
     hot: tuple[int, list[tuple[str, str]]] | None = field(default=None, compare=False, repr=False)
+    # The period of the use log in which a lookup last found this entry (cache/uses.py):
+    # one comparison per hit decides whether the period has noted it yet.
+    used: object = field(default=None, compare=False, repr=False)
 
     def age_at(self, now: float) -> float:
         """RFC 9111 §4.2.3 current_age: the age when stored plus the time resident since.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -90,6 +91,12 @@ class Fill:
         self.passthrough: Any = None  # the origin's response when it is the leader's alone
         self.watchdog: float | None = None  # seconds the origin may go without progress
         self.part = False  # a fill of one range (Cache.part_fill): a 206 may be kept as a part
+        self.origin = ""  # the origin's name, for the node's log
+        # When the origin was asked and when its answer ended (whole or failed), by the
+        # monotonic clock: the access log's upstream time. None: no origin was asked
+        # (another worker's entry), or it has not answered yet.
+        self.upstream_started: float | None = None
+        self.upstream_ended: float | None = None
         self._spool_dir = spool_dir
         self._fd = -1
         self._readers = 0
@@ -116,6 +123,7 @@ class Fill:
         self._wake()
 
     def complete_body(self) -> None:
+        self._upstream_done()
         self.released = self.received
         self.body_complete = True
         self._wake()
@@ -129,6 +137,7 @@ class Fill:
         self._close_if_unread()
 
     def fail(self, error: BaseException) -> None:
+        self._upstream_done()
         self.error = error
         self.finished = True
         if not self.head.done():
@@ -136,6 +145,21 @@ class Fill:
             self.head.exception()  # retrieved: followers may never look
         self._wake()
         self._close_if_unread()
+
+    def _upstream_done(self) -> None:
+        if self.upstream_started is not None and self.upstream_ended is None:
+            self.upstream_ended = time.monotonic()
+
+    def upstream_time(self, joined: float, now: float) -> float | None:
+        """The seconds a request that joined at `joined` spent waiting on the origin: from
+        the later of its joining and the origin being asked, to the end of the origin's
+        answer (or `now`, if the request ended first). None when it waited on nothing."""
+        started = self.upstream_started
+        if started is None:
+            return None
+        ended = self.upstream_ended
+        spent = (now if ended is None else ended) - max(started, joined)
+        return spent if spent >= 0.0 else None
 
     def _wake(self) -> None:
         self._progress.set()

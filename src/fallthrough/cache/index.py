@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +32,7 @@ SWEEP_BATCH = 2000
 # How long purges are remembered after they were applied, so that a fill which fetched
 # its body before the purge and commits after it is not stored (see superseded()).
 PURGE_MEMORY = 600.0
+RECENT_PURGES = 50
 
 
 def _text(record: dict[str, Any], name: str) -> str:
@@ -62,6 +63,13 @@ class Ban:
         return self.value in entry.tags
 
 
+@dataclass(frozen=True, slots=True)
+class Purge:
+    time: float
+    kind: str  # url, prefix, tag; or invalidated, written, deleted, lost
+    value: str
+
+
 @dataclass(slots=True)
 class KeyRecord:
     """All variants of one key; `vary` is the request headers the origin varied on."""
@@ -78,9 +86,15 @@ class Index:
         self.bans: list[Ban] = []
         self._retired: list[Ban] = []  # applied and retired, still remembered for a while
         self._removed: dict[str, float] = {}  # key → when a URL purge removed it
+        # The node's latest purges and invalidations, as this process saw them go by in the
+        # journal (the dashboard's list; not kept across a restart).
+        self.recent: deque[Purge] = deque(maxlen=RECENT_PURGES)
         self.refs: Counter[B3Digest] = Counter()
         # Blobs that lost their last entry, and when (monotonic): candidates for collection.
         self.orphans: dict[B3Digest, float] = {}
+        # Blobs that gained their first entry, for the node's housekeeper to learn of
+        # (None, and not kept, in every other process).
+        self.new_blobs: list[B3Digest] | None = None
         self.bytes = 0
         self._journal: Journal | None = None
         if path is not None:
@@ -145,11 +159,13 @@ class Index:
         self._log({"op": "put", "entry": entry.to_json()})
         return self._put(entry)
 
-    def remove(self, key: str) -> list[Entry]:
-        """Every variant of a URL's key, gone now (a URL purge or an unsafe method)."""
+    def remove(self, key: str, why: str = "purge") -> list[Entry]:
+        """Every variant of a URL's key, gone now (a URL purge, an unsafe method, a body
+        the store lost: `why` says which, for the recent purges)."""
         now = time.time()
-        self._log({"op": "del", "key": key, "time": now})
+        self._log({"op": "del", "key": key, "time": now, "why": why})
         self._removed[key] = now
+        self.recent.append(Purge(now, "url" if why == "purge" else why, key))
         return self._remove(key)
 
     def drop(self, entry: Entry) -> None:
@@ -171,6 +187,7 @@ class Index:
         ban = Ban(kind, value, time.time() if at is None else at)
         self._log({"op": "ban", "kind": kind, "value": value, "time": ban.time})
         self.bans.append(ban)
+        self.recent.append(Purge(ban.time, kind, value))
         return ban
 
     def catch_up(self) -> None:
@@ -197,6 +214,12 @@ class Index:
         self._removed = {k: t for k, t in self._removed.items() if t >= horizon}
         return removed
 
+    def journal_span(self) -> tuple[int, int]:
+        """(how far this process has applied the journal, how far the journal reaches)."""
+        if self._journal is None:
+            return 0, 0
+        return self._journal.position, self._journal.end
+
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
@@ -207,6 +230,10 @@ class Index:
         if self._journal is not None:
             self.catch_up()  # keep our memory in the journal's order
             self._journal.append(record)
+
+    def current(self, entry: Entry) -> bool:
+        """Whether this very entry (not a newer one for its variant) is in the index."""
+        return self._current(entry)
 
     def _current(self, entry: Entry) -> bool:
         record = self._keys.get(entry.key)
@@ -225,6 +252,8 @@ class Index:
         record.variants[entry.variant] = entry
         self.refs[entry.digest] += 1
         self.orphans.pop(entry.digest, None)
+        if self.new_blobs is not None and self.refs[entry.digest] == 1:
+            self.new_blobs.append(entry.digest)
         self.bytes += entry.size
         return old
 
@@ -271,8 +300,10 @@ class Index:
         elif op == "del":
             key, when = _text(record, "key"), _time(record, 0.0)
             self._remove(key)
-            if not replay:
+            if not replay and self._removed.get(key) != when:  # not our own, read back
                 self._removed[key] = when
+                why = record.get("why", "purge")
+                self.recent.append(Purge(when, "url" if why == "purge" else str(why)[:20], key))
         elif op == "drop":
             variant = record.get("variant")
             if not isinstance(variant, list) or not all(isinstance(v, str) for v in variant):
@@ -290,8 +321,9 @@ class Index:
                 for entry in list(self.entries()):
                     if ban.matches(entry):
                         self._drop(entry)
-            else:
+            elif ban not in self.bans:  # not our own, read back
                 self.bans.append(ban)
+                self.recent.append(Purge(ban.time, kind, ban.value))
         else:
             raise ValueError("a record's op is 'put', 'del', 'drop' or 'ban'")
 

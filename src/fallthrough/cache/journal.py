@@ -141,6 +141,16 @@ class Journal:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    @property
+    def position(self) -> int:
+        """How far the records applied here reach."""
+        return self._offset - len(self._pending)
+
+    @property
+    def end(self) -> int:
+        """How far the journal reaches, as its writers last said (a memory read)."""
+        return struct.unpack_from("<Q", self._end)[0] if self._end is not None else self._offset
+
     def read_new(self) -> list[dict[str, Any]]:
         """Records appended since the last call (ours included; applying them is idempotent)."""
         if self._end is not None and struct.unpack_from("<Q", self._end)[0] == self._offset:

@@ -34,6 +34,25 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def origin_label(name: str) -> str:
+    """An origin as the node's log names it: as configured, less any credentials its URL
+    carries (`user:password@`), so that no log line ever holds a secret."""
+    scheme, sep, rest = name.partition("://")
+    if not sep:
+        return name
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failure's reason for the node's log, in one line: without the "origin NAME: " an
+    origin puts in front of its messages, since the log's line names the origin itself."""
+    text = one_line(exc)
+    if text.startswith("origin ") and ": " in text:
+        return text.partition(": ")[2]
+    return text
+
+
 class OriginError(Exception):
     """An origin could not give what was asked. The message is one line for the log (it
     may name the origin's address and a library's words); `public` is what a client is
@@ -84,6 +103,9 @@ class OriginResponse:
     length: int | None = None
     body: AsyncIterator[bytes] = field(default_factory=_empty)
     closer: object = None  # called (maybe awaited) by aclose() to give the connection back
+    # Why an origin made an error answer (a 5xx) itself, for the node's log: a transform's
+    # refusal says it here; an HTTP server's answer has none.
+    reason: str | None = None
 
     async def aclose(self) -> None:
         closer, self.closer = self.closer, None

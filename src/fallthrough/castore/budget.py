@@ -43,6 +43,11 @@ class BudgetTier:
         self._load_lock = asyncio.Lock()
         self.evicted_blobs = 0
 
+    @property
+    def blob_count(self) -> int:
+        """Blobs in this tier's books (what the node's metrics report as its objects)."""
+        return len(self._blobs)
+
     # -- accounting -----------------------------------------------------------------
 
     async def _ensure_loaded(self) -> None:

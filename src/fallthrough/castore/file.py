@@ -18,6 +18,9 @@ from .objectstore import ObjectStoreTier
 
 log = logging.getLogger(__name__)
 
+# Seconds by which a file's mtime may trail the clock that set it (a kernel timer tick).
+TOUCH_SLACK = 0.05
+
 
 def file_url_path(url: str) -> str:
     """The absolute directory a file URL or plain path names."""
@@ -95,21 +98,48 @@ class FileTier(ObjectStoreTier):
         return written
 
     def _holds_good_file(self, digest: B3Digest, frame: bytes) -> bool:
-        """Whether the file there may stand in for `frame` (one stat when vouched for)."""
+        """Whether the file there may stand in for `frame` (one stat when vouched for).
+
+        A file taken instead of a write is touched: the node's housekeeper deletes a chunk
+        no manifest lists only if nobody touched it since the chunk lost its last blob, so
+        a fill in flight that counts on this copy keeps it (see cache/housekeeper.py)."""
         path = self._path(digest)
         try:
             token = _file_token(os.stat(path))
-            if self._vouched.holds(digest, token):
-                return True
-            with open(path, "rb") as f:
-                stored = f.read()
+            if not self._vouched.holds(digest, token):
+                with open(path, "rb") as f:
+                    stored = f.read()
+                if stored != frame and not is_intact(digest, stored):
+                    log.warning("chunk %s in %s is damaged; writing it again", digest, self.name)
+                    return False
+            os.utime(path)
+            self._vouched.add(digest, _file_token(os.stat(path)))
         except FileNotFoundError:
             return False
-        if stored == frame or is_intact(digest, stored):
-            self._vouched.add(digest, token)
-            return True
-        log.warning("chunk %s in %s is damaged; writing it again", digest, self.name)
-        return False
+        return True
+
+    def chunk_bytes(self, digest: B3Digest) -> int | None:
+        """A chunk file's size on disk, or None if there is none (a blocking call)."""
+        try:
+            return os.stat(self._path(digest)).st_size
+        except FileNotFoundError:
+            return None
+
+    def delete_chunk_untouched(self, digest: B3Digest, since: float) -> int | None:
+        """Delete a chunk file unless it was written or touched at `since` or later (a
+        blocking call). The bytes freed; 0 if there was no file; None if it was kept.
+        File times tick coarser than the clock, so a touch just after `since` may read a
+        little before it: anything within TOUCH_SLACK of it counts as touched."""
+        path = self._path(digest)
+        try:
+            st = os.stat(path)
+            if st.st_mtime >= since - TOUCH_SLACK:
+                return None
+            os.unlink(path)
+        except FileNotFoundError:
+            return 0
+        self._vouched.discard(digest)
+        return st.st_size
 
     def _write(self, digest: B3Digest, frame: bytes) -> None:
         """Write (or replace) one chunk file atomically, and vouch for the file written."""

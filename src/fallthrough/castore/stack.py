@@ -69,11 +69,13 @@ class TierStack:
                     log.warning("%s in %s; trying farther tiers", exc, tier.name)
                 self.stats[f"chunk_reads:{tier.name}"] += 1
                 self.stats["corrupt_chunks"] += 1
+                self.stats[f"verification_failures:{tier.name}"] += 1
                 corrupt.append(f"{exc} in {tier.name}")
                 damaged.append(tier)
                 missed.append(tier)
                 continue
             self.stats[f"chunk_reads:{tier.name}"] += 1
+            self.stats[f"read_bytes:{tier.name}"] += len(data)
             for near in missed:  # a damaged copy is overwritten with the good one here
                 await self._fill(near.store_chunk(digest, frame))
             return data
@@ -156,6 +158,7 @@ class TierStack:
             data = await tier.fetch_manifest(digest)
             if data is not None and expected is not None and manifest_digest(data) != expected:
                 self.stats["manifest_mismatches"] += 1
+                self.stats[f"verification_failures:{tier.name}"] += 1
                 log.warning("the manifest of blob %s in %s is not the one stored with it", digest, tier.name)
                 wrong.append(tier.name)
                 data = None

@@ -83,7 +83,7 @@ def _text(status: int, message: str, cache_control: str | None = "no-store") -> 
     headers = CIMultiDict([("content-type", "text/plain; charset=utf-8")])
     if cache_control is not None:
         headers["cache-control"] = cache_control
-    return OriginResponse(status, headers, len(body), _one(body))
+    return OriginResponse(status, headers, len(body), _one(body), reason=message if status >= 500 else None)
 
 
 class GeneratorOrigin:

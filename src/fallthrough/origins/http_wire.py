@@ -13,6 +13,7 @@ idle. Every read waits at most the origin's read timeout.
 from __future__ import annotations
 
 import asyncio
+import os
 import select
 import ssl
 import time
@@ -242,7 +243,9 @@ class Pool:
         except ssl.SSLError as exc:
             raise WireError(f"TLS failed: {exc.reason or exc}") from None
         except OSError as exc:
-            raise WireError(f"cannot connect: {exc.strerror or exc}") from None
+            # The errno's words ("connection refused"), not the event loop's sentence.
+            words = os.strerror(exc.errno).lower() if exc.errno else (exc.strerror or str(exc))
+            raise WireError(f"cannot connect: {words}") from None
         return Connection(sock)
 
     def _checkout(self) -> Connection | None:

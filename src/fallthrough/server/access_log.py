@@ -1,11 +1,14 @@
 """The access log (`[log] access = true`): a line a request, written in batches.
 
-A line is formatted when its response has been handed to the HTTP server and kept in a
-list; the list goes out in one write when it is long or every half second, so a busy
-worker makes a few writes a second, not one per request. Formats: `combined` is the
-line nginx writes, then `cache=` (X-Cache's word) and `rt=` (seconds the request took
-here); `json` is one object a line with the same fields. A log file is appended to by
-every worker; after log rotation moves it, each worker reopens it by its path (on its
+A request's fields are read when its response has been handed to the HTTP server, and
+kept as they are; when there are many, or every half second, the lines are made from
+them and go out in one write. So a busy worker makes a few writes a second, not one per
+request, and its lines are made in a run of hundreds, which costs less a line than one
+line between two requests (the code and the data it uses stay warm).
+Formats: `combined` is the line nginx writes, then `cache=` (X-Cache's word), `rt=`
+(seconds the request took here) and `ut=` (seconds it spent on the origin, `-` when it
+asked none); `json` is one object a line with the same fields. A log file is appended to
+by every worker; after log rotation moves it, each worker reopens it by its path (on its
 next batch, or at once on SIGUSR1).
 """
 
@@ -22,6 +25,11 @@ from ..config import LogSettings
 
 FLUSH_LINES = 512
 FLUSH_EVERY = 0.5
+_monotonic = time.monotonic  # one lookup less on every request
+
+# A request as noted: client ("address:port"), method, path, query, HTTP version, Referer,
+# User-Agent, status, bytes, cache word, started and ended (monotonic), upstream seconds.
+Note = tuple[str, str, str, str, str, str | None, str | None, int, int, str, float, float, float | None]
 
 
 class AccessLog:
@@ -29,7 +37,7 @@ class AccessLog:
         self.json = settings.format == "json"
         self.path = settings.file
         self._fd = -1
-        self._lines: list[str] = []
+        self._notes: list[Note] = []
         self._reopen = False
         self._stamp_second = -1
         self._stamp = ""
@@ -50,47 +58,28 @@ class AccessLog:
     def _on_signal(self, *_: object) -> None:
         self._reopen = True
 
-    def _time(self, second: int) -> str:
-        if second != self._stamp_second:
-            self._stamp_second = second
-            self._stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
-        return self._stamp
-
-    def note(self, scope, status: int, size: int, started: float, cache: str) -> None:  # noqa: ANN001
-        """One request whose response has begun (status and body size as sent).
-
-        Built with as few calls as it can be (every request pays for it): the wall clock
-        from the monotonic one by a fixed offset, the client's address split once per
-        address, and the fields escaped only when one of them needs it."""
-        now = time.monotonic()
+    def note(self, scope, status: int, size: int, started: float, cache: str,  # noqa: ANN001
+             upstream: float | None = None) -> None:
+        """One request whose response has begun (status and body size as sent; seconds
+        spent on the origin, if one was asked). Every request pays for this, so it only
+        reads the request's fields; its line is made in the batch (flush)."""
         headers = scope.headers
-        query = scope.query_string
-        target = scope.path + "?" + query if query else scope.path
-        agent = headers.get("user-agent") or "-"
-        referer = headers.get("referer") or "-"
-        client = self._clients.get(scope.client)
-        if client is None:
-            if len(self._clients) > 4096:
-                self._clients.clear()
-            client = self._clients[scope.client] = scope.client.rsplit(":", 1)[0]
-        stamp = self._time(int(now + self._wall))
+        notes = self._notes
+        notes.append((scope.client, scope.method, scope.path, scope.query_string, scope.http_version,
+                      headers.get("referer"), headers.get("user-agent"), status, size, cache, started,
+                      _monotonic(), upstream))
+        if len(notes) >= FLUSH_LINES:
+            self.flush()
+
+    def note_hit(self, scope, status: int, size: int, started: float) -> None:  # noqa: ANN001
+        """A fresh hit answered on the hot path: note() with what such a hit always is."""
+        headers = scope.headers
         method = scope.method
-        if self.json:
-            line = json.dumps({
-                "time": stamp, "client": client, "method": method, "target": target,
-                "protocol": "HTTP/" + scope.http_version, "status": status, "bytes": size,
-                "referer": None if referer == "-" else referer, "user_agent": None if agent == "-" else agent,
-                "cache": cache or None, "duration": round(now - started, 6),
-            }, ensure_ascii=False) + "\n"
-        else:
-            fields = target + agent + referer + method
-            if not fields.isprintable() or '"' in fields or "\\" in fields:
-                method, target, agent, referer = _quoted(method), _quoted(target), _quoted(agent), _quoted(referer)
-            line = (f'{client} - - [{stamp}] "{method} {target} HTTP/{scope.http_version}" {status} {size} '
-                    f'"{referer}" "{agent}" cache={cache or "-"} rt={now - started:.6f}\n')
-        lines = self._lines
-        lines.append(line)
-        if len(lines) >= FLUSH_LINES:
+        notes = self._notes
+        notes.append((scope.client, method, scope.path, scope.query_string, scope.http_version,
+                      headers.get("referer"), headers.get("user-agent"), status, 0 if method == "HEAD" else size,
+                      "HIT", started, _monotonic(), None))
+        if len(notes) >= FLUSH_LINES:
             self.flush()
 
     def flush(self) -> None:
@@ -98,14 +87,60 @@ class AccessLog:
             self._reopen = False
             os.close(self._fd)
             self._open()
-        if not self._lines:
+        notes = self._notes
+        if not notes:
             return
-        data = "".join(self._lines).encode("utf-8", "replace")
-        self._lines.clear()
+        self._notes = []
+        data = (self._json_lines(notes) if self.json else self._combined_lines(notes)).encode("utf-8", "replace")
         try:
             _write_all(self._fd, data)
         except OSError as exc:  # a full disk costs log lines, never requests
             print(f"fallthrough: warning: access log: {exc.strerror}", file=sys.stderr, flush=True)
+
+    def _combined_lines(self, notes: list[Note]) -> str:
+        """The batch as combined lines; the fields are escaped only when one needs it."""
+        lines = []
+        add = lines.append
+        address, stamp = self._address, self._time
+        for client, method, path, query, version, referer, agent, status, size, cache, started, ended, up in notes:
+            target = path + "?" + query if query else path
+            agent = agent or "-"
+            referer = referer or "-"
+            fields = target + agent + referer + method
+            if not fields.isprintable() or '"' in fields or "\\" in fields:
+                method, target, agent, referer = _quoted(method), _quoted(target), _quoted(agent), _quoted(referer)
+            ut = "-" if up is None else f"{up:.6f}"
+            add(f'{address(client)} - - [{stamp(ended)}] "{method} {target} HTTP/{version}" {status} {size} '
+                f'"{referer}" "{agent}" cache={cache or "-"} rt={ended - started:.6f} ut={ut}\n')
+        return "".join(lines)
+
+    def _json_lines(self, notes: list[Note]) -> str:
+        lines = []
+        for client, method, path, query, version, referer, agent, status, size, cache, started, ended, up in notes:
+            lines.append(json.dumps({
+                "time": self._time(ended), "client": self._address(client), "method": method,
+                "target": path + "?" + query if query else path, "protocol": "HTTP/" + version, "status": status,
+                "bytes": size, "referer": referer or None, "user_agent": agent or None, "cache": cache or None,
+                "duration": round(ended - started, 6), "upstream_time": None if up is None else round(up, 6),
+            }, ensure_ascii=False) + "\n")
+        return "".join(lines)
+
+    def _address(self, client: str) -> str:
+        """The client's address without its port, split once per address."""
+        address = self._clients.get(client)
+        if address is None:
+            if len(self._clients) > 4096:
+                self._clients.clear()
+            address = self._clients[client] = client.rsplit(":", 1)[0]
+        return address
+
+    def _time(self, monotonic: float) -> str:
+        """The line's time, by the wall clock, formatted once a second."""
+        second = int(monotonic + self._wall)
+        if second != self._stamp_second:
+            self._stamp_second = second
+            self._stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
+        return self._stamp
 
     def _moved(self) -> bool:
         if self.path is None:

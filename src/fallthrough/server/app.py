@@ -13,17 +13,24 @@ import logging
 import os
 import signal
 import time
-from dataclasses import replace
 
 from ..cache.cache import Cache, spool_dir
+from ..cache.housekeeper import Housekeeper
 from ..cache.index import Index
 from ..cache.nodelock import NodeLocks
+from ..cache.uses import UseLog, uses_dir, writes_dir
+from ..cache.writes import BudgetGate, WriteHorizon, WritesInFlight
 from ..config import Settings, default_settings, has_transforms, load
 from ..limits import worker_limits
 from ..transforms.setup import Transforms
 from .access_log import FLUSH_EVERY, AccessLog, cache_word
 from .admin import Admin
 from .edge import Edge
+from .fronts import front_of
+from .health import HEARTBEAT_EVERY, Heartbeat, node_health, readiness, workers_dir
+from .measured import measure_origins
+from .metrics import Metrics, resident_bytes
+from .metrics_files import metrics_dir, tidy
 from .mirror import Mirror
 from .mounts import build_router
 from .pipes import Pipes
@@ -54,23 +61,37 @@ class App:
 
     def __init__(self, settings: Settings, front: str = "edge") -> None:
         self.settings = settings
-        store = self._store_settings(settings).open()
+        store, budget = settings.store.open_for_node(settings.processes)
         locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
             if settings.processes > 1 else None
-        self.cache = Cache(store, Index(index_path(settings)), spool_dir(settings.store.path),
-                           settings.store.memory_bytes, locks, settings.store.gc_grace)
+        index = Index(index_path(settings))
+        self.cache = Cache(store, index, spool_dir(settings.store.path), settings.store.memory_bytes, locks)
+        uses = uses_dir(settings.store.path)
+        self.cache.uses = UseLog(uses)
+        run = os.path.dirname(uses)
+        self.cache.writes = WritesInFlight(WriteHorizon(writes_dir(uses)), BudgetGate(run))
+        self.cache.housekeeper = Housekeeper(index, store, run, uses, budget, settings.store.gc_grace)
         self.sources = EdgeSources(self.cache.spool_dir)
         self.transforms = Transforms(settings.images, self.sources) if has_transforms(settings) else None
         self.cache.derives = self.transforms is not None
         self.router = build_router(settings, self.transforms)
+        self.front = "s3" if front == "s3" and settings.s3 is not None else "edge"
+        self.in_flight = 0
+        self.metrics = self._metrics(settings)
         self.mirror = Mirror(self.cache, self.router)
         stats = self.transforms.stats if self.transforms is not None else None
-        self.edge = Edge(self.cache, self.router, Admin(self.cache, settings.server.admin_token, self._key_of, stats))
+        self.heartbeat = Heartbeat(workers_dir(settings.store.path), self.front, self._status)
+        self.heartbeat.publish()  # listed by health from the start, before any request
+        expected = {"edge": settings.server.workers, **({"s3": settings.server.workers} if settings.s3 else {})}
+        admin = Admin(self.cache, settings.server.admin_token, self._key_of, stats, metrics=self.metrics,
+                      metrics_public=settings.metrics.public, metrics_elsewhere=settings.metrics.listen is not None,
+                      node=lambda: node_health(self.heartbeat, expected),
+                      ready=lambda: readiness(self.cache.spool_dir, index_path(settings)))
+        self.edge = Edge(self.cache, self.router, admin)
         # The pipes live under the store's tmp directory, named by pid, so that the next
         # start removes a killed worker's (serve.py) instead of leaving them in /tmp.
         self.edge.pipes = Pipes(self.cache.spool_dir)
         self.max_requests = worker_limits(settings.server).requests
-        self.in_flight = 0
         self._refused = 0
         self._refused_logged = 0.0
         self.sources.bind(self.edge)
@@ -83,17 +104,39 @@ class App:
             with contextlib.suppress(ValueError):  # not the main thread: no signals to handle
                 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         self._flusher: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
 
-    @staticmethod
-    def _store_settings(settings: Settings):  # noqa: ANN205 - StoreSettings
-        """Each server process keeps its own books of the disk tier's budget, so with N
-        processes each gets 1/N of it: every blob on disk is in some process's books, and
-        the total stays within the budget."""
-        store = settings.store
-        processes = settings.processes
-        if processes > 1 and store.max_bytes is not None and not store.tiers:
-            return replace(store, max_bytes=store.max_bytes // processes)
-        return store
+    def _metrics(self, settings: Settings) -> Metrics | None:
+        """The metrics of this process, its mounts' origins measured; None when they are off."""
+        if not settings.metrics.enabled:
+            return None
+        pool = self.transforms.pool if self.transforms is not None else None
+        metrics = Metrics(metrics_dir(settings.store.path), self.front, settings, self.cache, self.router,
+                          lambda: self.in_flight, (lambda: pool.refused) if pool is not None else None)
+        measure_origins(self.router, metrics)
+        return metrics
+
+    def _status(self) -> dict[str, int | None]:
+        """This process's figures for the node's health (server/health.py)."""
+        cache = self.cache
+        return {"entries": len(cache.index), "fills": len(cache.fills), "in_flight": self.in_flight,
+                "origin_requests": cache.origin_requests, "rss_bytes": resident_bytes()}
+
+    async def _report_forever(self) -> None:
+        """Once a second: the metrics folded, the heartbeat written; now and then the
+        files of dead processes folded away (in a thread: that one touches the disk)."""
+        beats = 0
+        while True:
+            try:
+                if self.metrics is not None:
+                    self.metrics.fold()
+                    if beats % 10 == 0:
+                        await asyncio.to_thread(tidy, self.metrics.directory)
+                self.heartbeat.publish()
+            except Exception:  # noqa: BLE001 - the reporting must outlive one bad pass
+                log.exception("metrics or heartbeat failed")
+            beats += 1
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
     def _key_of(self, path: str, query: str) -> tuple[str, bool] | None:
         routed = self.router.route(path)
@@ -110,6 +153,8 @@ class App:
             self.cache.start_background()
             if self.access is not None:
                 self._flusher = asyncio.create_task(self._flush_forever(self.access))
+            if self._reporter is None:  # no __rsgi_init__ (an application run by hand)
+                self._reporter = asyncio.create_task(self._report_forever())
         access = self.access
         started = time.monotonic() if access is not None else 0.0
         # The fresh small hit is answered here, without another coroutine, and is never
@@ -118,9 +163,10 @@ class App:
             hit = self.edge.fast_hit(scope, proto)
             if hit is not None:
                 if access is not None:
-                    access.note(scope, hit.status, 0 if scope.method == "HEAD" else hit.size, started, "HIT")
+                    access.note_hit(scope, hit.status, hit.size, started)
                 return
-        if access is not None:
+        metrics = self.metrics
+        if access is not None or metrics is not None:
             proto = Recorder(proto)
         if self.in_flight >= self.max_requests:
             self._busy(proto)
@@ -135,7 +181,10 @@ class App:
                 self.in_flight -= 1
         if access is not None:
             # No response at all: the client went away first (nginx's 499).
-            access.note(scope, proto.status or 499, proto.size, started, proto.cache)
+            access.note(scope, proto.status or 499, proto.size, started, proto.cache, proto.upstream)
+        if metrics is not None and not scope.path.startswith(Admin.PREFIX):
+            metrics.note(self.front if self.s3 is not None else front_of(self.router, scope), proto.status,
+                         proto.size, proto.cache, proto.source, proto.collapsed)
 
     @staticmethod
     async def _flush_forever(access: AccessLog) -> None:
@@ -155,7 +204,11 @@ class App:
             self._refused, self._refused_logged = 0, now
 
     def __rsgi_init__(self, loop) -> None:  # noqa: ANN001
-        pass
+        # Started with the worker, not with its first request: health lists it either way.
+        self._reporter = loop.create_task(self._report_forever())
+        # The same for the cache's tasks: a worker that takes no request still stands for
+        # election as the node's housekeeper, and takes over when the holder dies.
+        loop.call_soon(self.cache.start_background)
 
     def __rsgi_del__(self, loop) -> None:  # noqa: ANN001
         try:
@@ -166,6 +219,11 @@ class App:
     async def _close(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
+        if self._reporter is not None:
+            self._reporter.cancel()
+        if self.metrics is not None:
+            self.metrics.fold()  # what this worker counted in its last second
+        self.heartbeat.remove()  # a worker that ends on purpose is not a dead one
         if self.access is not None:
             self.access.close()
         await self.cache.close()
@@ -177,19 +235,29 @@ class App:
 
 
 class Recorder:
-    """A request's protocol object, noting what the response was for the access log (the
-    body size as the response declares it: a body sent through a pipe is not counted
-    by us byte by byte)."""
+    """A request's protocol object, noting what the response was for the access log and
+    the metrics (the body size as the response declares it: a body sent through a pipe
+    is not counted by us byte by byte)."""
 
-    __slots__ = ("_proto", "status", "size", "cache")
+    __slots__ = ("_proto", "status", "size", "cache", "source", "collapsed", "upstream")
 
     def __init__(self, proto) -> None:  # noqa: ANN001
         self._proto = proto
         self.status, self.size, self.cache = 0, 0, ""
+        self.source: str | None = None  # where the body came from, when the edge says (metrics)
+        self.upstream: float | None = None  # seconds spent on the origin, when one was asked (access log)
+        self.collapsed = False  # answered from a fill another request led (Cache-Status)
+
+    def note_upstream(self, seconds: float) -> None:
+        self.upstream = seconds if self.upstream is None else self.upstream + seconds
+
+    def note_source(self, source: str) -> None:
+        self.source = source
 
     def _note(self, status: int, headers: list[tuple[str, str]], size: int | None) -> None:
         self.status = status
         self.cache = cache_word(headers)
+        self.collapsed = any(k.lower() == "cache-status" and "; collapsed" in v for k, v in headers)
         if size is None:
             declared = next((v for k, v in headers if k.lower() == "content-length"), "0")
             size = int(declared) if declared.isdigit() else 0

@@ -28,7 +28,8 @@ from multidict import CIMultiDict
 from ..cache.bodies import SMALL_BODY
 from ..cache.cache import Cache, LookAgain, client_headers, fresh_for
 from ..cache.entry import Entry
-from ..cache.fill import FileSpan, Fill, FillHead
+from ..cache import failure_log
+from ..cache.fill import FileSpan, Fill, FillFailed, FillHead
 from ..cache.headers import parse_http_date
 from ..cache.parts import requested
 from ..cache.freshness import (
@@ -42,7 +43,7 @@ from ..cache.freshness import (
     vary_key,
 )
 from ..castore import CastoreError
-from ..cache.origin import BadObjectPath, OriginError, OriginResponse, OriginTimeout
+from ..cache.origin import BadObjectPath, OriginError, OriginResponse, OriginTimeout, failure_reason
 from ..transforms.derived import BadTransform
 from . import cache_status
 from .admin import Admin
@@ -147,6 +148,38 @@ class Negotiated(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
+def note_source(proto, source: str) -> None:  # noqa: ANN001
+    """Tell the protocol object where a response's body came from, if it records that
+    for the metrics (app.Recorder, and the S3 API's reply that wraps it)."""
+    note = getattr(proto, "note_source", None)
+    if note is not None:
+        note(source)
+
+
+def note_upstream(proto, seconds: float | None) -> None:  # noqa: ANN001
+    """Tell the protocol object how long the request spent on its origin, if it records
+    that for the access log (app.Recorder, and the S3 API's reply that wraps it)."""
+    note = getattr(proto, "note_upstream", None)
+    if note is not None and seconds is not None:
+        note(seconds)
+
+
+def log_failure(key: str, origin: str | None, exc: BaseException, status: int | None = None) -> None:
+    """A failure behind a request, in the node's log: one line with the key, the origin
+    and the reason; `status`, what the client was answered. A failure that came out of a
+    fill was logged by the fill, once for all its readers: then only at info."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, FillFailed):
+            log.info("%s: answered %s: the fill failed (logged above)", key, status or "-")
+            return
+        if isinstance(cause, CastoreError):
+            failure_log.failed(key, None, f"the store failed: {failure_reason(cause)}", status)
+            return
+        cause = cause.__cause__
+    failure_log.failed(key, origin, failure_reason(_innermost(exc)), status)
+
+
 def forwarded(request_headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in request_headers.items() if k.lower() not in NOT_FORWARDED}
 
@@ -173,13 +206,30 @@ class Edge:
             # The response has begun and its body ends short of the promised
             # Content-Length: the server cuts the connection, which the client sees as a
             # failed transfer. Logged here as what it is, not as the server's error.
-            log.warning("%s %s: body broken off: %s", scope.method, scope.path, _reason(exc))
+            key, origin = self._where(scope)
+            log_failure(key, origin, exc)
         except (OriginError, CastoreError, NotStarted) as exc:
-            log.warning("%s %s: %s", scope.method, scope.path, _reason(exc))
-            self._fail(proto, *upstream_failure(exc))
+            status, words = upstream_failure(exc)
+            key, origin = self._where(scope)
+            log_failure(key, origin, exc, status)
+            self._fail(proto, status, words)
         except Exception:
             log.exception("%s %s failed", scope.method, scope.path)
             self._fail(proto, 500, "internal error (logged on the server)")
+
+    def _where(self, scope) -> tuple[str, str | None]:  # noqa: ANN001
+        """The key and the origin of a request that failed, for the node's log."""
+        routed = self.router.route(scope.path)
+        if routed is None:
+            return scope.path, None
+        mount, rest = routed
+        query = scope.query_string
+        if mount.deriver is not None:
+            try:
+                mount, query, _ = derived(mount, rest, query, scope.headers)
+            except BadTransform:
+                pass
+        return mount.key(rest, query), mount.origin.name
 
     @staticmethod
     def _fail(proto, status: int, message: str) -> None:  # noqa: ANN001
@@ -234,6 +284,8 @@ class Edge:
             proto.response_empty(entry.status, out)
         else:
             proto.response_bytes(entry.status, out, body)
+            mount.hit_bytes += len(body)
+        mount.hits += 1  # for the metrics (server/metrics.py folds these in once a second)
         return entry
 
     @staticmethod
@@ -303,6 +355,7 @@ class Edge:
             if await self._partial(proto, mount, headers, key, rest, query):
                 return
         if only_if_cached(headers):
+            failure_log.failed(key, None, "not in the cache (only-if-cached)", 504)
             text(proto, 504, "not in the cache (only-if-cached)")
             return
         await self._miss(proto, method, headers, mount, key, rest, query)
@@ -409,12 +462,15 @@ class Edge:
         # Joining a fill whose body has all arrived costs the origin nothing: a hit.
         label = "HIT" if fill.body_complete else "MISS"
         leader = fill.join()
+        joined = time.monotonic()
+        left: float | None = None  # when this request stopped waiting on the fill, if it went elsewhere
         try:
             try:
                 head = await asyncio.shield(fill.head)
             except BadObjectPath:
                 raise  # the client's mistake, found by the origin: a 400
             except LookAgain:
+                left = time.monotonic()
                 await self._get(proto, method, headers, mount, key, rest, query)  # another worker stored it
                 return
             except (OriginError, CastoreError) as exc:
@@ -422,7 +478,7 @@ class Edge:
                 if stale is not None and self._stale_on_error(stale, headers, age, mount, unreachable=unreachable):
                     await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)
                     return
-                log.warning("%s: %s", key, exc)
+                # The fill logged its failure, once for every request that waited on it.
                 status, words = upstream_failure(exc)
                 if stale is not None and unreachable:
                     status = 504  # RFC 9111 §5.2.2.2: a stale copy it may not serve, and no origin
@@ -440,33 +496,42 @@ class Edge:
                 return
             if head.shared and not self.cache.same_variant(head, headers):
                 # We joined before the origin said it varies; our variant is another fill.
+                left = time.monotonic()
                 own = self.cache.fill(key, vary_key(list(head.vary), headers), mount.origin,
                                       mount.origin_path(rest), mount.origin_query(query), forwarded(headers),
                                       headers, mount.policy, None, watchdog=mount.watchdog)
                 await self._follow(proto, method, headers, mount, key, rest, query, own, None, 0.0, "vary-miss")
                 return
             if not head.shared:
-                response = self._claim(fill)
-                if response is None:  # another request's private answer: ask for our own
-                    response = await mount.origin.fetch("GET", mount.origin_path(rest), mount.origin_query(query),
-                                                        forwarded(headers))
-                await self._relay(proto, mount, method, response, "MISS",
-                                  cache_status.forwarded(reason, response.status))
+                asked = time.monotonic()  # the fill's time ends at the head: the body is relayed
+                try:
+                    response = self._claim(fill)
+                    if response is None:  # another request's private answer: ask for our own
+                        response = await mount.origin.fetch("GET", mount.origin_path(rest),
+                                                            mount.origin_query(query), forwarded(headers))
+                        failure_log.answered(key, mount.origin.name, response.status, response.reason)
+                    await self._relay(proto, mount, method, response, "MISS",
+                                      cache_status.forwarded(reason, response.status))
+                finally:
+                    note_upstream(proto, time.monotonic() - asked)
                 return
             far = self._far_range(method, headers, head, fill)
             if far is not None:
-                response = await self._fetch_range(mount, rest, query, headers, far)
-                if response is not None:
-                    await self._relay(proto, mount, method, response, "MISS",
-                                      cache_status.forwarded("partial", response.status))
-                    return
+                asked = time.monotonic()
+                try:
+                    response = await self._fetch_range(mount, key, rest, query, headers, far)
+                    if response is not None:
+                        await self._relay(proto, mount, method, response, "MISS",
+                                          cache_status.forwarded("partial", response.status))
+                        return
+                finally:
+                    note_upstream(proto, time.monotonic() - asked)
             length = head.length
             if length is None:
                 # Without a declared length a broken body could not be told from a whole
                 # one, so this response waits for the whole body and goes out with its size.
                 await fill.wait_body()
-                if fill.error is not None:
-                    log.warning("%s: %s", key, fill.error)
+                if fill.error is not None:  # logged by the fill
                     text(proto, *upstream_failure(fill.error))
                     return
                 length = fill.received
@@ -479,6 +544,7 @@ class Edge:
                                  lambda start, end: fill.spans(start, end, size=SPLICE_SPAN))
             await deliver(proto, self.pipes, method, headers, rep)
         finally:
+            note_upstream(proto, fill.upstream_time(joined, time.monotonic() if left is None else left))
             fill.leave()
             if fill.passthrough is not None and fill.readers == 0:
                 await self._close_passthrough(fill)  # nobody is left to want the private answer
@@ -499,13 +565,14 @@ class Edge:
             return None
         return ranges[0]
 
-    async def _fetch_range(self, mount: Mount, rest: str, query: str, headers,  # noqa: ANN001
+    async def _fetch_range(self, mount: Mount, key: str, rest: str, query: str, headers,  # noqa: ANN001
                            wanted: tuple[int, int]) -> OriginResponse | None:
         """The origin's 206 for `wanted`, or None (then the request waits for the fill)."""
         ask = {**forwarded(headers), "Range": f"bytes={wanted[0]}-{wanted[1] - 1}"}
         try:
             response = await mount.origin.fetch("GET", mount.origin_path(rest), mount.origin_query(query), ask)
-        except OriginError:
+        except OriginError as exc:
+            log_failure(key, mount.origin.name, exc)  # the request waits for the fill instead
             return None
         if response.status == 206:
             return response
@@ -611,7 +678,9 @@ class Edge:
         status = cache_status.forwarded(reason, 304, ttl=ttl) if x_cache == "REVALIDATED" else cache_status.hit(ttl)
         out = self._headers(entry.headers, age, x_cache, mount, status)
         body: bytes | None = cache.small_body(entry)
-        if body is None and entry.size <= SMALL_BODY:
+        if body is not None:
+            note_source(proto, "memory")
+        elif entry.size <= SMALL_BODY:
             try:
                 body = await cache.load_small(entry)
             except CastoreError:
@@ -657,40 +726,49 @@ class Edge:
         # Without a length or a transfer coding the request has no body (RFC 9112 §6.3).
         upload = body() if expected is not None or "transfer-encoding" in scope.headers else None
         request_time = time.time()
+        asked = time.monotonic()
         try:
             response = await mount.origin.fetch(scope.method, mount.origin_path(rest),
                                                 mount.origin_query(scope.query_string), ask, upload)
         except OriginError as exc:
-            log.warning("%s %s: %s", scope.method, scope.path, exc)
-            text(proto, *upstream_failure(exc))
+            note_upstream(proto, time.monotonic() - asked)
+            status, words = upstream_failure(exc)
+            log_failure(key, mount.origin.name, exc, status)
+            text(proto, status, words)
             return
+        note_upstream(proto, time.monotonic() - asked)  # to its head; its body is counted as it goes
+        failure_log.answered(key, mount.origin.name, response.status, response.reason)
         if invalidates(scope.method, response.status):
             # RFC 9111 §4.4: the target, and what Location / Content-Location name on this edge.
-            self.cache.purge_url(key)
+            self.cache.purge_url(key, why="invalidated")
             for name in ("location", "content-location"):
                 target = self._local_key(response.headers.get(name), scope)
                 if target is not None:
-                    self.cache.purge_url(target)
+                    self.cache.purge_url(target, why="invalidated")
         if (scope.method == "POST" and self._local_key(response.headers.get("content-location"), scope) == key
                 and reusable_post(response.status, scope.headers, response.headers, mount.policy)):
             # RFC 9110 §9.3.3: the answer names the POST's own URI as its content, fresh
             # for a while: it is what a GET of that URI would get, so it is stored as that.
             fill = self.cache.fill_from(key, response, scope.headers, mount.policy, request_time, time.time(),
-                                        watchdog=mount.watchdog)
+                                        watchdog=mount.watchdog, origin=mount.origin.name)
             if fill is not None:
                 await self._follow(proto, scope.method, scope.headers, mount, key, rest, scope.query_string, fill,
                                    None, 0.0, "method")
                 return
-        await self._relay(proto, mount, scope.method, response, "PASS",
-                          cache_status.forwarded("method", response.status))
+        asked = time.monotonic()
+        try:
+            await self._relay(proto, mount, scope.method, response, "PASS",
+                              cache_status.forwarded("method", response.status))
+        finally:
+            note_upstream(proto, time.monotonic() - asked)
 
 
 
-def _reason(exc: BaseException) -> str:
-    """The log's line for a failure: the innermost cause says most."""
+def _innermost(exc: BaseException) -> BaseException:
+    """The failure a log line should name: the innermost cause says most."""
     while exc.__cause__ is not None and isinstance(exc, NotStarted | BodyBroken):
         exc = exc.__cause__
-    return str(exc)
+    return exc
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -22,7 +22,7 @@ from ..cache.origin import OriginError
 from ..castore import CastoreError
 from ..transforms.source import Source, SourceError
 from .delivery import BodyBroken, NotStarted
-from .edge import upstream_failure
+from .edge import log_failure, upstream_failure
 from .pipes import ClientGone
 
 # Bodies up to this size stay in memory; larger ones go to a file the image library reads.
@@ -145,6 +145,8 @@ class EdgeSources:
             raise SourceError(422, f"the source is larger than the limit of {limit:,} bytes") from None
         except (OriginError, CastoreError, BodyBroken, NotStarted, ClientGone) as exc:
             sink.discard()
+            if not isinstance(exc, ClientGone):
+                log_failure(key, mount.origin.name, exc)  # the transform's own 502 is logged by its fill
             raise SourceError(502, f"the source {path} failed: {upstream_failure(exc)[1]}") from None
         if sink.status != 200:
             sink.discard()

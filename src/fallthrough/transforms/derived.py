@@ -53,11 +53,15 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-def text_response(status: int, message: str, extra: tuple[tuple[str, str], ...] = ()) -> OriginResponse:
-    """An error answer: never stored, so it is made again (cheaply) next time."""
+def text_response(status: int, message: str, extra: tuple[tuple[str, str], ...] = (),
+                  reason: str | None = None) -> OriginResponse:
+    """An error answer: never stored, so it is made again (cheaply) next time. `message`
+    is the client's, in words that give nothing away; `reason`, the node log's (by
+    default the message), for a 5xx, which the cache logs."""
     body = (message + "\n").encode()
     headers = CIMultiDict([("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store"), *extra])
-    return OriginResponse(status, headers, len(body), _one(body))
+    return OriginResponse(status, headers, len(body), _one(body),
+                          reason=(reason or message) if status >= 500 else None)
 
 
 async def _one(body: bytes) -> AsyncIterator[bytes]:

@@ -23,7 +23,7 @@ from ...cache.origin import BadObjectPath, OriginError
 from ...castore import CastoreError
 from ...config import S3Settings
 from ..delivery import BodyBroken, NotStarted
-from ..edge import Edge, upstream_failure
+from ..edge import Edge, log_failure, upstream_failure
 from ..mirror import Mirror
 from ..mounts import Mount, Router
 from ..pipes import ClientGone
@@ -70,15 +70,23 @@ class S3Api:
         except ClientGone as exc:
             log.info("%s %s: %s", method, resource, exc)
         except BodyBroken as exc:  # begun and cut short: the server cuts the connection
-            log.warning("%s %s: body broken off: %s", method, resource, exc)
+            log_failure(*self._where(scope), exc)
         except (OriginError, CastoreError, NotStarted) as exc:
-            log.warning("%s %s: %s", method, resource, exc)
             status, words = upstream_failure(exc)
+            log_failure(*self._where(scope), exc, status)
             code = "GatewayTimeout" if status == 504 else "BadGateway"
             self._fail(proto, method, S3Error(code, words, status), resource)
         except Exception:
             log.exception("%s %s failed", method, resource)
             self._fail(proto, method, S3Error("InternalError", "internal error (logged on the server)"), resource)
+
+    def _where(self, scope) -> tuple[str, str | None]:  # noqa: ANN001
+        """The key and the origin of a request that failed, for the node's log."""
+        bucket, key = self._address(scope.path, scope.headers.get("host") or "")
+        mount = self.buckets.get(bucket) if bucket is not None else None
+        if mount is None:
+            return scope.path, None
+        return mount.key("/" + key, ""), mount.origin.name
 
     @staticmethod
     def _fail(proto, method: str, error: S3Error, resource: str) -> None:  # noqa: ANN001
@@ -127,7 +135,7 @@ class S3Api:
             raise S3Error("MethodNotAllowed", f"{method} is not allowed on an object")
         self._check_writable(mount, identity)
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
-        self.edge.cache.purge_url(mount.key("/" + key, ""))
+        self.edge.cache.purge_url(mount.key("/" + key, ""), why="written")
 
     def _identity(self, method: str, scope, headers: dict[str, str], bucket: str | None,  # noqa: ANN001
                   key: str) -> Identity | None:
@@ -153,7 +161,7 @@ class S3Api:
         for key in keys:
             try:
                 await self._delete(mount, key)
-                self.edge.cache.purge_url(mount.key("/" + key, ""))
+                self.edge.cache.purge_url(mount.key("/" + key, ""), why="deleted")
                 if not quiet:
                     results.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
             except (OriginError, BadObjectPath) as exc:

@@ -78,6 +78,18 @@ class S3Reply:
         send_error(self._proto, self._method, S3Error(code, message or f"the request failed ({status})", status),
                    self._resource)
 
+    def note_upstream(self, seconds: float) -> None:
+        """The time spent on the origin, passed on to the protocol beneath (for the access log)."""
+        note = getattr(self._proto, "note_upstream", None)
+        if note is not None:
+            note(seconds)
+
+    def note_source(self, source: str) -> None:
+        """Where the body came from, passed on to the protocol beneath (for the metrics)."""
+        note = getattr(self._proto, "note_source", None)
+        if note is not None:
+            note(source)
+
     def response_empty(self, status: int, headers: list[tuple[str, str]]) -> None:
         if self._failed(status):
             self._error(status, headers)

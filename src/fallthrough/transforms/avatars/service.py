@@ -196,8 +196,8 @@ class AvatarService:
         try:
             body = await model.draw(portrait(request.hash), model.master_size)
         except RendererError as exc:
-            log.warning("avatar model %s failed for %s: %s", model.name, request.hash, exc)
-            return text_response(502, f"the avatar model failed: {one_line(exc)}")
+            return text_response(502, "the avatar model could not draw it",
+                                 reason=f"the avatar model {model.name} failed: {one_line(exc)}")
         return _image(body, "png", IMMUTABLE, etag)
 
     async def _from_master(self, request: AvatarRequest, fmt: str, etag: str) -> OriginResponse:
@@ -236,7 +236,8 @@ class AvatarService:
         except DefaultRefused as exc:
             return text_response(400, f"d: {exc}")
         except DefaultFailed as exc:
-            return text_response(502, f"the default image could not be had: {exc}")
+            return text_response(502, "the default image could not be had",
+                                 reason=f"the default image could not be had: {exc}")
         source = Source(CIMultiDict(), len(data), blake3.blake3(data).digest(), data=data)
         spec = Resize(request.size, request.size, "cover", fmt, None)
         return _image(await self._run(images.resize, source, spec, self.limits), fmt,
