@@ -214,3 +214,25 @@ async def test_debris_no_manifest_lists_is_swept_once_old(tmp_path: Path) -> Non
     finally:
         await store.close()
         index.close()
+
+
+def test_hits_on_any_worker_keep_an_entry_from_eviction(tmp_path: Path, origin: OriginServer) -> None:
+    """LRU by last use across the node: an entry stored first but asked for since (on
+    whichever worker) outlives one stored later and never asked for again."""
+    bodies = {name: os.urandom(300 * KiB) for name in ("a", "b", "c", "d")}
+    for name, body in bodies.items():
+        origin.put(f"/{name}", body, headers={"Cache-Control": "max-age=3600"})
+    with EdgeServer(tmp_path, mount(origin.url), store=f'max_bytes = {1 * MiB}\nmemory_bytes = 0', workers=2) as server:
+        for name in ("a", "b", "c"):
+            assert server.get(f"/o/{name}").header("x-cache") == "MISS"
+            server.wait_idle()
+            time.sleep(0.05)  # stored in this order
+        for _ in range(20):  # each on a connection of its own: both workers serve some
+            assert server.get("/o/a").header("x-cache") == "HIT"
+        time.sleep(2.5)  # the uses reach the housekeeper within a second, its order within two
+        assert server.get("/o/d").header("x-cache") == "MISS"  # over budget: one entry goes
+        server.wait_idle()
+        time.sleep(0.5)
+        assert server.get("/o/a").header("x-cache") == "HIT"  # used last: kept
+        assert server.get("/o/c").header("x-cache") == "HIT"  # stored after b
+        assert server.get("/o/b").header("x-cache") == "MISS"  # the least recently used
