@@ -22,6 +22,7 @@ from .config import ServerSettings, Settings
 from .limits import LimitError, WorkerLimits, raise_open_files, worker_limits
 from .cache.origin import OriginUnavailable
 from .origins import OriginError, open_origin
+from .processes import empty_folder
 from .reload import Reloader, pid_path, snapshot_path, write_atomically
 from .serve_errors import ServeError
 from .transforms.avatars.remote import RendererError
@@ -176,10 +177,10 @@ def serve(settings: Settings, config_path: str | None) -> int:
     # Nor has any process of this node published its status or its metrics yet: what is
     # there is the last run's. Every server process started from here on writes its
     # metrics into that directory (prometheus_client reads the variable).
-    health.prepare(health.workers_dir(settings.store.path))
+    empty_folder(health.workers_dir(settings.store.path))
     if settings.metrics.enabled:
         directory = metrics_files.metrics_dir(settings.store.path)
-        metrics_files.prepare(directory)
+        empty_folder(directory)
         os.environ[metrics_files.VARIABLE] = directory
     reloader = None
     os.environ[CONFIG_VARIABLE] = ""  # the embedded default

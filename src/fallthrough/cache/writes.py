@@ -31,6 +31,7 @@ import struct
 import time
 from dataclasses import dataclass
 
+from ..processes import alive
 from .index import Index
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,6 @@ RELEASE_POLL = 0.02
 
 def gate_path(run_dir: str) -> str:
     return os.path.join(run_dir, "housekeeper.gate")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, under another user
-    return True
 
 
 class WriteHorizon:
@@ -100,14 +91,10 @@ def node_writes(directory: str) -> tuple[float, int]:
         if not name.isdigit():
             continue
         path = os.path.join(directory, name)
-        try:
-            os.kill(int(name), 0)
-        except ProcessLookupError:
+        if not alive(int(name)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             continue
-        except PermissionError:
-            pass  # alive, under another user
         for _ in range(100):
             try:
                 with open(path, "rb") as f:
@@ -152,7 +139,7 @@ class BudgetGate:
     def booked_to(self) -> int | None:
         """How far the housekeeper has booked the journal; None without a live one."""
         state = self.state()
-        return None if state is None or not _alive(state[0]) else state[3]
+        return None if state is None or not alive(state[0]) else state[3]
 
     async def wait(self, index: Index, size: int) -> None:
         deadline = time.monotonic() + GATE_WAIT
@@ -169,7 +156,7 @@ class BudgetGate:
                 return  # everything stored so far is booked
             if not alive_checked:
                 alive_checked = True
-                if not _alive(pid):
+                if not alive(pid):
                     return  # the housekeeper died; another is being elected
             if time.monotonic() > deadline:
                 log.debug("the housekeeper is behind; writing without waiting longer")

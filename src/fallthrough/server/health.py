@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .metrics_files import alive
+from ..processes import alive
 
 HEARTBEAT_EVERY = 1.0
 STALE_AFTER = 10.0
@@ -33,14 +33,6 @@ SUMMED = ("fills", "in_flight", "origin_requests", "rss_bytes")
 
 def workers_dir(store_path: str) -> str:
     return os.path.join(os.path.abspath(store_path), "run", "workers")
-
-
-def prepare(directory: str) -> None:
-    """An empty directory for a node that is starting (none of its processes runs yet)."""
-    os.makedirs(directory, exist_ok=True)
-    for name in os.listdir(directory):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            os.unlink(os.path.join(directory, name))
 
 
 class Heartbeat:

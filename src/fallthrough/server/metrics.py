@@ -242,23 +242,14 @@ class Metrics:
         for mount, timings in self.origins.items():
             for status, n in timings.statuses.items():
                 self.origin_requests.labels(mount, status).inc(n)
-            if timings.first_bytes:
-                first_byte = self.origin_first_byte.labels(mount)
-                for seconds in timings.first_bytes:
-                    first_byte.observe(seconds)
-            if timings.durations:
-                duration = self.origin_duration.labels(mount)
-                for seconds in timings.durations:
-                    duration.observe(seconds)
+            _observe(self.origin_first_byte, mount, timings.first_bytes)
+            _observe(self.origin_duration, mount, timings.durations)
             if timings.bytes:
                 self.origin_bytes.labels(mount).inc(timings.bytes)
         for kind, timings in self.transforms.items():
             for status, n in timings.statuses.items():
                 self.transform_runs.labels(kind, status).inc(n)
-            if timings.durations:
-                duration = self.transform_duration.labels(kind)
-                for seconds in timings.durations:
-                    duration.observe(seconds)
+            _observe(self.transform_duration, kind, timings.durations)
         self.origins.clear()
         self.transforms.clear()
 
@@ -299,3 +290,10 @@ class Metrics:
         """Every process's values, this one's folded first."""
         self.fold()
         return self.exposition()
+
+
+def _observe(histogram: Histogram, label: str, values: list[float]) -> None:
+    if values:
+        child = histogram.labels(label)
+        for value in values:
+            child.observe(value)

@@ -27,6 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from ..processes import alive
+
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # The types whose values outlive their process (added into the archive); gauges do not.
 ARCHIVED = ("counter", "histogram")
@@ -37,29 +39,6 @@ _FOLDING = ".folding"  # a dead process's file being folded: no longer read by a
 
 def metrics_dir(store_path: str) -> str:
     return os.path.join(os.path.abspath(store_path), "run", "metrics")
-
-
-def prepare(directory: str) -> None:
-    """An empty directory for a node that is starting (no process of it runs yet)."""
-    os.makedirs(directory, exist_ok=True)
-    for name in os.listdir(directory):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            os.unlink(os.path.join(directory, name))
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs: a zombie (ended, not yet reaped by its parent) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive, and not ours to judge
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True  # no /proc to ask: kill() said it is there
 
 
 @contextlib.contextmanager

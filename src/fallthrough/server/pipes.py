@@ -31,6 +31,7 @@ from itertools import count
 from typing import Protocol
 
 from ..cache.fill import FileSpan
+from ..processes import alive
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def remove_dead(root: str) -> list[str]:
     removed = []
     for name in names:
         match = _PIPES_NAME.fullmatch(name) or _OWNED_NAME.fullmatch(name)
-        if match is None or _alive(int(match.group(1))):
+        if match is None or alive(int(match.group(1))):
             continue
         path = os.path.join(root, name)
         if os.path.isdir(path):
@@ -222,24 +223,3 @@ def remove_dead(root: str) -> list[str]:
                 os.unlink(path)
         removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    """A zombie counts as gone: a killed worker stays one until something reaps it."""
-    if pid == os.getpid():
-        return True
-    if os.path.exists("/proc/self/stat"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                return f.read().rsplit(b")", 1)[-1].split()[0] not in (b"Z", b"X")
-        except FileNotFoundError:
-            return False
-        except (OSError, IndexError):
-            return True  # unreadable: leave it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
