@@ -26,7 +26,7 @@ run: $(STAMP)
 # Debian packages the tests start: headless Chromium for the dashboard.
 DEBIAN := $(VENV)/.installed-debian
 $(DEBIAN): $(STAMP)
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	touch $(DEBIAN)
 
 test: $(MODELS) $(DEBIAN)
