@@ -475,8 +475,8 @@ class Edge:
                 return
             except (OriginError, CastoreError) as exc:
                 unreachable = isinstance(exc, OriginError)
-                if stale is not None and self._stale_on_error(stale, headers, age, mount, unreachable=unreachable):
-                    await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)
+                if (stale is not None and self._stale_on_error(stale, headers, age, mount, unreachable=unreachable)
+                        and await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)):
                     return
                 # The fill logged its failure, once for every request that waited on it.
                 status, words = upstream_failure(exc)
@@ -487,12 +487,17 @@ class Edge:
             if head.revalidated is not None:
                 label = "HIT" if head.from_peer else "REVALIDATED"
                 revalidated = head.revalidated
-                await self._deliver_entry(proto, mount, method, headers, revalidated, label,
-                                          revalidated.age_at(time.time()), reason)
+                if not await self._deliver_entry(proto, mount, method, headers, revalidated, label,
+                                                 revalidated.age_at(time.time()), reason):
+                    # Its body left the store before a byte went out (evicted the moment
+                    # another worker stored it): a miss like any other.
+                    await self._get(proto, method, headers, mount, key, rest, query)
                 return
             if head.status >= 500 and stale is not None and self._stale_on_error(stale, headers, age, mount):
                 await self._close_passthrough(fill)
-                await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age)
+                if not await self._deliver_entry(proto, mount, method, headers, stale, "STALE", age):
+                    failure_log.failed(key, mount.origin.name, f"answered {head.status}; the stored copy is gone", 502)
+                    text(proto, 502, "the origin failed and the stored copy is gone")
                 return
             if head.shared and not self.cache.same_variant(head, headers):
                 # We joined before the origin said it varies; our variant is another fill.
