@@ -156,7 +156,7 @@ async def test_a_chunk_a_write_in_flight_counts_on_is_kept(tmp_path: Path) -> No
     when the only stored blob listing it is evicted before the fill is stored."""
     store = open_store([TierSpec(f"file://{tmp_path}/castore")])
     index = Index(str(tmp_path / "index" / "journal"))
-    keeper = Housekeeper(index, store, str(tmp_path / "run"), str(tmp_path / "run" / "uses"), None, 0.0)
+    keeper = Housekeeper(index, store, str(tmp_path / "run"), None, 0.0)
     keeper.index.new_blobs = []
     shared = os.urandom(100 * KiB)  # under the smallest chunk: one chunk, named as the blob
     digest = await store.put(shared)
@@ -198,7 +198,7 @@ def test_a_dead_process_does_not_hold_the_horizon_back(tmp_path: Path) -> None:
 async def test_debris_no_manifest_lists_is_swept_once_old(tmp_path: Path) -> None:
     store = open_store([TierSpec(f"file://{tmp_path}/castore")])
     index = Index(str(tmp_path / "index" / "journal"))
-    keeper = Housekeeper(index, store, str(tmp_path / "run"), str(tmp_path / "run" / "uses"), None, 0.0)
+    keeper = Housekeeper(index, store, str(tmp_path / "run"), None, 0.0)
     tier = store.stack.tiers[0]
     try:
         for _ in range(2):  # chunks written, no manifest: what a crash mid-fill leaves

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .cache.freshness import CachePolicy
-from .castore import BlobStore, TierSpec, open_store
+from .castore import BlobStore, TierSpec, open_store, tier_scheme
 from .castore.s3 import S3_OPTIONS
 from .transforms.avatars.fetch import DefaultPolicy
 from .transforms.routes import RouteTemplate
@@ -127,7 +127,7 @@ class StoreSettings:
 
 
 def _is_directory(url: str) -> bool:
-    return "://" not in url or url.lower().startswith("file://")
+    return tier_scheme(url) == "file"
 
 
 class _Listener:

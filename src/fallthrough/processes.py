@@ -11,6 +11,11 @@ import contextlib
 import os
 
 
+def run_dir(store_path: str) -> str:
+    """Where a node keeps what lives only while it runs (pid file, locks, per-process files)."""
+    return os.path.join(os.path.abspath(store_path), "run")
+
+
 def alive(pid: int) -> bool:
     """Whether the process runs. A zombie (ended, not yet reaped by its parent) does not:
     a killed worker stays one until something reaps it."""

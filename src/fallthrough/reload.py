@@ -18,12 +18,13 @@ import signal
 import sys
 from collections.abc import Callable
 
+from . import processes
 from .config import ConfigError, Settings, parse
 from .serve_errors import ServeError
 
 
 def run_dir(settings: Settings) -> str:
-    return os.path.join(os.path.abspath(settings.store.path), "run")
+    return processes.run_dir(settings.store.path)
 
 
 def pid_path(settings: Settings) -> str:

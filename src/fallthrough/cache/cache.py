@@ -87,7 +87,7 @@ class Cache:
     def lookup(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
         entry = self.index.lookup(key, request_headers)
         if entry is not None:
-            uses = self.uses  # UseLog.note, inlined: this is every hit's path
+            uses = self.uses  # the first lookup in a period notes the entry (uses.py)
             if entry.used is not uses.period:
                 entry.used = uses.period
                 uses.touched.append(entry)

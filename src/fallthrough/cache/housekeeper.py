@@ -42,8 +42,8 @@ from ..castore.file import FileTier
 from ..castore.manifest import decode_manifest
 from .entry import Entry
 from .index import Index
-from .uses import EntryId, take_uses, writes_dir
-from .writes import GATE_FORMAT, GATE_SIZE, gate_path, node_horizon
+from .uses import EntryId, take_uses, uses_dir
+from .writes import GATE_FORMAT, GATE_SIZE, gate_path, node_horizon, writes_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,13 @@ DEBRIS_SWEEP_EVERY = 600.0
 # Evictions per pass before the loop lets requests run.
 EVICT_BATCH = 256
 class Housekeeper:
-    def __init__(self, index: Index, store: BlobStore, run_dir: str, uses: str,
-                 max_bytes: int | None, gc_grace: float) -> None:
+    def __init__(self, index: Index, store: BlobStore, run_dir: str, max_bytes: int | None,
+                 gc_grace: float) -> None:
         self.index = index
         self.store = store
         self.lock_path = os.path.join(run_dir, "housekeeper.lock")
-        self.uses = uses
-        self.writes = writes_dir(uses)
+        self.uses = uses_dir(run_dir)
+        self.writes = writes_dir(run_dir)
         self._horizon = 0.0  # no chunk touched since this is deleted (writes.node_horizon)
         self.max_bytes = max_bytes
         self.gc_grace = gc_grace

@@ -171,7 +171,7 @@ class Index:
     def drop(self, entry: Entry) -> None:
         """One variant of a key gone for good (a part merged into the whole object), if it
         is still that entry."""
-        if self._current(entry):
+        if self.current(entry):
             self._log({"op": "drop", "key": entry.key, "variant": list(entry.variant), "digest": entry.digest.hex()})
             self._drop(entry)
 
@@ -203,7 +203,7 @@ class Index:
             return 0
         removed = 0
         for i, entry in enumerate(self.entries()):
-            if any(ban.matches(entry) for ban in bans) and self._current(entry):
+            if any(ban.matches(entry) for ban in bans) and self.current(entry):
                 self._drop(entry)
                 removed += 1
             if i % SWEEP_BATCH == SWEEP_BATCH - 1:
@@ -233,9 +233,6 @@ class Index:
 
     def current(self, entry: Entry) -> bool:
         """Whether this very entry (not a newer one for its variant) is in the index."""
-        return self._current(entry)
-
-    def _current(self, entry: Entry) -> bool:
         record = self._keys.get(entry.key)
         return record is not None and record.variants.get(entry.variant) is entry
 

@@ -28,12 +28,9 @@ USE_FLUSH = 1.0
 EntryId = tuple[str, tuple[str, ...]]
 
 
-def uses_dir(store_path: str) -> str:
-    return os.path.join(os.path.abspath(store_path), "run", "uses")
-
-
-def writes_dir(uses: str) -> str:
-    return os.path.join(os.path.dirname(uses), "writes")
+def uses_dir(run: str) -> str:
+    """In the node's run folder (processes.run_dir)."""
+    return os.path.join(run, "uses")
 
 
 class UseLog:
@@ -44,12 +41,6 @@ class UseLog:
         self.period = object()
         self.touched: list[Entry] = []
         self._files = 0
-
-    def note(self, entry: Entry) -> None:
-        """What a lookup calls on a found entry (inlined in Cache.lookup for speed)."""
-        if entry.used is not self.period:
-            entry.used = self.period
-            self.touched.append(entry)
 
     def flush(self) -> None:
         """Write this period's uses as one file, and start a new period."""

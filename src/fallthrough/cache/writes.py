@@ -50,8 +50,12 @@ GATE_POLL = 0.005
 RELEASE_POLL = 0.02
 
 
-def gate_path(run_dir: str) -> str:
-    return os.path.join(run_dir, "housekeeper.gate")
+def gate_path(run: str) -> str:
+    return os.path.join(run, "housekeeper.gate")
+
+
+def writes_dir(run: str) -> str:
+    return os.path.join(run, "writes")
 
 
 class WriteHorizon:

@@ -19,7 +19,7 @@ from .errors import (
     StoreUnavailable,
 )
 from .manifest import EMPTY_MANIFEST, ChunkMeta, manifest_digest
-from .open import TierSpec, open_store, open_tier
+from .open import TierSpec, open_store, open_tier, tier_scheme
 from .reader import BlobInfo, BlobReader
 from .stack import TierStack
 from .writer import BlobWriter
@@ -48,4 +48,5 @@ __all__ = [
     "manifest_digest",
     "open_store",
     "open_tier",
+    "tier_scheme",
 ]

@@ -26,9 +26,14 @@ class TierSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def tier_scheme(url: str) -> str:
+    """memory, file or s3 (or what else the URL says); a plain path is a directory."""
+    return url.split("://", 1)[0].lower() if "://" in url else "file"
+
+
 def open_tier(spec: TierSpec) -> Tier:
     url = spec.url
-    scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
+    scheme = tier_scheme(url)
     if scheme not in SCHEMES:
         raise BadStoreURL(f"bad store URL {url!r}: unknown scheme {scheme!r} (use memory://, file:///path or s3://bucket/prefix)")
     if spec.options and scheme != "s3":

@@ -18,10 +18,11 @@ from ..cache.cache import Cache, spool_dir
 from ..cache.housekeeper import Housekeeper
 from ..cache.index import Index
 from ..cache.nodelock import NodeLocks
-from ..cache.uses import UseLog, uses_dir, writes_dir
-from ..cache.writes import BudgetGate, WriteHorizon, WritesInFlight
+from ..cache.uses import UseLog, uses_dir
+from ..cache.writes import BudgetGate, WriteHorizon, WritesInFlight, writes_dir
 from ..config import Settings, default_settings, has_transforms, load
 from ..limits import worker_limits
+from ..processes import run_dir
 from ..transforms.setup import Transforms
 from .access_log import FLUSH_EVERY, AccessLog, cache_word
 from .admin import Admin
@@ -66,11 +67,10 @@ class App:
             if settings.processes > 1 else None
         index = Index(index_path(settings))
         self.cache = Cache(store, index, spool_dir(settings.store.path), settings.store.memory_bytes, locks)
-        uses = uses_dir(settings.store.path)
-        self.cache.uses = UseLog(uses)
-        run = os.path.dirname(uses)
-        self.cache.writes = WritesInFlight(WriteHorizon(writes_dir(uses)), BudgetGate(run))
-        self.cache.housekeeper = Housekeeper(index, store, run, uses, budget, settings.store.gc_grace)
+        run = run_dir(settings.store.path)
+        self.cache.uses = UseLog(uses_dir(run))
+        self.cache.writes = WritesInFlight(WriteHorizon(writes_dir(run)), BudgetGate(run))
+        self.cache.housekeeper = Housekeeper(index, store, run, budget, settings.store.gc_grace)
         self.sources = EdgeSources(self.cache.spool_dir)
         self.transforms = Transforms(settings.images, self.sources) if has_transforms(settings) else None
         self.cache.derives = self.transforms is not None

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..processes import alive
+from ..processes import alive, run_dir
 
 HEARTBEAT_EVERY = 1.0
 STALE_AFTER = 10.0
@@ -32,7 +32,7 @@ SUMMED = ("fills", "in_flight", "origin_requests", "rss_bytes")
 
 
 def workers_dir(store_path: str) -> str:
-    return os.path.join(os.path.abspath(store_path), "run", "workers")
+    return os.path.join(run_dir(store_path), "workers")
 
 
 class Heartbeat:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram, values
 
+from ..castore import tier_scheme
 from ..castore.budget import BudgetTier
 from ..config import Settings
 from .metrics_files import VARIABLE, exposition, tidy
@@ -40,8 +41,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def tier_kind(url: str) -> str:
     """A tier's kind as the metrics name it: memory, disk or object_store."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
-    return {"memory": "memory", "file": "disk"}.get(scheme, "object_store")
+    return {"memory": "memory", "file": "disk"}.get(tier_scheme(url), "object_store")
 
 
 def resident_bytes() -> int | None:

@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from ..processes import alive
+from ..processes import alive, run_dir
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # The types whose values outlive their process (added into the archive); gauges do not.
@@ -38,7 +38,7 @@ _FOLDING = ".folding"  # a dead process's file being folded: no longer read by a
 
 
 def metrics_dir(store_path: str) -> str:
-    return os.path.join(os.path.abspath(store_path), "run", "metrics")
+    return os.path.join(run_dir(store_path), "metrics")
 
 
 @contextlib.contextmanager
