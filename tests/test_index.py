@@ -118,3 +118,26 @@ def test_the_journal_is_compacted_when_mostly_dead(tmp_path: Path) -> None:
     assert os.path.getsize(path) < before / 10
     found = again.lookup("/same", {})
     assert found is not None and found.size == 3
+
+
+async def test_a_purge_read_back_after_its_sweep_is_listed_once(tmp_path: Path) -> None:
+    """Another worker may append between our catching up and our append; then our own ban
+    is read back later, maybe after our sweep retired it, and the node's recent purges
+    (the dashboard's list) must still name it once."""
+    path = str(tmp_path / "journal")
+    first, second = Index(path), Index(path)
+    first.put(entry("/t/a", b"a", tags=("fruit",)))
+    append = first._journal.append
+
+    def another_worker_slips_in(record: dict) -> None:
+        second.put(entry("/t/b", b"b"))
+        append(record)
+
+    first._journal.append = another_worker_slips_in
+    first.ban("tag", "fruit")
+    first._journal.append = append
+    await first.sweep()
+    first.catch_up()
+    assert [(p.kind, p.value) for p in first.recent] == [("tag", "fruit")]
+    second.catch_up()
+    assert [(p.kind, p.value) for p in second.recent] == [("tag", "fruit")]

@@ -318,7 +318,7 @@ class Index:
                 for entry in list(self.entries()):
                     if ban.matches(entry):
                         self._drop(entry)
-            elif ban not in self.bans:  # not our own, read back
+            elif ban not in self.bans and ban not in self._retired:  # not our own, read back
                 self.bans.append(ban)
                 self.recent.append(Purge(ban.time, kind, ban.value))
         else:
