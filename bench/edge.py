@@ -10,7 +10,8 @@ each in turn with the same connections and duration; figures are medians of --re
   - RSS of fallthrough (all its processes) while 10 clients download a 2 GiB object (< 256 MiB)
 
 With --metrics both, a second fallthrough without metrics is measured beside the first
-(each wrk round runs both in turn), and the hits' ratio metrics on / off is printed.
+(each wrk round runs both in turn), and the hits' ratio metrics on / off is printed;
+--access-log both does the same for the access log.
 
 Beside them, the HTTP server's own ceiling (bench/bare_app.py: the same files from
 memory, no cache) shows how much of a gap is the cache and how much the server.
@@ -267,11 +268,15 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--big", type=parse_size, default=2 * GiB, help="object for the RSS figure (default 2GiB)")
     parser.add_argument("--miss-size", type=parse_size, default=64 * MiB, help="object for the miss (default 64MiB)")
-    parser.add_argument("--access-log", action="store_true", help="fallthrough writes its access log (to a file)")
+    parser.add_argument("--access-log", nargs="?", const="on", default="off", choices=("on", "off", "both"),
+                        help="fallthrough writes its access log (to a file); 'both' runs one fallthrough with it and "
+                             "one without, measured in turn, like --metrics both")
     parser.add_argument("--metrics", choices=("on", "off", "both"), default="on",
                         help="fallthrough's metrics ([metrics] enabled; on by default). 'both' runs one fallthrough "
                              "with them and one without, measured in turn, and adds rows for the one without")
     args = parser.parse_args()
+    if args.metrics == "both" and args.access_log == "both":
+        parser.error("compare one thing at a time: --metrics both or --access-log both")
     ensure_tools()
     root = fresh_dir("edge")
     www = root / "www"
@@ -291,18 +296,21 @@ def main() -> int:
                       location / {{ proxy_pass http://127.0.0.1:{origin_port}; proxy_cache edge;
                                     proxy_cache_lock on; proxy_http_version 1.1;
                                     proxy_set_header Connection ""; add_header X-Cache $upstream_cache_status; }} }}"""))
-        ft = start_fallthrough(root / "ft", ft_port, origin_port, args.access_log, args.metrics != "off")
+        logging, metrics = args.access_log != "off", args.metrics != "off"
+        ft = start_fallthrough(root / "ft", ft_port, origin_port, logging, metrics)
         processes.append(ft)
-        # With --metrics both: a second fallthrough without metrics, measured right after
-        # the first in every round, so that both see the same machine.
+        # With --metrics both (or --access-log both): a second fallthrough without them,
+        # measured right after the first in every round, so that both see the same machine.
         variants = {"": ft_port}
         groups = {ft_port: ft.pid}
-        if args.metrics == "both":
+        compared_what = "metrics" if args.metrics == "both" else "access log" if args.access_log == "both" else None
+        if compared_what is not None:
             off_port = free_port()
-            off = start_fallthrough(root / "ft-off", off_port, origin_port, args.access_log, False)
+            off = start_fallthrough(root / "ft-off", off_port, origin_port, logging and compared_what != "access log",
+                                    metrics and compared_what != "metrics")
             processes.append(off)
             groups[off_port] = off.pid
-            variants = {" (metrics on)": ft_port, " (metrics off)": off_port}
+            variants = {f" ({compared_what} on)": ft_port, f" ({compared_what} off)": off_port}
         processes.append(start_bare(root, bare_port, www))
         rows = []
         compared = []
@@ -334,7 +342,7 @@ def main() -> int:
                 # less at the mercy of what else the machine did meanwhile than the medians.
                 on, off = ours.values()
                 paired = sorted(a[pick] / b[pick] for a, b in zip(on, off, strict=True))
-                compared.append(f"{label} hits, metrics on / off: {figures[0] / scale:,.0f} / {figures[1] / scale:,.0f} "
+                compared.append(f"{label} hits, {compared_what} on / off: {figures[0] / scale:,.0f} / {figures[1] / scale:,.0f} "
                                 f"{unit} = {figures[0] / figures[1]:.3f}; per round: median {median(paired):.3f}, "
                                 f"range {paired[0]:.3f}-{paired[-1]:.3f}")
                 if label == "4KiB":
@@ -346,7 +354,7 @@ def main() -> int:
                             cpu[name].append(wrk_cpu(f"http://127.0.0.1:{port}{path}", args.connections, args.seconds,
                                                      groups[port])[1])
                     on_cpu, off_cpu = (median(v) for v in cpu.values())
-                    compared.append(f"{label} hits, server CPU per request, metrics on / off: {on_cpu * 1e6:.2f} / "
+                    compared.append(f"{label} hits, server CPU per request, {compared_what} on / off: {on_cpu * 1e6:.2f} / "
                                     f"{off_cpu * 1e6:.2f} us = {on_cpu / off_cpu:.3f} (median of {args.repeat})")
         direct, through = [], []
         for i in range(args.repeat):

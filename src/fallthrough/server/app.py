@@ -160,10 +160,7 @@ class App:
         # The fresh small hit is answered here, without another coroutine, and is never
         # refused: it costs no more than the refusal would.
         if self.s3 is None:
-            hit = self.edge.fast_hit(scope, proto)
-            if hit is not None:
-                if access is not None:
-                    access.note_hit(scope, hit.status, hit.size, started)
+            if self.edge.fast_hit(scope, proto, access, started) is not None:
                 return
         metrics = self.metrics
         if access is not None or metrics is not None:
