@@ -23,10 +23,11 @@ $(MODELS): $(STAMP)
 run: $(STAMP)
 	$(BIN)/fallthrough serve
 
-# Debian packages the tests start: headless Chromium for the dashboard.
+# Debian packages the tests start: headless Chromium for the dashboard, Redis for the fleet.
 DEBIAN := $(VENV)/.installed-debian
 $(DEBIAN): $(STAMP)
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	{ command -v chromium && command -v redis-server; } >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server; }
 	touch $(DEBIAN)
 
 test: $(MODELS) $(DEBIAN)
