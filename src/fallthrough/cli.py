@@ -231,6 +231,18 @@ async def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _fleet_status(args: argparse.Namespace) -> int:
+    from .fleet.status import FleetUnreachable, status, table
+
+    try:
+        report = await status(_settings(args))
+    except FleetUnreachable as exc:
+        print(f"fallthrough: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(report, indent=2) if args.json else table(report))
+    return 0
+
+
 async def _sign_url(args: argparse.Namespace) -> int:
     from .transforms.signing import sign_url
 
@@ -320,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     sign = with_config("sign-url", _sign_url, "add the signature an image transform URL needs (sig=)",
                        "the server's configuration, with [images] signing_key")
     sign.add_argument("url", metavar="URL", help="a path with its query, such as /img/cat.jpg?w=200, or a full URL")
+
+    fleet = commands.add_parser("fleet", help="the fleet this node belongs to ([fleet])")
+    fleet_commands = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    fleet_status = fleet_commands.add_parser("status", help="the nodes: alive or gone, their purge positions")
+    fleet_status.add_argument("--config", metavar="FILE", help="a node's TOML file, with [fleet]")
+    fleet_status.add_argument("--json", action="store_true", help="the report as JSON")
+    fleet_status.set_defaults(run=_fleet_status)
 
     migrate = commands.add_parser("migrate", help="copy the objects a target bucket lacks from a source bucket")
     migrate.add_argument("source", metavar="SOURCE", help="s3://bucket/prefix or file:///dir")

@@ -192,6 +192,27 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """`[fleet]`: this node's name in a fleet of nodes that share a bucket tier and
+    coordinate through Redis (docs/fleet.md)."""
+
+    node: str  # unique in the fleet
+    redis: str  # redis://HOST:PORT/DB (rediss:// with TLS, unix:///path.sock)
+    listen: str  # HOST:PORT of this node's chunk service (castore BlobService), for peers
+    peers: tuple[str, ...] = ()  # HOST:PORT of other nodes' chunk services; beside those Redis tells
+    # How often the purges' durable records in the shared tier are read when Redis cannot be.
+    purge_poll: float = 5.0
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
 class MountSettings:
     """A URL prefix bound to an origin, with the cache policy for what it serves."""
 
@@ -298,6 +319,7 @@ class Settings:
     iiif: list[IiifSettings] = field(default_factory=list)
     log: LogSettings = field(default_factory=LogSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    fleet: FleetSettings | None = None
 
     @property
     def processes(self) -> int:
@@ -325,13 +347,18 @@ def _unknown(table: dict[str, Any], known: set[str], key: str) -> None:
 
 def _tier(raw: object, key: str) -> TierSpec:
     table = _table(raw, key)
-    _unknown(table, {"url", "max_bytes", "allow_http", *S3_OPTIONS}, key)
+    _unknown(table, {"url", "max_bytes", "shared", "allow_http", *S3_OPTIONS}, key)
     url = table.get("url")
     if not isinstance(url, str) or not url:
         raise ConfigError(f"{key}.url: required, a store URL such as 'file:///var/lib/fallthrough/castore'")
     max_bytes = parse_size(table["max_bytes"], f"{key}.max_bytes") if "max_bytes" in table else None
-    options = {k: v for k, v in table.items() if k not in ("url", "max_bytes")}
-    return TierSpec(url, max_bytes, options)
+    shared = _bool(table, "shared", False, key)
+    if shared and max_bytes is not None:
+        raise ConfigError(f"{key}.max_bytes: a shared tier is the fleet's, not one node's to keep within a budget")
+    if shared and tier_scheme(url) == "memory":
+        raise ConfigError(f"{key}.shared: a memory tier is one process's own; share a bucket (s3://) or a directory")
+    options = {k: v for k, v in table.items() if k not in ("url", "max_bytes", "shared")}
+    return TierSpec(url, max_bytes, options, shared)
 
 
 def _store(raw: object) -> StoreSettings:
@@ -351,6 +378,9 @@ def _store(raw: object) -> StoreSettings:
     if not isinstance(tiers_raw, list):
         raise ConfigError("store.tier: expected an array of tables ([[store.tier]])")
     tiers = [_tier(t, f"store.tier[{i}]") for i, t in enumerate(tiers_raw)]
+    shared = [i for i, t in enumerate(tiers) if t.shared]
+    if shared and shared != [len(tiers) - 1]:
+        raise ConfigError(f"store.tier[{shared[0]}].shared: one tier may be shared, the last (the farthest)")
     max_bytes = parse_size(table["max_bytes"], "store.max_bytes") if "max_bytes" in table else None
     if max_bytes is not None and tiers:
         raise ConfigError("store.max_bytes: applies to the default disk tier; with [[store.tier]] give each tier its own max_bytes")
@@ -440,6 +470,47 @@ def _metrics(raw: object) -> MetricsSettings:
     _unknown(table, {"enabled", "public", "listen"}, "metrics")
     listen = _listen(table["listen"], "metrics.listen") if "listen" in table else None
     return MetricsSettings(_bool(table, "enabled", True, "metrics"), _bool(table, "public", False, "metrics"), listen)
+
+
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _fleet(raw: object) -> FleetSettings:
+    table = _table(raw, "fleet")
+    _unknown(table, {"node", "redis", "listen", "peers", "purge_poll"}, "fleet")
+    node = table.get("node")
+    if not isinstance(node, str) or NODE_NAME.fullmatch(node) is None:
+        raise ConfigError(f"fleet.node: required, this node's name in the fleet (letters, digits, '.', '_', '-'; "
+                          f"at most 63), got {node!r}")
+    redis = table.get("redis")
+    if not isinstance(redis, str) or not re.fullmatch(r"(rediss?://[^\s/]+(/\d+)?|unix:///\S+)", redis):
+        raise ConfigError(f"fleet.redis: required, a Redis URL such as 'redis://127.0.0.1:6379/0', got {redis!r}")
+    if "listen" not in table:
+        raise ConfigError("fleet.listen: required, HOST:PORT of this node's chunk service for its peers")
+    listen = _listen(table["listen"], "fleet.listen")
+    peers = table.get("peers", [])
+    if not isinstance(peers, list):
+        raise ConfigError("fleet.peers: expected a list of HOST:PORT")
+    peers = tuple(_listen(p, f"fleet.peers[{i}]") for i, p in enumerate(peers))
+    poll = parse_duration(table.get("purge_poll", FleetSettings.purge_poll), "fleet.purge_poll")
+    if not 0.1 <= poll <= 300:
+        raise ConfigError(f"fleet.purge_poll: expected from 0.1s to 5m, got {table.get('purge_poll')!r}")
+    return FleetSettings(node, redis, listen, peers, poll)
+
+
+def _check_fleet(settings: Settings) -> None:
+    """A fleet keeps its durable records in the shared tier; its chunk service needs an
+    address of its own."""
+    fleet = settings.fleet
+    if fleet is None:
+        return
+    if not any(t.shared for t in settings.store.tiers):
+        raise ConfigError("fleet: needs a [[store.tier]] with shared = true, the bucket every node can reach "
+                          "(the fleet's blobs and durable records live there)")
+    taken = {settings.server.listen: "server.listen", settings.metrics.listen: "metrics.listen",
+             settings.s3.listen if settings.s3 is not None else None: "s3.listen"}
+    if fleet.listen in taken:
+        raise ConfigError(f"fleet.listen: {fleet.listen} is already {taken[fleet.listen]}")
 
 
 def _readable_file(table: dict[str, Any], name: str) -> str | None:
@@ -761,7 +832,8 @@ def parse(text: str, origin: str = "<config>") -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
     try:
-        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif", "log", "metrics"}, "")
+        _unknown(data, {"store", "server", "mount", "s3", "images", "image_route", "iiif", "log", "metrics", "fleet"},
+                 "")
         store = _store(data["store"]) if "store" in data else StoreSettings()
         server = _server(data.get("server", {}))
         mounts = _mounts(data.get("mount", []))
@@ -774,8 +846,10 @@ def parse(text: str, origin: str = "<config>") -> Settings:
         settings = Settings(store=store, server=server, mounts=mounts, s3=s3,
                             images=_images(data.get("images", {})),
                             image_routes=_list(data, "image_route", _image_route), iiif=_list(data, "iiif", _iiif),
-                            log=_log(data.get("log", {})), metrics=_metrics(data.get("metrics", {})))
+                            log=_log(data.get("log", {})), metrics=_metrics(data.get("metrics", {})),
+                            fleet=_fleet(data["fleet"]) if "fleet" in data else None)
         _check_metrics(settings)
+        _check_fleet(settings)
         _check_images(settings)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None

@@ -194,7 +194,20 @@ def serve(settings: Settings, config_path: str | None) -> int:
     write_atomically(pid_path(settings), f"{os.getpid()}\n")
     print(f"fallthrough: serving on {server.scheme}://{server.listen} with {server.workers} worker(s), each taking up to "
           f"{sized.connections:,} connections and {sized.requests:,} requests at once", flush=True)
-    s3 = listener = None
+    s3 = listener = fleet = None
+    if settings.fleet is not None:
+        # Before any worker serves: the purges this node missed while it was away.
+        # In a process of its own: the object-store client's runtime, once it has run in
+        # this process, would not work in the workers forked from it.
+        from .fleet.process import run as run_fleet, run_catch_up
+        catching_up = multiprocessing.get_context("spawn").Process(
+            target=run_catch_up, args=(os.environ[CONFIG_VARIABLE],), name="fallthrough-fleet-catch-up")
+        catching_up.start()
+        catching_up.join()
+        print(f"fallthrough: fleet node {settings.fleet.node!r}, chunk service on {settings.fleet.listen}", flush=True)
+        fleet = multiprocessing.get_context("spawn").Process(
+            target=run_fleet, args=(os.environ[CONFIG_VARIABLE],), name="fallthrough-fleet")
+        fleet.start()
     if settings.metrics.listen is not None:
         print(f"fallthrough: metrics on http://{settings.metrics.listen}/metrics", flush=True)
         listener = multiprocessing.get_context("spawn").Process(
@@ -215,7 +228,7 @@ def serve(settings: Settings, config_path: str | None) -> int:
         run_granian("fallthrough.server.app:build", server.host, server.port, server.workers, server.backlog,
                     sized.connections, on_reload=reloader, tls=tls)
     finally:
-        for child in (s3, listener):
+        for child in (s3, listener, fleet):
             if child is not None:
                 child.terminate()
                 child.join(15)

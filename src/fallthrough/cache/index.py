@@ -49,6 +49,11 @@ def _time(record: dict[str, Any], default: float | None) -> float:
     return float(value)
 
 
+def journal_path(store_path: str) -> str:
+    """Where a node keeps its index's journal, under `store.path`."""
+    return os.path.join(os.path.abspath(store_path), "index", "journal")
+
+
 @dataclass(frozen=True, slots=True)
 class Ban:
     kind: BanKind

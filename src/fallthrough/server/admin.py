@@ -3,6 +3,8 @@
     POST /_fallthrough/purge?url=/path        remove one URL (every variant) now
     POST /_fallthrough/purge?prefix=/path/    ban every key under a prefix
     POST /_fallthrough/purge?tag=name         ban every entry the origin tagged so
+         ...&wait=all[&timeout=10]            in a fleet: answer once every live node applied it
+                                              (per node, in the answer; 504 if one did not in time)
     GET  /_fallthrough/metrics                the node's metrics, Prometheus text (token unless
                                               [metrics] public = true; elsewhere with metrics.listen)
     GET  /_fallthrough/health                 every process of the node, alive or not (no token)
@@ -28,9 +30,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..cache.cache import Cache
+from ..cache.entry import derived_tag
+from ..fleet.link import FleetLink
 from .metrics import Metrics
 from .metrics_files import CONTENT_TYPE
 
+
+# Seconds a purge with ?wait=all waits for every node of the fleet, unless timeout= says.
+WAIT_ALL = 10.0
 
 # The page loads nothing from elsewhere: its script and style are inline, its data the node's.
 DASHBOARD_HEADERS = [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store"),
@@ -55,8 +62,10 @@ class Admin:
     def __init__(self, cache: Cache, token: str | None, key_of: Callable[[str, str], tuple[str, bool] | None],
                  stats: Callable[[], dict] | None = None, *, metrics: Metrics | None = None,
                  metrics_public: bool = False, metrics_elsewhere: bool = False,
-                 node: Callable[[], dict[str, Any]] | None = None, ready: Callable[[], str | None] | None = None) -> None:
+                 node: Callable[[], dict[str, Any]] | None = None, ready: Callable[[], str | None] | None = None,
+                 fleet: FleetLink | None = None) -> None:
         self.cache = cache
+        self.fleet = fleet  # None: a node alone
         self.token = token
         # (path, query) → the cache key and whether it names a family of variants (a
         # transform's path, whose keys add a canonical query); None if no mount serves it
@@ -128,6 +137,18 @@ class Admin:
         if kind in ("url", "prefix") and not value.startswith("/"):
             _json(proto, 400, {"error": f"{kind} must be a path beginning with '/' (or a full URL)"})
             return
+        wait = params.get("wait")
+        if wait not in (None, "all"):
+            _json(proto, 400, {"error": "wait= takes 'all' (answer once every node of the fleet applied it)"})
+            return
+        try:
+            timeout = float(params.get("timeout", WAIT_ALL))
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= 300:
+            _json(proto, 400, {"error": "timeout= takes seconds, more than 0 and at most 300"})
+            return
+        answer: dict[str, Any] = {"purged": kind, "value": value}
         if kind == "url":
             path, _, query = value.partition("?")
             target = self.key_of(path, query)
@@ -135,18 +156,30 @@ class Admin:
                 _json(proto, 404, {"error": f"no mount serves {path}"})
                 return
             key, family = target
-            removed = self.cache.purge_url(key)
+            answer["removed"] = self.cache.purge_url(key)
+            ops = [("url", key)]
+            if self.cache.derives:
+                ops.append(("tag", derived_tag(key)))
             if family:
                 self.cache.purge_prefix(key + "?")
-            _json(proto, 200, {"purged": kind, "value": value, "removed": removed})
+                ops.append(("prefix", key + "?"))
         elif kind == "prefix":
             self.cache.purge_prefix(value)
-            _json(proto, 200, {"purged": kind, "value": value})
+            ops = [("prefix", value)]
         else:
             self.cache.purge_tag(value)
-            _json(proto, 200, {"purged": kind, "value": value})
+            ops = [("tag", value)]
         if self.metrics is not None:
             self.metrics.purged(kind)
+        status = 200
+        if self.fleet is not None:
+            answer["fleet"] = await self.fleet.purge(ops, wait == "all", timeout)
+            nodes = answer["fleet"].get("nodes", {})
+            if wait == "all" and not all(n["applied"] for n in nodes.values()):
+                status = 504  # said, but not every node has it yet: which, is in the answer
+        elif wait == "all":
+            answer["nodes"] = {"": {"applied": True}}  # a node alone is the whole fleet
+        _json(proto, status, answer)
 
     async def _metrics(self, scope, proto) -> None:  # noqa: ANN001
         if self.metrics is None:

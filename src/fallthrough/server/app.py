@@ -16,7 +16,8 @@ import time
 
 from ..cache.cache import Cache, spool_dir
 from ..cache.housekeeper import Housekeeper
-from ..cache.index import Index
+from ..cache.index import Index, journal_path
+from ..fleet.link import FleetLink
 from ..cache.nodelock import NodeLocks
 from ..cache.uses import UseLog, uses_dir
 from ..cache.writes import BudgetGate, WriteHorizon, WritesInFlight, writes_dir
@@ -54,7 +55,7 @@ def settings_from_environment() -> Settings:
 
 
 def index_path(settings: Settings) -> str:
-    return os.path.join(os.path.abspath(settings.store.path), "index", "journal")
+    return journal_path(settings.store.path)
 
 
 class App:
@@ -86,7 +87,8 @@ class App:
         admin = Admin(self.cache, settings.server.admin_token, self._key_of, stats, metrics=self.metrics,
                       metrics_public=settings.metrics.public, metrics_elsewhere=settings.metrics.listen is not None,
                       node=lambda: node_health(self.heartbeat, expected),
-                      ready=lambda: readiness(self.cache.spool_dir, index_path(settings)))
+                      ready=lambda: readiness(self.cache.spool_dir, index_path(settings)),
+                      fleet=FleetLink(settings.fleet, settings.store) if settings.fleet is not None else None)
         self.edge = Edge(self.cache, self.router, admin)
         # The pipes live under the store's tmp directory, named by pid, so that the next
         # start removes a killed worker's (serve.py) instead of leaving them in /tmp.
