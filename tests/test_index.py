@@ -141,3 +141,27 @@ async def test_a_purge_read_back_after_its_sweep_is_listed_once(tmp_path: Path) 
     assert [(p.kind, p.value) for p in first.recent] == [("tag", "fruit")]
     second.catch_up()
     assert [(p.kind, p.value) for p in second.recent] == [("tag", "fruit")]
+
+
+def test_purges_are_remembered_across_a_restart_and_a_compaction(tmp_path: Path) -> None:
+    """A node that restarts must still refuse an entry asked for before a purge it
+    applied (a fill that was running, another node's copy in the fleet)."""
+    import time
+
+    path = str(tmp_path / "journal")
+    index = Index(path)
+    now = time.time()
+    index.put(entry("/gone", b"g", at=now - 5))
+    index.put(entry("/t/x", b"x", tags=("red",), at=now - 5))
+    index.remove("/gone")
+    index.ban("tag", "red")
+    for i in range(200):  # enough dead records for the journal to be compacted when reopened
+        index.put(entry("/churn", str(i).encode(), at=now))
+    index.close()
+    for _ in range(2):  # as it was, then compacted
+        again = Index(path)
+        assert again.superseded(entry("/gone", b"g", at=now - 5))
+        assert again.superseded(entry("/t/x", b"x2", tags=("red",), at=now - 5))
+        assert not again.superseded(entry("/gone", b"g", at=now + 5))  # asked for after the purge
+        assert again.lookup("/churn", {}) is not None
+        again.close()

@@ -107,15 +107,20 @@ class StoreSettings:
     def open(self) -> BlobStore:
         return open_store(self.tier_specs(), self.write, self.compression_level)  # type: ignore[arg-type]
 
-    def open_for_node(self, processes: int) -> tuple[BlobStore, int | None]:
+    def open_for_node(self, processes: int, peers: tuple[str, ...] = ()) -> tuple[BlobStore, int | None]:
         """The store as a server process opens it, and the budget its housekeeper keeps.
 
         The farthest tier holds every blob the index references; when it is a local
         directory its budget is the node's to keep, across all processes, so no process
         wraps it in a budget of its own (cache/housekeeper.py). A budgeted directory
         nearer than that is a copy any process may evict from: each gets a share of it.
-        Memory tiers are each process's own and keep their budget each."""
+        Memory tiers are each process's own and keep their budget each. `peers`: other
+        nodes' chunk services (HOST:PORT), read after this node's own tiers and before
+        the shared one."""
         specs = self.tier_specs()
+        if peers:
+            at = len(specs) - 1 if specs[-1].shared else len(specs)
+            specs = [*specs[:at], *(TierSpec(f"peer://{p}") for p in peers), *specs[at:]]
         record = specs[-1]
         budget = None
         if _is_directory(record.url):

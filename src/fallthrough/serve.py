@@ -232,6 +232,9 @@ def serve(settings: Settings, config_path: str | None) -> int:
             if child is not None:
                 child.terminate()
                 child.join(15)
+        if fleet is not None:
+            from .fleet.process import leave
+            leave(settings)
         with contextlib.suppress(OSError):
             os.unlink(pid_path(settings))
     return 0

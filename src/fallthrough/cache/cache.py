@@ -37,7 +37,8 @@ from .freshness import (
 )
 from .headers import is_weak
 from .housekeeper import Housekeeper
-from .index import Index
+from .fleet_entries import FleetEntries
+from .index import PURGE_MEMORY, Index
 from .parts import PART, content_range, covering, marker, requested, resolve, split_variant
 from .nodelock import NodeLocks
 from .origin import BadObjectPath, Origin, OriginError, OriginResponse, OriginTimeout, failure_reason
@@ -52,6 +53,9 @@ T = TypeVar("T")
 STORE_READ = 8 * 1024 * 1024
 # How often the background sweep applies bans and hands the uses to the housekeeper.
 SWEEP_EVERY = 1.0
+# Seconds by which the nodes' clocks may disagree: an entry from another node counts as
+# fetched this much earlier than its time says, when a purge is held against it.
+FLEET_CLOCK_SLACK = 2.0
 
 
 class LookAgain(Exception):
@@ -65,6 +69,7 @@ class Cache:
         self.store = store
         self.node_locks = node_locks  # set when several workers share the store
         self.index = index
+        index.on_purge = self._forget_purged
         self.spool_dir = spool_dir
         self.bodies = HotBodies(memory_bytes)
         self.fills: dict[tuple[str, tuple[str, ...]], Fill] = {}
@@ -81,6 +86,7 @@ class Cache:
         self.uses = UseLog(None)
         self.writes = WritesInFlight()  # told to the node's housekeeper where the server sets it up
         self.housekeeper: Housekeeper | None = None
+        self.fleet: FleetEntries | None = None  # set by the server in a fleet ([fleet])
 
     # -- lookup and fills -----------------------------------------------------
 
@@ -274,6 +280,7 @@ class Cache:
             await response.aclose()
             fresh = self._refreshed(stale, response.headers, request_time, response_time, policy)
             self.index.put(fresh)
+            self._offer(fresh)
             fill.start_body(FillHead(fresh.status, fresh.headers, fresh.size, True, revalidated=fresh))
             fill.finish(fresh)
             return
@@ -473,6 +480,28 @@ class Cache:
 
     def _replace(self, entry: Entry) -> None:
         self.index.put(entry)
+        self._offer(entry)
+
+    # -- the fleet ------------------------------------------------------------------
+
+    async def from_fleet(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
+        """On a local miss: the entry another node of the fleet stored, now this node's
+        too, if this node can vouch for it. Not if a purge it applied covers the entry
+        (the time it was asked for read as FLEET_CLOCK_SLACK earlier: another node's
+        clock may run ahead), nor if it is older than the purges this node remembers."""
+        if self.fleet is None:
+            return None
+        entry = await self.fleet.find(key, request_headers)
+        if entry is None or entry.response_time < time.time() - PURGE_MEMORY + FLEET_CLOCK_SLACK:
+            return None
+        if self.index.superseded(replace(entry, request_time=entry.request_time - FLEET_CLOCK_SLACK)):
+            return None
+        self.index.put(entry)
+        return entry
+
+    def _offer(self, entry: Entry) -> None:
+        if self.fleet is not None and entry.status != 206:
+            self.fleet.offer(entry)
 
     # -- bodies ---------------------------------------------------------------
 
@@ -516,19 +545,29 @@ class Cache:
     def purge_url(self, key: str, why: str = "purge") -> int:
         """`why`: what the node's recent purges say of it (a purge, or an invalidation by
         an unsafe method or a write through the S3 API)."""
-        self._forget_fills(lambda fill: fill.key == key)
+        self._forget_purged("url", key)
         if self.derives:
             self.purge_tag(derived_tag(key))
         return len(self.index.remove(key, why))
 
     def purge_prefix(self, prefix: str) -> None:
         self.index.ban("prefix", prefix)
-        self._forget_fills(lambda fill: fill.key.startswith(prefix))
+        self._forget_purged("prefix", prefix)
 
     def purge_tag(self, tag: str) -> None:
         self.index.ban("tag", tag)
-        self._forget_fills(lambda fill: fill.head.done() and not fill.head.exception()
-                           and tag in parse_tags(fill.head.result().headers))
+        self._forget_purged("tag", tag)
+
+    def _forget_purged(self, kind: str, value: str) -> None:
+        """A purge another process of the node (or the fleet) applied: the fills here
+        that it covers take no new followers, as for a purge made here."""
+        if kind == "url":
+            self._forget_fills(lambda fill: fill.key == value)
+        elif kind == "prefix":
+            self._forget_fills(lambda fill: fill.key.startswith(value))
+        else:
+            self._forget_fills(lambda fill: fill.head.done() and not fill.head.exception()
+                               and value in parse_tags(fill.head.result().headers))
 
     def _forget_fills(self, matches: Callable[[Fill], bool]) -> None:
         """Fills in flight that a purge covers take no new followers (and store nothing)."""

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,7 +61,10 @@ class Ban:
     time: float
 
     def matches(self, entry: Entry) -> bool:
-        if entry.response_time > self.time:
+        """Whether the ban covers the entry: by key or tag, and asked of the origin before
+        the ban (a response that arrives after a purge but was asked for before it may be
+        the purged object: it is covered)."""
+        if entry.request_time > self.time:
             return False
         if self.kind == "prefix":
             return entry.key.startswith(self.value)
@@ -94,6 +97,9 @@ class Index:
         # The node's latest purges and invalidations, as this process saw them go by in the
         # journal (the dashboard's list; not kept across a restart).
         self.recent: deque[Purge] = deque(maxlen=RECENT_PURGES)
+        # Told of each purge another process wrote to the journal (kind, value), so that
+        # this process's fills in flight that it covers take no more followers.
+        self.on_purge: Callable[[str, str], None] | None = None
         self.refs: Counter[B3Digest] = Counter()
         # Blobs that lost their last entry, and when (monotonic): candidates for collection.
         self.orphans: dict[B3Digest, float] = {}
@@ -181,10 +187,11 @@ class Index:
             self._drop(entry)
 
     def superseded(self, entry: Entry) -> bool:
-        """Whether a purge issued after this response was fetched covers it: a fill that
-        commits after a purge must not bring back what the purge removed."""
+        """Whether a purge issued after this response was asked for covers it: a fill
+        that began before a purge and commits after it must not bring back what the purge
+        removed, even if the origin's answer arrived after the purge."""
         self.catch_up()
-        if self._removed.get(entry.key, 0.0) >= entry.response_time:
+        if self._removed.get(entry.key, 0.0) >= entry.request_time:
             return True
         return any(ban.matches(entry) for ban in (*self.bans, *self._retired))
 
@@ -302,10 +309,15 @@ class Index:
         elif op == "del":
             key, when = _text(record, "key"), _time(record, 0.0)
             self._remove(key)
-            if not replay and self._removed.get(key) != when:  # not our own, read back
+            if replay:
+                if when >= time.time() - PURGE_MEMORY:  # remembered across a restart too
+                    self._removed[key] = max(when, self._removed.get(key, 0.0))
+            elif self._removed.get(key) != when:  # not our own, read back
                 self._removed[key] = when
                 why = record.get("why", "purge")
                 self.recent.append(Purge(when, "url" if why == "purge" else str(why)[:20], key))
+                if self.on_purge is not None:
+                    self.on_purge("url", key)
         elif op == "drop":
             variant = record.get("variant")
             if not isinstance(variant, list) or not all(isinstance(v, str) for v in variant):
@@ -323,9 +335,13 @@ class Index:
                 for entry in list(self.entries()):
                     if ban.matches(entry):
                         self._drop(entry)
+                if ban.time >= time.time() - PURGE_MEMORY and ban not in self._retired:
+                    self._retired.append(ban)  # applied in full; remembered, as after a sweep
             elif ban not in self.bans and ban not in self._retired:  # not our own, read back
                 self.bans.append(ban)
                 self.recent.append(Purge(ban.time, kind, ban.value))
+                if self.on_purge is not None:
+                    self.on_purge(kind, ban.value)
         else:
             raise ValueError("a record's op is 'put', 'del', 'drop' or 'ban'")
 
@@ -336,5 +352,9 @@ class Index:
             scratch._apply(record, replay=True, quiet=True)
         live = [{"op": "put", "entry": e.to_json()} for e in scratch.entries()]
         if len(records) > 64 and len(live) < COMPACT_BELOW * len(records):
-            return live
+            # The purges still remembered stay, before the entries that outlived them: a
+            # fill (or another node's copy) asked for before one must not come back.
+            remembered = [{"op": "del", "key": k, "time": t, "why": "purge"} for k, t in scratch._removed.items()]
+            remembered += [{"op": "ban", "kind": b.kind, "value": b.value, "time": b.time} for b in scratch._retired]
+            return remembered + live
         return None

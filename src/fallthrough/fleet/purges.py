@@ -192,6 +192,7 @@ class Follower:
         self.shared_ok: bool | None = None
         self.lag = 0.0  # seconds from issue to applied here, of the last purge applied
         self._polled = 0.0
+        self._unacked: list[tuple[str, float, float]] = []  # (purge id, when applied, lag)
 
     # -- starting: catch up before serving --------------------------------------------
 
@@ -269,6 +270,7 @@ class Follower:
                 else:
                     applied += await self._apply(purge)
                 position.stream_id = start
+            await self._ack()
             if applied:
                 self._save()
             block = None  # then take what is there without waiting
@@ -291,6 +293,8 @@ class Follower:
         except RecordsUnavailable as exc:
             self._shared(False, exc)
             return False
+        finally:
+            await self._ack()
         self._shared(True)
         return True
 
@@ -305,14 +309,23 @@ class Follower:
         position.note(purge["id"])
         position.issued = max(position.issued, float(purge["time"]))
         self.applied_count += 1
+        self._unacked.append((purge["id"], time.time(), self.lag))
+        return 1
+
+    async def _ack(self) -> None:
+        """Say which purges this node applied (for ?wait=all): a batch in one round trip,
+        so that a node far from Redis keeps up with purges issued back to back."""
+        acks, self._unacked = self._unacked, []
+        if not acks:
+            return
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(f"ft:acks:{purge['id']}", self.node, json.dumps({"time": time.time(), "lag": self.lag}))
-                pipe.expire(f"ft:acks:{purge['id']}", ACKS_KEPT)
+                for purge_id, applied, lag in acks:
+                    pipe.hset(f"ft:acks:{purge_id}", self.node, json.dumps({"time": applied, "lag": lag}))
+                    pipe.expire(f"ft:acks:{purge_id}", ACKS_KEPT)
                 await pipe.execute()
         except (RedisError, OSError):
-            pass  # the ack is for ?wait=all only; the purge is applied
-        return 1
+            pass  # the acks are for ?wait=all only; the purges are applied
 
     # -- running ------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ import time
 from ..cache.cache import Cache, spool_dir
 from ..cache.housekeeper import Housekeeper
 from ..cache.index import Index, journal_path
-from ..fleet.link import FleetLink
+from ..fleet.entries import SharedEntries
+from ..fleet.link import FleetLink, shared_records
 from ..cache.nodelock import NodeLocks
 from ..cache.uses import UseLog, uses_dir
 from ..cache.writes import BudgetGate, WriteHorizon, WritesInFlight, writes_dir
@@ -63,11 +64,15 @@ class App:
 
     def __init__(self, settings: Settings, front: str = "edge") -> None:
         self.settings = settings
-        store, budget = settings.store.open_for_node(settings.processes)
+        fleet = settings.fleet
+        peers = tuple(p for p in fleet.peers if p != fleet.listen) if fleet is not None else ()  # one config for all
+        store, budget = settings.store.open_for_node(settings.processes, peers)
         locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
             if settings.processes > 1 else None
         index = Index(index_path(settings))
         self.cache = Cache(store, index, spool_dir(settings.store.path), settings.store.memory_bytes, locks)
+        if fleet is not None:
+            self.cache.fleet = SharedEntries(shared_records(settings.store), store)
         run = run_dir(settings.store.path)
         self.cache.uses = UseLog(uses_dir(run))
         self.cache.writes = WritesInFlight(WriteHorizon(writes_dir(run)), BudgetGate(run))

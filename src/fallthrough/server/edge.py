@@ -448,6 +448,11 @@ class Edge:
                 and self.cache.lookup(key, headers)):
             await self._get(proto, method, headers, mount, key, rest, query)
             return
+        cache = self.cache
+        if cache.fleet is not None and (key, cache.variant_of(key, headers)) not in cache.fills \
+                and await cache.from_fleet(key, headers) is not None and cache.lookup(key, headers) is not None:
+            await self._get(proto, method, headers, mount, key, rest, query)  # another node stored it
+            return
         fill = self._fill(mount, key, rest, query, headers, None)
         reason = "vary-miss" if self.cache.index.vary_of(key) else "uri-miss"
         await self._follow(proto, method, headers, mount, key, rest, query, fill, None, 0.0, reason)

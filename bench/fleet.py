@@ -1,0 +1,552 @@
+"""A fleet of three nodes on one machine, made to feel like regions, in one run.
+
+It starts a real redis-server, a real SeaweedFS (the shared tier's bucket), an HTTP origin
+that counts what it sends, and three `fallthrough serve` nodes with [fleet]; each node
+reaches Redis through a latency proxy of its own (tests/latency_proxy.py, --latency one
+way, so a command costs twice that), as a node in another region would.
+
+  1. purge propagation: --purges purges issued round-robin on the nodes (one after
+     another, without wait=all); per purge, the last node's ack (`ft:acks:<id>`, read
+     from Redis directly) minus the moment the API answered. One machine, one clock; a
+     figure below zero is a purge every node had applied before its answer arrived.
+     --gap spaces the purges out: back to back, a node's queue is part of the figure.
+     Targets: p50 <= 50 ms and p99 <= 250 ms, each plus the proxy's round trip, and no
+     purge without an ack from every live node.
+  2. peer read: a --peer-size blob read from another process's BlobService through a
+     peer:// tier, MB/s, beside the same read from the file store directly.
+  3. a cold --cold-size object fetched through n0, then n1, then n2: origin requests,
+     origin bytes and time, for the fleet and for three independent nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import redis
+
+from fallthrough.castore import B3Digest
+from fallthrough.castore.open import TierSpec, open_store
+
+from common import MiB, ROOT, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, table, verdict
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+from edge_server import TOKEN, EdgeServer, request  # noqa: E402
+from fleet_harness import FleetNode  # noqa: E402
+from latency_proxy import LatencyProxy  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+from seaweed import start_seaweedfs  # noqa: E402
+
+NODES = ("n0", "n1", "n2")
+BUCKET = "fallthrough-bench"
+SMALL_PATHS = 30  # cached objects the purges name, round-robin
+PIECE = MiB
+TARGET_P50_MS, TARGET_P99_MS = 50.0, 250.0
+
+
+def parse_ms(text: str) -> float:
+    """'5ms', '0.5s', '5' (ms) -> seconds."""
+    value = text.strip().lower()
+    try:
+        if value.endswith("ms"):
+            return float(value[:-2]) / 1000
+        if value.endswith("s"):
+            return float(value[:-1])
+        return float(value) / 1000
+    except ValueError:
+        raise SystemExit(f"bad duration {text!r}: use e.g. 5ms or 0.005s") from None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest rank: always a value that was measured (p99 of 200 purges is the third worst)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def spread(values_ms: Sequence[float]) -> list[str]:
+    """p50, p95, p99 and max, as table cells."""
+    return [f"{percentile(values_ms, q):.1f}" for q in (0.5, 0.95, 0.99)] + [f"{max(values_ms):.1f}"]
+
+
+# -- the origin ---------------------------------------------------------------------
+
+
+class CountingOrigin:
+    """An HTTP origin on loopback that counts, per path, the requests it answered and the
+    body bytes it actually wrote to the socket: what a fleet saves an origin is measured
+    at the origin, not inferred from the nodes."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.requests: dict[str, int] = {}
+        self.sent: dict[str, int] = {}
+        self.lock = threading.Lock()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+                self._answer(body=True)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                self._answer(body=False)
+
+            def _answer(self, body: bool) -> None:
+                path = self.path.split("?", 1)[0]
+                with origin.lock:
+                    data = origin.objects.get(path)
+                    origin.requests[path] = origin.requests.get(path, 0) + 1
+                if data is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Cache-Control", "max-age=3600")
+                self.end_headers()
+                if not body:
+                    return
+                view = memoryview(data)
+                for at in range(0, len(data), PIECE):
+                    piece = view[at:at + PIECE]
+                    self.wfile.write(piece)
+                    with origin.lock:
+                        origin.sent[path] = origin.sent.get(path, 0) + len(piece)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="origin", daemon=True)
+
+    def start(self) -> CountingOrigin:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def put(self, path: str, data: bytes) -> None:
+        with self.lock:
+            self.objects[path] = data
+
+    def counts(self, path: str) -> tuple[int, int]:
+        with self.lock:
+            return self.requests.get(path, 0), self.sent.get(path, 0)
+
+
+def mounts(origin: CountingOrigin) -> str:
+    return f'[[mount]]\nurl_prefix = "/o"\norigin = "{origin.url}"\n'
+
+
+# -- figure 1: purges ----------------------------------------------------------------
+
+
+def redis_rtt(direct_port: int, proxy_port: int, samples: int = 50) -> tuple[float, float]:
+    """(direct, through a proxy) median seconds of a PING."""
+    results = []
+    for port in (direct_port, proxy_port):
+        client = redis.Redis(port=port, socket_timeout=5)
+        try:
+            client.ping()  # connected before timing
+            times = []
+            for _ in range(samples):
+                started = time.perf_counter()
+                client.ping()
+                times.append(time.perf_counter() - started)
+            results.append(median(times))
+        finally:
+            client.close()
+    return results[0], results[1]
+
+
+def wait_for(check: Callable[[], bool], seconds: float) -> bool:
+    """Whether `check` came true within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def purge(node: FleetNode, path: str) -> tuple[str, float, float]:
+    """(purge id, seconds the API took, unix time it answered)."""
+    started = time.perf_counter()
+    reply = request(f"{node.url}/_fallthrough/purge?url={path}", "POST", {"Authorization": f"Bearer {TOKEN}"})
+    answered = time.time()
+    took = time.perf_counter() - started
+    if reply.status != 200:
+        raise RuntimeError(f"purge of {path} on {node.name}: {reply.status} {reply.body[:300]!r}")
+    answer = json.loads(reply.body)
+    return answer["fleet"]["id"], took, answered
+
+
+def live_nodes(client: redis.Redis) -> list[str]:
+    return [n for n in NODES if client.exists(f"ft:node:{n}")]
+
+
+def read_acks(client: redis.Redis, ids: Sequence[str]) -> list[dict[str, float]]:
+    """Per purge: node -> the unix time it said it applied the purge."""
+    pipe = client.pipeline(transaction=False)
+    for purge_id in ids:
+        pipe.hgetall(f"ft:acks:{purge_id}")
+    return [{k.decode(): float(json.loads(v)["time"]) for k, v in acks.items()} for acks in pipe.execute()]
+
+
+@dataclass
+class Purges:
+    api: list[float]  # seconds from request to answer, per purge
+    lags: list[float]  # seconds from the answer to the last live node's ack, per purge acked by all
+    missing: int  # purges some live node never acked
+    live: list[str]
+
+
+def purge_figure(nodes: list[FleetNode], direct: redis.Redis, count: int, gap: float) -> Purges:
+    live = live_nodes(direct)
+    for i, node in enumerate(nodes):  # first use opens each node's connections: not what is measured
+        purge(node, f"/o/p/{i}")
+    issued: list[tuple[str, float, float]] = []
+    for i in range(count):
+        issued.append(purge(nodes[i % len(nodes)], f"/o/p/{i % SMALL_PATHS}"))
+        if gap:
+            time.sleep(gap)
+    ids = [p[0] for p in issued]
+
+    def complete() -> bool:
+        return all(set(live) <= set(acks) for acks in read_acks(direct, ids))
+
+    wait_for(complete, 15)  # what is still missing then is counted, not waited for
+    acks = read_acks(direct, ids)
+    lags, missing = [], 0
+    for (_, _, answered), got in zip(issued, acks, strict=True):
+        if not set(live) <= set(got):
+            missing += 1
+            continue
+        lags.append(max(got[n] for n in live) - answered)
+    return Purges([p[1] for p in issued], lags, missing, live)
+
+
+# -- figure 2: peer reads ------------------------------------------------------------
+
+# A node's chunk service in a process of its own, as a peer is: started with the store
+# URL, it prints its port and serves until its stdin closes.
+_BLOB_SERVER = """
+import asyncio, sys
+from fallthrough.castore.blob_server import BlobServer
+from fallthrough.castore.open import open_store
+
+async def main():
+    store = open_store(sys.argv[1])
+    server = BlobServer(store, "127.0.0.1:0")
+    print(await server.start(), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop(None)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def put_file(store_url: str, path: Path) -> B3Digest:
+    store = open_store(store_url)
+    try:
+        async with store.open_write() as writer:
+            with open(path, "rb") as f:
+                while block := f.read(4 * MiB):
+                    await writer.write(block)
+            return await writer.close()
+    finally:
+        await store.close()
+
+
+async def timed_read(tiers: list[str], digest: B3Digest) -> tuple[float, int]:
+    """Seconds to read the whole blob through a store over `tiers` (a new store each time,
+    so a memory tier in front starts empty), and the bytes read."""
+    store = open_store([TierSpec(t) for t in tiers])
+    try:
+        started = time.perf_counter()
+        reader = await store.open_read(digest)
+        got = 0
+        async for part in reader.iter_range():
+            got += len(part)
+        return time.perf_counter() - started, got
+    finally:
+        await store.close()
+
+
+def peer_figure(root: Path, size: int, repeat: int, latency: float, stack: ExitStack) -> dict[str, float]:
+    store_dir = root / "peer-store"
+    store_url = f"file://{store_dir}"
+    digest = asyncio.run(put_file(store_url, ensure_file("random", size)))
+    server = subprocess.Popen([sys.executable, "-c", _BLOB_SERVER, store_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, start_new_session=True)
+    stack.callback(stop_child, server)
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    if not line.strip().isdigit():
+        raise RuntimeError("the blob server did not start")
+    port = int(line)
+    if latency > 0:
+        proxy = stack.enter_context(LatencyProxy("127.0.0.1", port, latency))
+        port = proxy.port
+    peer_tiers, direct_tiers = ["memory://", f"peer://127.0.0.1:{port}"], [store_url]
+    peer, direct = [], []
+    for _ in range(repeat):
+        for tiers, into in ((peer_tiers, peer), (direct_tiers, direct)):
+            seconds, got = asyncio.run(timed_read(tiers, digest))
+            if got != size:
+                raise RuntimeError(f"read {got} of {size} bytes through {tiers[-1]}")
+            into.append(size / seconds / 1e6)
+    stop_child(server)
+    return {"peer": median(peer), "direct": median(direct)}
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        if process.stdin is not None:
+            process.stdin.close()  # the server's cue to stop
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- figure 3: a cold object ---------------------------------------------------------
+
+
+def download(node: EdgeServer, path: str) -> tuple[int, str]:
+    """(body bytes, X-Cache) of one GET, the body streamed and dropped."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=300)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+        got = 0
+        while data := response.read(PIECE):
+            got += len(data)
+        return got, response.getheader("x-cache") or "-"
+    finally:
+        conn.close()
+
+
+@dataclass
+class Cold:
+    requests: int  # at the origin
+    sent: int  # body bytes the origin sent
+    total: float  # seconds, all three nodes
+    each: list[float]  # seconds per node
+    caches: list[str]  # each node's X-Cache
+
+
+def cold_figure(nodes: Sequence[EdgeServer], origin: CountingOrigin, path: str, size: int) -> Cold:
+    """The object through each node in turn; each fill is let finish (stored) before the
+    next node asks, as when a second region asks a while after the first."""
+    before = origin.counts(path)
+    started = time.perf_counter()
+    each, caches = [], []
+    for node in nodes:
+        t = time.perf_counter()
+        got, cache = download(node, "/o" + path)
+        if got != size:
+            raise RuntimeError(f"{path} through {node.url}: {got} of {size} bytes")
+        node.wait_idle(timeout=300)
+        each.append(time.perf_counter() - t)
+        caches.append(cache)
+    total = time.perf_counter() - started
+    after = origin.counts(path)
+    return Cold(after[0] - before[0], after[1] - before[1], total, each, caches)
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+def stop_strays(workdir: Path) -> None:
+    """Stop a SeaweedFS this process started in `workdir` whose start was cut short (by
+    Ctrl-C, say) before it was handed back: found by its parent and its folder, so
+    nothing else on the machine is touched."""
+    mark = f"-dir={workdir}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            found = parent == os.getpid() and mark in (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if found:
+            os.kill(int(entry.name), signal.SIGKILL)
+            try:
+                os.waitpid(int(entry.name), 0)
+            except ChildProcessError:
+                pass  # already reaped
+
+
+def show_logs(root: Path) -> None:
+    for log in sorted(root.glob("*/server.log")):
+        lines = log.read_text(errors="replace").splitlines()[-15:]
+        print(f"{log.relative_to(root)} (last lines):\n" + "\n".join(lines), file=sys.stderr)
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--purges", type=int, default=1000, help="purges to issue (default 1000)")
+    parser.add_argument("--latency", default="5ms", help="one-way delay between each node and Redis (default 5ms)")
+    parser.add_argument("--gap", default="0ms",
+                        help="pause after each purge (default 0ms: back to back, so the figure includes any queue "
+                             "at the nodes; a gap longer than the propagation shows one purge on its own)")
+    parser.add_argument("--purge-poll", default="5s", help="the nodes' fleet.purge_poll (default 5s, as shipped)")
+    parser.add_argument("--peer-size", type=parse_size, default=64 * MiB, help="blob for the peer read (default 64MiB)")
+    parser.add_argument("--peer-latency", default="0ms",
+                        help="one-way delay between the reader and its peer (default 0ms: loopback)")
+    parser.add_argument("--cold-size", type=parse_size, default=64 * MiB,
+                        help="object fetched cold through every node (default 64MiB)")
+    args = parser.parse_args()
+    if args.purges < 1 or args.repeat < 1:
+        parser.error("--purges and --repeat take at least 1")
+    latency, peer_latency = parse_ms(args.latency), parse_ms(args.peer_latency)
+    # A kill (or a closed terminal) stops the run the way Ctrl-C does, so every server it
+    # started is stopped too rather than left running in its own session.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+    root = fresh_dir("fleet")
+
+    def logs_on_failure(kind: type[BaseException] | None, *_: object) -> bool:
+        if kind is not None and not issubclass(kind, KeyboardInterrupt):
+            show_logs(root)
+        return False
+
+    try:
+        with ExitStack() as stack:
+            stack.callback(shutil.rmtree, root, ignore_errors=True)
+            # Before the folder goes (exits run last first): the nodes' logs say why it failed.
+            stack.push(logs_on_failure)
+            print(f"peer read of {fmt_size(args.peer_size)} ...", file=sys.stderr, flush=True)
+            peer = peer_figure(root, args.peer_size, args.repeat, peer_latency, stack)
+
+            print("starting redis, SeaweedFS, the origin and three nodes ...", file=sys.stderr, flush=True)
+            redis_server = RedisServer(root / "redis")
+            stack.callback(redis_server.stop)  # before start: a start cut short is stopped too
+            redis_server.start()
+            stack.callback(stop_strays, root / "seaweedfs")
+            seaweed = start_seaweedfs(root / "seaweedfs")
+            stack.callback(seaweed.stop)
+            os.environ.update(seaweed.env)  # the nodes reach the bucket with these
+            seaweed.create_bucket(BUCKET)
+            shared_url = f"s3://{BUCKET}/run-{os.getpid()}-{int(time.time())}"
+            origin = CountingOrigin().start()
+            stack.callback(origin.stop)
+            for i in range(SMALL_PATHS):
+                origin.put(f"/p/{i}", os.urandom(1024))
+            cold_path = f"/cold-{fmt_size(args.cold_size)}.bin"
+            origin.put(cold_path, ensure_file("random", args.cold_size).read_bytes())
+
+            proxies = [stack.enter_context(LatencyProxy("127.0.0.1", redis_server.port, latency)) for _ in NODES]
+            probe = stack.enter_context(LatencyProxy("127.0.0.1", redis_server.port, latency))
+            nodes = []
+            for name, proxy in zip(NODES, proxies, strict=True):
+                node = FleetNode(root / name, name, f"redis://{proxy.address}/0", shared_url, mounts(origin),
+                                 purge_poll=args.purge_poll)
+                stack.callback(node.stop)
+                nodes.append(node.start())
+            direct = redis.Redis(port=redis_server.port, socket_timeout=5)
+            stack.callback(direct.close)
+            if not wait_for(lambda: len(live_nodes(direct)) == len(NODES), 20):
+                raise RuntimeError("not every node beats in Redis")
+            for node in nodes:
+                for i in range(SMALL_PATHS):
+                    node.get(f"/o/p/{i}")
+                node.wait_idle()
+
+            rtt_direct, rtt_proxied = redis_rtt(redis_server.port, probe.port)
+            added = rtt_proxied - rtt_direct
+            print(f"{args.purges} purges ...", file=sys.stderr, flush=True)
+            purges = purge_figure(nodes, direct, args.purges, parse_ms(args.gap))
+
+            print(f"cold {fmt_size(args.cold_size)} through the fleet ...", file=sys.stderr, flush=True)
+            fleet_cold = cold_figure(nodes, origin, cold_path, args.cold_size)
+            for node in nodes:
+                node.stop()
+
+            print(f"cold {fmt_size(args.cold_size)} through independent nodes ...", file=sys.stderr, flush=True)
+            alone = []
+            for name in NODES:
+                workdir = root / f"alone-{name}"
+                workdir.mkdir()
+                store = f'[[store.tier]]\nurl = "file://{workdir / "castore"}"\nmax_bytes = "1GiB"\n'
+                node = EdgeServer(workdir, mounts(origin), store=store, server='[log]\nlevel = "info"\n')
+                stack.callback(node.stop)
+                alone.append(node.start())
+            alone_cold = cold_figure(alone, origin, cold_path, args.cold_size)
+    except KeyboardInterrupt:
+        print("interrupted; everything started is stopped", file=sys.stderr)
+        return 130
+
+    lags_ms = [x * 1000 for x in purges.lags]
+    api_ms = [x * 1000 for x in purges.api]
+    added_ms = added * 1000
+    gap = f", {parse_ms(args.gap) * 1000:g} ms apart" if parse_ms(args.gap) else ", back to back"
+    print(f"\n1. purge propagation: {args.purges} purges round-robin on {len(NODES)} nodes{gap}, each node "
+          f"{latency * 1000:g} ms one way from Redis (through its proxy)")
+    print(f"   Redis PING: {rtt_direct * 1000:.2f} ms direct, {rtt_proxied * 1000:.2f} ms through a proxy: "
+          f"the proxy adds {added_ms:.1f} ms a round trip")
+    rows = []
+    if lags_ms:
+        rows.append(["API answered -> last node's ack", *spread(lags_ms)])
+    rows.append(["API request -> answer", *spread(api_ms)])
+    print(table(["ms", "p50", "p95", "p99", "max"], rows))
+    print(f"   purges lacking an ack from a live node ({', '.join(purges.live)}): {purges.missing}")
+
+    print(f"\n2. peer read of {fmt_size(args.peer_size)}, median of {args.repeat}"
+          + (f", peer {peer_latency * 1000:g} ms one way" if peer_latency else ", loopback"))
+    print(table(["read", "MB/s"], [
+        ["peer:// (BlobService in another process) into memory://", f"{peer['peer']:.0f}"],
+        ["file:// store directly", f"{peer['direct']:.0f}"],
+        ["ratio peer / direct", f"{peer['peer'] / peer['direct']:.2f}"]]))
+
+    print(f"\n3. a cold {fmt_size(args.cold_size)} object through n0, then n1, then n2 (each fill stored before "
+          f"the next asks)")
+    cold_rows = []
+    for label, result in (("fleet (shared tier)", fleet_cold), ("independent nodes", alone_cold)):
+        cold_rows.append([label, result.requests, f"{result.sent / MiB:.1f}", f"{result.total:.2f}",
+                          " / ".join(f"{s:.2f}" for s in result.each), " / ".join(result.caches)])
+    print(table(["setup", "origin requests", "origin MiB", "total s", "n0 / n1 / n2 s", "X-Cache"], cold_rows))
+
+    print()
+    if lags_ms:
+        p50, p99 = percentile(lags_ms, 0.5), percentile(lags_ms, 0.99)
+        print(f"purge p50 {p50:.1f} ms <= {TARGET_P50_MS:g} + {added_ms:.1f} ms: "
+              f"{verdict(p50 <= TARGET_P50_MS + added_ms)}")
+        print(f"purge p99 {p99:.1f} ms <= {TARGET_P99_MS:g} + {added_ms:.1f} ms: "
+              f"{verdict(p99 <= TARGET_P99_MS + added_ms)}")
+    else:
+        print("purge p50 / p99: no purge was acked by every live node: MISS")
+    print(f"every purge acked by every live node: {purges.missing} lacking: {verdict(purges.missing == 0)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
