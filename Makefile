@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/images.py
 	$(BIN)/python bench/avatars.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) .demo-store .bench

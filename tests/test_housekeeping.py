@@ -145,7 +145,7 @@ def test_another_process_takes_over_when_the_housekeeper_dies(tmp_path: Path, or
         for path in bodies:
             assert server.get("/o" + path).body == bodies[path]
         server.wait_idle()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15  # its first pass books the whole store: on a busy machine, seconds
         while _disk_bytes(castore) > 1 * MiB:
             assert time.monotonic() < deadline, "the new housekeeper did not keep the budget"
             time.sleep(0.05)

@@ -197,7 +197,7 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
-class FleetSettings:
+class FleetSettings(_Listener):
     """`[fleet]`: this node's name in a fleet of nodes that share a bucket tier and
     coordinate through Redis (docs/fleet.md)."""
 
@@ -207,14 +207,6 @@ class FleetSettings:
     peers: tuple[str, ...] = ()  # HOST:PORT of other nodes' chunk services; beside those Redis tells
     # How often the purges' durable records in the shared tier are read when Redis cannot be.
     purge_poll: float = 5.0
-
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)

@@ -542,13 +542,13 @@ class Cache:
 
     # -- purge ----------------------------------------------------------------
 
-    def purge_url(self, key: str, why: str = "purge") -> int:
+    def purge_url(self, key: str, why: str = "purge", at: float | None = None) -> int:
         """`why`: what the node's recent purges say of it (a purge, or an invalidation by
         an unsafe method or a write through the S3 API)."""
         self._forget_purged("url", key)
         if self.derives:
             self.purge_tag(derived_tag(key))
-        return len(self.index.remove(key, why))
+        return len(self.index.remove(key, why, at))
 
     def purge_prefix(self, prefix: str) -> None:
         self.index.ban("prefix", prefix)

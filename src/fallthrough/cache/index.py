@@ -170,10 +170,11 @@ class Index:
         self._log({"op": "put", "entry": entry.to_json()})
         return self._put(entry)
 
-    def remove(self, key: str, why: str = "purge") -> list[Entry]:
+    def remove(self, key: str, why: str = "purge", at: float | None = None) -> list[Entry]:
         """Every variant of a URL's key, gone now (a URL purge, an unsafe method, a body
-        the store lost: `why` says which, for the recent purges)."""
-        now = time.time()
+        the store lost: `why` says which, for the recent purges). `at`: the time it
+        counts from, when not now (what was asked of the origin since stays)."""
+        now = time.time() if at is None else at
         self._log({"op": "del", "key": key, "time": now, "why": why})
         self._removed[key] = now
         self.recent.append(Purge(now, "url" if why == "purge" else why, key))
@@ -191,7 +192,7 @@ class Index:
         that began before a purge and commits after it must not bring back what the purge
         removed, even if the origin's answer arrived after the purge."""
         self.catch_up()
-        if self._removed.get(entry.key, 0.0) >= entry.request_time:
+        if self._removed.get(entry.key, 0.0) > entry.request_time:
             return True
         return any(ban.matches(entry) for ban in (*self.bans, *self._retired))
 

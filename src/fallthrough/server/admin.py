@@ -175,7 +175,7 @@ class Admin:
         if self.fleet is not None:
             answer["fleet"] = await self.fleet.purge(ops, wait == "all", timeout)
             nodes = answer["fleet"].get("nodes", {})
-            if wait == "all" and not all(n["applied"] for n in nodes.values()):
+            if wait == "all" and ("error" in answer["fleet"] or not all(n["applied"] for n in nodes.values())):
                 status = 504  # said, but not every node has it yet: which, is in the answer
         elif wait == "all":
             answer["nodes"] = {"": {"applied": True}}  # a node alone is the whole fleet

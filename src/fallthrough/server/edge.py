@@ -754,12 +754,14 @@ class Edge:
         note_upstream(proto, time.monotonic() - asked)  # to its head; its body is counted as it goes
         failure_log.answered(key, mount.origin.name, response.status, response.reason)
         if invalidates(scope.method, response.status):
-            # RFC 9111 §4.4: the target, and what Location / Content-Location name on this edge.
-            self.cache.purge_url(key, why="invalidated")
+            # RFC 9111 §4.4: the target, and what Location / Content-Location name on this
+            # edge; what was stored before this request was made (its own answer may be
+            # stored next, and what is asked for after it stays).
+            self.cache.purge_url(key, why="invalidated", at=request_time)
             for name in ("location", "content-location"):
                 target = self._local_key(response.headers.get(name), scope)
                 if target is not None:
-                    self.cache.purge_url(target, why="invalidated")
+                    self.cache.purge_url(target, why="invalidated", at=request_time)
         if (scope.method == "POST" and self._local_key(response.headers.get("content-location"), scope) == key
                 and reusable_post(response.status, scope.headers, response.headers, mount.policy)):
             # RFC 9110 §9.3.3: the answer names the POST's own URI as its content, fresh
