@@ -133,3 +133,20 @@ def test_a_request_after_a_purge_does_not_join_a_fill_that_began_before_it(tmp_p
         assert early == [old]  # that request was older than the purge: it gets what it asked for, whole
         n0.wait_idle()
         assert n0.get("/o/slow").body == new
+
+
+def test_without_redis_a_cold_object_costs_at_most_one_origin_request_per_node(tmp_path: Path, s3_url: str,
+                                                                               origin: OriginServer) -> None:
+    body = os.urandom(1024 * 1024)
+    origin.put("/cold", body, headers={"Cache-Control": "max-age=600"}, chunk_size=64 * 1024, chunk_delay=0.01)
+    with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+        fleet.redis.stop()
+        got: list[bytes] = []
+        clients = [threading.Thread(target=lambda node=node: got.append(node.get("/o/cold").body))
+                   for node in fleet.nodes for _ in range(10)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        assert len(got) == 30 and all(sha(b) == sha(body) for b in got)
+        assert 1 <= origin.count("/cold") <= 3
