@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from fallthrough.cache.cache import FLEET_CLOCK_SLACK
+from edge_server import TOKEN
 from fleet_harness import Fleet, until
 from origin_server import OriginServer
 from test_fleet_purges import mounts, purge, serves_fresh
@@ -46,6 +47,9 @@ def test_what_one_node_stored_the_others_serve_without_the_origin(tmp_path: Path
         assert n2.get("/o/big", headers={"Range": "bytes=100-199"}).body == body[100:200]
         assert n1.get("/o/big").header("x-cache") == "HIT"
         assert origin.count("/big") == 1
+        time.sleep(1.2)  # the metrics are folded once a second
+        scraped = n1.get("/_fallthrough/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).body.decode()
+        assert "fallthrough_fleet_entries_found_total 1.0" in scraped.splitlines()
 
 
 def test_a_purged_object_is_not_taken_from_the_fleet(tmp_path: Path, s3_url: str, origin: OriginServer) -> None:

@@ -15,6 +15,8 @@ from .entry import Entry
 
 
 class FleetEntries(Protocol):
+    found: int  # entries taken from the fleet so far (origin requests saved), for the metrics
+
     async def find(self, key: str, request_headers: Mapping[str, str]) -> Entry | None:
         """The fleet's entry for the key and the request's variant, its blob present
         where this node can read it; None if there is none (or the fleet cannot say)."""

@@ -147,6 +147,8 @@ class Metrics:
                                  registry=None, multiprocess_mode="livemax")
         self.memory_bytes = Gauge("fallthrough_memory_bodies_bytes", "Bytes of small bodies kept in memory",
                                   fronts, registry=None, multiprocess_mode="livesum")
+        self.fleet_found = Counter("fallthrough_fleet_entries_found", "Misses answered from an entry another node "
+                                   "of the fleet stored: origin requests saved", registry=None)
         self.purges = Counter("fallthrough_purges", "Purges through the admin API, by kind", ("kind",),
                               registry=None)
         self.transform_runs = Counter("fallthrough_transforms", "Transforms run, by kind and status",
@@ -236,6 +238,8 @@ class Metrics:
             self.resident.labels(self.front).set(rss)
         if self._refused is not None:
             self._grow(self.transform_refused, (), self._refused())
+        if cache.fleet is not None:
+            self._grow(self.fleet_found, (), cache.fleet.found)
         self._fold_store()
 
     def _fold_timings(self) -> None:
