@@ -441,6 +441,37 @@ async def test_http_retries_a_request_whose_reused_connection_answers_garbage() 
         server.close()
 
 
+async def test_http_a_response_read_in_before_the_body_ended_answers_no_request() -> None:
+    """The surplus came in (another piece from the socket) while the client was still
+    reading the body it trails: it waits in the connection's own buffer, not in the
+    kernel, when the response ends, and must spoil the connection as surely."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + path[1:5])
+                await writer.drain()
+                if path == b"/smug":
+                    await asyncio.sleep(0.01)
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
+                    await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=2)
+    try:
+        for _ in range(3):
+            response = await origin.fetch("GET", "/smug", "", {})
+            await asyncio.sleep(0.1)  # the surplus arrives before the body is read
+            assert await read_all(response) == b"smug"
+            await asyncio.sleep(SETTLE + 0.05)
+            assert await read_all(await origin.fetch("GET", "/next", "", {})) == b"next"
+    finally:
+        await origin.close()
+        server.close()
+
+
 async def test_http_a_response_smuggled_right_behind_another_answers_no_request() -> None:
     """The surplus comes a moment after the response it trails (another write): the
     connection waits to settle before it is used again, so the surplus spoils it instead

@@ -91,6 +91,11 @@ class _Socket(asyncio.Protocol):
         self._arrived.set()
         self._drained.set()
 
+    def holds_unread(self) -> bool:
+        """Whether bytes (or a close) arrived that nobody has read yet: after a response
+        ended as framed, they can only be a response nobody asked for."""
+        return bool(self._pieces) or self._eof
+
     def pause_writing(self) -> None:
         self._drained.clear()
 
@@ -272,9 +277,9 @@ class Pool:
         """A response that ended exactly as framed: keep its connection if nothing is left over."""
         state = conn.h11
         leftover, closed = state.trailing_data
-        if (leftover or closed or conn.sock.spoiled or state.our_state is not h11.DONE
+        if (leftover or closed or conn.sock.spoiled or conn.sock.holds_unread() or state.our_state is not h11.DONE
                 or state.their_state is not h11.DONE or len(self._idle) >= IDLE_KEPT):
-            conn.sock.close(abort=bool(leftover))
+            conn.sock.close(abort=bool(leftover) or conn.sock.holds_unread())
             return
         state.start_next_cycle()
         conn.used = True
