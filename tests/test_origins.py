@@ -441,10 +441,9 @@ async def test_http_retries_a_request_whose_reused_connection_answers_garbage() 
         server.close()
 
 
-async def test_http_a_response_read_in_before_the_body_ended_answers_no_request() -> None:
-    """The surplus came in (another piece from the socket) while the client was still
-    reading the body it trails: it waits in the connection's own buffer, not in the
-    kernel, when the response ends, and must spoil the connection as surely."""
+def _smuggler(pause: float):  # noqa: ANN202 - an asyncio server's connection handler
+    """An origin that answers GET /smug, then `pause` seconds later writes a second
+    response nobody asked for on the same connection."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -453,12 +452,20 @@ async def test_http_a_response_read_in_before_the_body_ended_answers_no_request(
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + path[1:5])
                 await writer.drain()
                 if path == b"/smug":
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(pause)
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
                     await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return answer
+
+
+async def test_http_a_response_read_in_before_the_body_ended_answers_no_request() -> None:
+    """The surplus came in (another piece from the socket) while the client was still
+    reading the body it trails: it waits in the connection's own buffer, not in the
+    kernel, when the response ends, and must spoil the connection as surely."""
+
+    server = await asyncio.start_server(_smuggler(0.01), "127.0.0.1", 0)
     origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=2)
     try:
         for _ in range(3):
@@ -477,19 +484,7 @@ async def test_http_a_response_smuggled_right_behind_another_answers_no_request(
     connection waits to settle before it is used again, so the surplus spoils it instead
     of answering the next request."""
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                path = (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + path[1:5])
-                await writer.drain()
-                if path == b"/smug":
-                    await asyncio.sleep(0.005)
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON")
-                    await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    server = await asyncio.start_server(_smuggler(0.005), "127.0.0.1", 0)
     origin = open_origin(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=2)
     try:
         for _ in range(5):
