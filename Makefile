@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/images.py
 	$(BIN)/python bench/avatars.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/fleet_soak.py
 
 clean:
 	rm -rf $(VENV) .demo-store .bench
