@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,20 +26,11 @@ from fallthrough.server.health import GONE_KEPT, STALE_AFTER, Heartbeat, node_he
 from fallthrough.server.metrics import Metrics
 from fallthrough.server.metrics_files import VARIABLE, exposition, tidy
 from origin_server import OriginServer
+from test_s3_api import wait_port
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BODIES = {"/a.txt": os.urandom(1000), "/b.bin": os.urandom(5000), "/secret-key-3f9a.txt": os.urandom(300)}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def samples(text: str) -> Samples:

@@ -213,6 +213,14 @@ class Follower:
             since = time.time()  # a node that holds nothing has nothing to vouch for
         else:
             since = position.issued - CLOCK_SLACK if known is not None else 0.0
+        await self._from_records(since, epoch, end)
+
+    async def _from_records(self, since: float, epoch: str | None, end: str) -> None:
+        """Catch up from the durable records issued since `since`, then go on in the
+        stream from `end` (its last id before they were read); if the records cannot be
+        read either, drop every entry: nobody can say which purges this node missed."""
+        position = self.position
+        assert position is not None
         if not await self._read_records(since):
             if len(self.index):
                 log.warning("fleet: neither Redis nor the shared tier can say which purges this node missed; "
@@ -236,7 +244,7 @@ class Follower:
             return None, ""
         self._redis(True)
         last = info.get("last-generated-id", b"0-0") if info else b"0-0"
-        return _text(epoch), _text(last)
+        return as_text(epoch), as_text(last)
 
     async def _stream_holds(self, stream_id: str) -> bool:
         """Whether the stream still has every entry after `stream_id` (not trimmed past it)."""
@@ -246,7 +254,7 @@ class Follower:
             return False
         if not first:
             return True
-        return _id_key(_text(first[0][0])) <= _id_key(stream_id) or stream_id == "0-0"
+        return _id_key(as_text(first[0][0])) <= _id_key(stream_id) or stream_id == "0-0"
 
     async def _read_stream(self, block: int | None) -> int:
         """Apply what the stream has after our position; `block` ms to wait for more."""
@@ -259,7 +267,7 @@ class Follower:
             if not answer:
                 return applied
             for entry_id, fields in answer[0][1]:
-                start = _text(entry_id)
+                start = as_text(entry_id)
                 raw = fields.get(b"purge") or fields.get("purge")
                 try:
                     purge = parse_purge(json.loads(raw)) if raw is not None else None
@@ -359,12 +367,7 @@ class Follower:
             return  # go on from where we were
         log.warning("fleet: Redis lost the purges after this node's position (a new epoch, or the stream trimmed); "
                     "reading the durable records instead")
-        if not await self._read_records(position.issued - CLOCK_SLACK):
-            self.index.ban("prefix", "")
-            log.warning("fleet: the shared tier cannot be read either; this node drops every entry it holds")
-            position.issued = time.time()
-        position.epoch, position.stream_id = epoch, end
-        self._save()
+        await self._from_records(position.issued - CLOCK_SLACK, epoch, end)
 
     def _save(self) -> None:
         if self.position is not None:
@@ -375,9 +378,9 @@ class Follower:
 
     def _redis(self, ok: bool, exc: BaseException | None = None) -> None:
         if ok != self.redis_ok:
-            if ok:
-                log.warning("fleet: Redis answers again") if self.redis_ok is False else None
-            else:
+            if ok and self.redis_ok is False:
+                log.warning("fleet: Redis answers again")
+            elif not ok:
                 log.warning("fleet: Redis does not answer (%s); purges go on through the shared tier", exc)
             self.redis_ok = ok
 
@@ -390,8 +393,9 @@ class Follower:
             self.shared_ok = ok
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def as_text(value: object) -> str:
+    """A Redis reply as text (None: "")."""
+    return value.decode() if isinstance(value, bytes) else "" if value is None else str(value)
 
 
 def _id_key(stream_id: str) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from ..config import Settings
 from . import nodes
 from .link import redis_client
-from .purges import EPOCH, STREAM
+from .purges import EPOCH, STREAM, as_text
 
 
 class FleetUnreachable(Exception):
@@ -31,7 +31,7 @@ async def status(settings: Settings) -> dict[str, Any]:
     finally:
         await redis.aclose()
     last = info.get("last-generated-id", b"") if info else b""
-    return {"node": fleet.node, "epoch": _text(epoch), "purges": {"last": _text(last), "length": info.get("length", 0)
+    return {"node": fleet.node, "epoch": as_text(epoch), "purges": {"last": as_text(last), "length": info.get("length", 0)
                                                                   if info else 0},
             "nodes": found}
 
@@ -52,7 +52,3 @@ def table(report: dict[str, Any]) -> str:
     stream = report["purges"]
     lines.append(f"purge stream: last {stream['last'] or '-'}, {stream['length']} kept")
     return "\n".join(lines)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else "" if value is None else str(value)
