@@ -14,7 +14,8 @@ from the test's thread while requests are being served.
 
 What it answers:
 - a put object: its status, headers and body; `Range: bytes=A-B` / `bytes=A-` / `bytes=-N`
-  of a 200 gets a 206; If-None-Match / If-Modified-Since matching its validators get a 304;
+  of a 200 gets a 206 (unless an If-Range names another ETag); If-None-Match /
+  If-Modified-Since matching its validators get a 304;
 - an unknown path: 404 with a short text body;
 - any other method (POST, PUT, DELETE, PATCH, extension methods): recorded with its body
   and answered 200 `ok` (with the
@@ -83,6 +84,7 @@ class OriginServer(LoopbackServer):
         super().__init__()
         self._objects: dict[str, Obj] = {}
         self._log: list[Recorded] = []
+        self._sent: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
 
     async def _start(self) -> None:
@@ -156,9 +158,15 @@ class OriginServer(LoopbackServer):
     def count(self, path: str, method: str = "GET") -> int:
         return sum(1 for r in self.requests(path) if r.method == method)
 
+    def sent(self, path: str) -> int:
+        """Body bytes written for `path` so far, over every request."""
+        with self._lock:
+            return self._sent.get(path, 0)
+
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self._sent.clear()
 
     # -- serving --------------------------------------------------------------
 
@@ -194,8 +202,10 @@ class OriginServer(LoopbackServer):
             kept = [(k, v) for k, v in headers if k.lower() not in BODY_FIELDS]
             return web.Response(status=304, headers=CIMultiDict(kept))
         status = obj.status
-        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range", ""))
-        suffix = re.fullmatch(r"bytes=-(\d+)", request.headers.get("Range", ""))
+        # RFC 9110 §13.1.5: an If-Range that is not the current ETag asks for all of it.
+        asked = request.headers.get("Range", "") if request.headers.get("If-Range", obj.etag) == obj.etag else ""
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", asked)
+        suffix = re.fullmatch(r"bytes=-(\d+)", asked)
         if suffix and status == 200 and int(suffix.group(1)) > 0 and payload:
             wanted = re.fullmatch(r"(\d+)-(\d+)", f"{max(len(payload) - int(suffix.group(1)), 0)}-{len(payload) - 1}")
         if wanted and status == 200 and int(wanted.group(1)) < len(payload):
@@ -223,6 +233,8 @@ class OriginServer(LoopbackServer):
                 return response
             await response.write(part)
             sent += len(part)
+            with self._lock:
+                self._sent[request.path] = self._sent.get(request.path, 0) + len(part)
             if obj.chunk_delay:
                 await asyncio.sleep(obj.chunk_delay)
         await response.write_eof()

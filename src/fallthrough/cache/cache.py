@@ -38,6 +38,8 @@ from .freshness import (
 from .headers import is_weak
 from .housekeeper import Housekeeper
 from .fleet_entries import FleetEntries
+from .fleet_fill import fill_in_fleet
+from .fleet_fills import FleetFills, LeadHead
 from .index import PURGE_MEMORY, Index
 from .parts import PART, content_range, covering, marker, requested, resolve, split_variant
 from .nodelock import NodeLocks
@@ -87,6 +89,7 @@ class Cache:
         self.writes = WritesInFlight()  # told to the node's housekeeper where the server sets it up
         self.housekeeper: Housekeeper | None = None
         self.fleet: FleetEntries | None = None  # set by the server in a fleet ([fleet])
+        self.fleet_fills: FleetFills | None = None  # likewise: one fill of a cold miss for the fleet
 
     # -- lookup and fills -----------------------------------------------------
 
@@ -122,10 +125,12 @@ class Cache:
         fill = self.fills[(key, variant)] = Fill(key, variant, self.spool_dir)
         fill.watchdog = watchdog
         fill.origin = origin.name
-        fill.task = asyncio.create_task(
-            self._run(fill, self._fill_once(fill, origin, path, query, origin_headers, request_headers, policy,
-                                            stale))
-        )
+        if self.fleet_fills is not None and stale is None:  # a cold miss: one fill for the fleet
+            work = fill_in_fleet(self, self.fleet_fills, fill, origin, path, query, origin_headers, request_headers,
+                                 policy)
+        else:
+            work = self._fill_once(fill, origin, path, query, origin_headers, request_headers, policy, stale)
+        fill.task = asyncio.create_task(self._run(fill, work))
         return fill
 
     async def _fill_once(
@@ -304,28 +309,46 @@ class Cache:
         fill.lifetime = freshness_lifetime(rules_status, response.headers, policy, response_time=response_time)
         fill.fresh_until = response_time + fill.lifetime - initial_age
         withheld = withheld_fields(response.headers, policy) if shared else frozenset()
-        fill.start_body(FillHead(response.status, response.headers, response.length, shared, vary=names,
-                                 variant=variant, initial_age=initial_age, response_time=response_time,
-                                 shared_headers=_without(response.headers, withheld) if withheld else None))
+        head = FillHead(response.status, response.headers, response.length, shared, vary=names, variant=variant,
+                        initial_age=initial_age, response_time=response_time,
+                        shared_headers=_without(response.headers, withheld) if withheld else None)
+        fill.start_body(head)
         if not shared:
+            if fill.lead is not None:
+                fill.lead.passed()
             if fill.readers == 0:  # a background revalidation: nobody to hand it to
                 await response.aclose()
             else:
                 fill.passthrough = response
             fill.finish(None)
             return
+        if fill.lead is not None and span is None:
+            shared_headers = head.headers_for(False)
+            fill.lead.head(LeadHead(response.status, list(shared_headers.items()), response.length, names, variant,
+                                    request_time, response_time, initial_age))
         # The store follows the spool in a task of its own: clients get the origin's speed,
         # and a store that fails (a full disk, a far tier down) costs the cache this
         # object, not the clients their response.
         stored_variant = variant if span is None else (*variant, marker(*span))
         storing = asyncio.create_task(self._store(fill, response.status, response.headers, request_headers,
                                                   request_time, response_time, names, stored_variant, policy))
+        entry = await self._pump(fill, response, response.body, response.length, span, storing)
+        fill.finish(entry)
+        if entry is not None and span is not None:
+            task = asyncio.create_task(self._combine(fill.key, variant, span[2], policy))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _pump(self, fill: Fill, response: OriginResponse, body: AsyncIterator[bytes], length: int | None,
+                    span: tuple[int, int, int] | None, storing: asyncio.Task[Entry | None]) -> Entry | None:
+        """The origin's body into the fill's spool, checked against the length it
+        promised (or the range it named), then the entry `storing` makes of it."""
         try:
-            body = aiter(response.body)
-            while (piece := await _within(fill.watchdog, anext(body, None))) is not None:
+            pieces = aiter(body)
+            while (piece := await _within(fill.watchdog, anext(pieces, None))) is not None:
                 fill.append(piece)
-            if response.length is not None and fill.received != response.length:
-                raise OriginError(f"the body ended at {fill.received} of the {response.length} bytes "
+            if length is not None and fill.received != length:
+                raise OriginError(f"the body ended at {fill.received} of the {length} bytes "
                                   "its Content-Length promised")
             if span is not None and fill.received != span[1] - span[0]:
                 raise OriginError(f"the body ended at {fill.received} bytes of the range {span[0]}-{span[1] - 1}")
@@ -335,12 +358,7 @@ class Cache:
             await response.aclose()
             raise
         fill.complete_body()
-        entry = await storing
-        fill.finish(entry)
-        if entry is not None and span is not None:
-            task = asyncio.create_task(self._combine(fill.key, variant, span[2], policy))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        return await storing
 
     async def _combine(self, key: str, variant: tuple[str, ...], total: int, policy: CachePolicy) -> None:
         """Parts of one object with the same strong ETag that together cover all of it
@@ -418,11 +436,16 @@ class Cache:
         vary: tuple[str, ...], variant: tuple[str, ...], policy: CachePolicy, write: Write,
     ) -> Entry | None:
         writer = self.store.open_write()
+        lead = fill.lead
+        if lead is not None:  # the fleet's other nodes follow the chunks as they land
+            writer.on_chunks = lambda offset, metas: lead.chunks(offset, [(m.digest, m.size) for m in metas])
         fill.join()  # the spool stays open for us
         try:
             async for data in fill.read(0, None, unreleased=True, size=STORE_READ):
                 self.writes.wrote(write, len(data))  # before: the writer puts chunks on disk as it goes
                 await writer.write(data)
+                if lead is not None and len(data) < STORE_READ:
+                    await writer.flush()  # caught up with the origin: the other nodes get what there is
             digest = await writer.close()
         except CastoreError as exc:
             await writer.abort()
@@ -435,18 +458,27 @@ class Cache:
             fill.leave()
         entry = self._entry(fill.key, variant, status, headers, digest, fill.received, request_time,
                             response_time, vary, policy, writer.manifest_digest)
-        if self.index.superseded(entry):
-            log.info("not indexing %s: purged while it was being fetched", fill.key)
-            return None
-        try:
-            self._replace(entry)
-        except OSError as exc:
-            log.warning("not indexing %s: %s", fill.key, exc)
+        indexed = self._index_stored(fill, entry)
+        if lead is not None:
+            lead.end(digest, fill.received, entry.to_json() if indexed else None)
+            fill.told_end = True
+        if not indexed:
             return None
         write.stored = True
         for hook in self.stored_hooks:
             hook(entry)
         return entry
+
+    def _index_stored(self, fill: Fill, entry: Entry) -> bool:
+        if self.index.superseded(entry):
+            log.info("not indexing %s: purged while it was being fetched", fill.key)
+            return False
+        try:
+            self._replace(entry)
+        except OSError as exc:
+            log.warning("not indexing %s: %s", fill.key, exc)
+            return False
+        return True
 
     def _entry(
         self, key: str, variant: tuple[str, ...], status: int, headers: CIMultiDict[str], digest: bytes, size: int,
@@ -492,12 +524,16 @@ class Cache:
         if self.fleet is None:
             return None
         entry = await self.fleet.find(key, request_headers)
-        if entry is None or entry.response_time < time.time() - PURGE_MEMORY + FLEET_CLOCK_SLACK:
-            return None
+        return entry if entry is not None and self.taken_from_fleet(entry) else None
+
+    def taken_from_fleet(self, entry: Entry) -> bool:
+        """Index an entry another node stored, if this node can vouch for it (see from_fleet)."""
+        if entry.response_time < time.time() - PURGE_MEMORY + FLEET_CLOCK_SLACK:
+            return False
         if self.index.superseded(replace(entry, request_time=entry.request_time - FLEET_CLOCK_SLACK)):
-            return None
+            return False
         self.index.put(entry)
-        return entry
+        return True
 
     def _offer(self, entry: Entry) -> None:
         if self.fleet is not None and entry.status != 206:

@@ -97,6 +97,10 @@ class Fill:
         # (another worker's entry), or it has not answered yet.
         self.upstream_started: float | None = None
         self.upstream_ended: float | None = None
+        # In a fleet, when this fill fetches for every node (cache/fleet_fill.py): told of
+        # the head, the progress, the chunks stored and the end.
+        self.lead: Any = None
+        self.told_end = False
         self._spool_dir = spool_dir
         self._fd = -1
         self._readers = 0
@@ -120,6 +124,8 @@ class Fill:
             view = view[written:]
         self.released = self.received
         self.received += len(data)
+        if self.lead is not None:
+            self.lead.progress()
         self._wake()
 
     def complete_body(self) -> None:
@@ -145,6 +151,11 @@ class Fill:
             self.head.exception()  # retrieved: followers may never look
         self._wake()
         self._close_if_unread()
+
+    def spooled(self, offset: int, length: int) -> bytes:
+        """Bytes the fill holds already (offset + length <= received), for a fill that
+        resumes to compare the origin's with."""
+        return os.pread(self._fd, length, offset)
 
     def _upstream_done(self) -> None:
         if self.upstream_started is not None and self.upstream_ended is None:

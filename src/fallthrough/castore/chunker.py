@@ -112,6 +112,11 @@ class StreamChunker:
         self._fill += count
         return [self._cut(final=False)] if self._fill >= self._batch else []
 
+    def cut_ready(self) -> list[Cuts]:
+        """The chunks whose end is certain now, without waiting for a full batch (none
+        until two maximum chunks are held, so that at least one is certain)."""
+        return [self._cut(final=False)] if self._fill >= 2 * MAX_CHUNK else []
+
     def finish(self) -> Cuts:
         """The chunks left once the stream has ended."""
         return self._cut(final=True)

@@ -44,12 +44,24 @@ class BlobWriter:
         # The digest of the manifest close() wrote: keep it beside the blob's digest, and
         # pass it to stat/open_read to know the manifest read back is this one.
         self.manifest_digest: B3Digest | None = None
+        # Told of each batch of chunks once every tier it is written to holds it, in the
+        # blob's order, with the batch's offset in the blob: how a fleet's other nodes
+        # follow a fill while it runs (they read the chunks as they land).
+        self.on_chunks: Callable[[int, list[ChunkMeta]], None] | None = None
+        self._told: asyncio.Future[None] | None = None  # the previous batch's telling
+        self._cut = 0  # bytes of the blob handed to batches so far
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise ValueError("write to a closed blob writer")
         self.size += len(data)
         for cuts in self._chunker.feed(data):
+            await self._take(cuts)
+
+    async def flush(self) -> None:
+        """Store the chunks cut so far without waiting for a full batch: for whoever
+        follows the chunks as they land (on_chunks) while the input comes slowly."""
+        for cuts in self._chunker.cut_ready():
             await self._take(cuts)
 
     async def write_from(self, read_into: Callable[[memoryview], int]) -> int:
@@ -82,25 +94,38 @@ class BlobWriter:
             self._chunker.release(cuts)
             return
         # The whole-blob hash sees the same bytes, in order, beside the chunk work.
-        self._hashing = hashed = asyncio.ensure_future(self._hash_after(self._hashing, cuts.covered()))
+        span = cuts.covered()
+        self._hashing = hashed = asyncio.ensure_future(self._hash_after(self._hashing, span))
         while len(self._in_flight) >= self._max_in_flight:
             self._done += await self._in_flight.popleft()
-        self._in_flight.append(asyncio.create_task(self._store_batch(cuts, hashed)))
+        told, self._told = self._told, asyncio.get_running_loop().create_future()
+        self._in_flight.append(asyncio.create_task(self._store_batch(cuts, hashed, self._cut, told, self._told)))
+        self._cut += len(span)
 
     async def _hash_after(self, previous: asyncio.Future[None] | None, span: memoryview) -> None:
         if previous is not None:
             await previous
         await asyncio.to_thread(self._hasher.update, span)
 
-    async def _store_batch(self, cuts: Cuts, hashed: asyncio.Future[None]) -> list[ChunkMeta]:
-        # One hop to a worker thread per batch, not per chunk: the hop costs more
-        # Python time than hashing a chunk does.
-        chunks = cuts.chunks()
-        sealed = await asyncio.to_thread(lambda: [seal_chunk(c, self._level) for c in chunks])
-        await self._stack.store_chunks(sealed)
-        await hashed
-        self._chunker.release(cuts)  # nothing reads these bytes any more
-        return [ChunkMeta(digest, len(c)) for (digest, _), c in zip(sealed, chunks, strict=True)]
+    async def _store_batch(self, cuts: Cuts, hashed: asyncio.Future[None], offset: int,
+                           previous: asyncio.Future[None] | None, told: asyncio.Future[None]) -> list[ChunkMeta]:
+        try:
+            # One hop to a worker thread per batch, not per chunk: the hop costs more
+            # Python time than hashing a chunk does.
+            chunks = cuts.chunks()
+            sealed = await asyncio.to_thread(lambda: [seal_chunk(c, self._level) for c in chunks])
+            await self._stack.store_chunks(sealed)
+            await hashed
+            self._chunker.release(cuts)  # nothing reads these bytes any more
+            metas = [ChunkMeta(digest, len(c)) for (digest, _), c in zip(sealed, chunks, strict=True)]
+            if previous is not None:
+                await previous  # batches are told in order, whichever is stored first
+            if self.on_chunks is not None:
+                self.on_chunks(offset, metas)
+            return metas
+        finally:
+            if not told.done():
+                told.set_result(None)
 
     async def close(self) -> B3Digest:
         """Store the last chunks and the manifest; return the blob's digest."""
@@ -132,6 +157,8 @@ class BlobWriter:
         digest = B3Digest(blake3.blake3(data).digest())
         frame = await asyncio.to_thread(compress, data, self._level)
         await self._stack.store_chunk(digest, frame)
+        if self.on_chunks is not None and len(data):
+            self.on_chunks(0, [ChunkMeta(digest, len(data))])
         await self._store_manifest(digest, encode_manifest([]))
         return digest
 

@@ -18,7 +18,8 @@ from ..cache.cache import Cache, spool_dir
 from ..cache.housekeeper import Housekeeper
 from ..cache.index import Index, journal_path
 from ..fleet.entries import SharedEntries
-from ..fleet.link import FleetLink, shared_records
+from ..fleet.fills import RedisFills
+from ..fleet.link import FleetLink, redis_client, shared_records
 from ..cache.nodelock import NodeLocks
 from ..cache.uses import UseLog, uses_dir
 from ..cache.writes import BudgetGate, WriteHorizon, WritesInFlight, writes_dir
@@ -73,6 +74,7 @@ class App:
         self.cache = Cache(store, index, spool_dir(settings.store.path), settings.store.memory_bytes, locks)
         if fleet is not None:
             self.cache.fleet = SharedEntries(shared_records(settings.store), store)
+            self.cache.fleet_fills = RedisFills(fleet.node, redis_client(fleet.redis))
         run = run_dir(settings.store.path)
         self.cache.uses = UseLog(uses_dir(run))
         self.cache.writes = WritesInFlight(WriteHorizon(writes_dir(run)), BudgetGate(run))

@@ -149,6 +149,10 @@ class Metrics:
                                   fronts, registry=None, multiprocess_mode="livesum")
         self.fleet_found = Counter("fallthrough_fleet_entries_found", "Misses answered from an entry another node "
                                    "of the fleet stored: origin requests saved", registry=None)
+        self.fleet_followed = Counter("fallthrough_fleet_fills_followed", "Cold misses served while another node "
+                                      "of the fleet fetched the object: fills coalesced across nodes", registry=None)
+        self.fleet_taken_over = Counter("fallthrough_fleet_fills_taken_over", "Fills this node resumed after the "
+                                        "node fetching them went silent", registry=None)
         self.purges = Counter("fallthrough_purges", "Purges through the admin API, by kind", ("kind",),
                               registry=None)
         self.transform_runs = Counter("fallthrough_transforms", "Transforms run, by kind and status",
@@ -240,6 +244,9 @@ class Metrics:
             self._grow(self.transform_refused, (), self._refused())
         if cache.fleet is not None:
             self._grow(self.fleet_found, (), cache.fleet.found)
+        if cache.fleet_fills is not None:
+            self._grow(self.fleet_followed, (), cache.fleet_fills.followed)
+            self._grow(self.fleet_taken_over, (), cache.fleet_fills.taken_over)
         self._fold_store()
 
     def _fold_timings(self) -> None:
