@@ -16,15 +16,31 @@ way, so a command costs twice that), as a node in another region would.
      peer:// tier, MB/s, beside the same read from the file store directly.
   3. a cold --cold-size object fetched through n0, then n1, then n2: origin requests,
      origin bytes and time, for the fleet and for three independent nodes.
+  4. concurrent cold: --clients clients on each node ask at once for one cold --cold-size
+     object, the origin paced to send it in --fill-time (so the followers overlap the
+     fill). Targets: one origin GET, every client the true bytes (SHA-256), and each
+     follower node's first byte within one chunk (256 KiB at the origin's measured pace)
+     of the filling node's.
+  5. lead killed: a few clients on n0 start a fresh cold object (paced the same); once n0
+     holds the claim and the n1/n2 clients have a quarter of it, n0's process group is
+     SIGKILLed. Targets: origin bytes <= 1.1 x the object (the rest is asked for with
+     Range and If-Range), every n1/n2 client the true bytes, every n0 client cut short
+     (an error or a short body, never a whole-looking wrong one). n0 stays dead after it,
+     so it runs last among the fleet's figures.
+
+The origin sends an ETag and answers `Range: bytes=A-B` / `bytes=A-` (If-Range honoured),
+as a real one would: without it a node that takes a fill over would have to fetch it all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -56,6 +72,9 @@ NODES = ("n0", "n1", "n2")
 BUCKET = "fallthrough-bench"
 SMALL_PATHS = 30  # cached objects the purges name, round-robin
 PIECE = MiB
+PACED_PIECE = 64 * 1024  # a paced body goes out in these, so its rate is smooth
+CHUNK = 256 * 1024  # about a chunk of the store's: what a follower waits on at least
+KILL_CLIENTS = 3  # clients per node in the lead-killed figure
 TARGET_P50_MS, TARGET_P99_MS = 50.0, 250.0
 
 
@@ -86,15 +105,31 @@ def spread(values_ms: Sequence[float]) -> list[str]:
 # -- the origin ---------------------------------------------------------------------
 
 
+@dataclass
+class Asked:
+    """One request the origin answered, as the fleet figures need it: what range it asked
+    for, and when the body's first and last writes went out (perf_counter)."""
+
+    method: str
+    range: str | None
+    started: float = 0.0
+    ended: float = 0.0
+    sent: int = 0
+
+
 class CountingOrigin:
     """An HTTP origin on loopback that counts, per path, the requests it answered and the
     body bytes it actually wrote to the socket: what a fleet saves an origin is measured
-    at the origin, not inferred from the nodes."""
+    at the origin, not inferred from the nodes. A path may be paced (bytes a second), so
+    that a fill lasts long enough for other nodes to follow it."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.etags: dict[str, str] = {}
+        self.rates: dict[str, float] = {}
         self.requests: dict[str, int] = {}
         self.sent: dict[str, int] = {}
+        self.asked: dict[str, list[Asked]] = {}
         self.lock = threading.Lock()
         origin = self
 
@@ -109,27 +144,46 @@ class CountingOrigin:
 
             def _answer(self, body: bool) -> None:
                 path = self.path.split("?", 1)[0]
+                asked = Asked(self.command, self.headers.get("Range"))
                 with origin.lock:
                     data = origin.objects.get(path)
+                    etag, rate = origin.etags.get(path, ""), origin.rates.get(path)
                     origin.requests[path] = origin.requests.get(path, 0) + 1
+                    origin.asked.setdefault(path, []).append(asked)
                 if data is None:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
+                span = wanted_span(self.headers.get("Range"), self.headers.get("If-Range"), etag, len(data))
+                start, end = span or (0, len(data))
+                self.send_response(206 if span else 200)
+                self.send_header("Content-Length", str(end - start))
+                if span:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Cache-Control", "max-age=3600")
+                self.send_header("ETag", etag)
+                self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 if not body:
                     return
-                view = memoryview(data)
-                for at in range(0, len(data), PIECE):
-                    piece = view[at:at + PIECE]
-                    self.wfile.write(piece)
+                view = memoryview(data)[start:end]
+                step = PACED_PIECE if rate else PIECE
+                asked.started = time.perf_counter()
+                for at in range(0, len(view), step):
+                    if rate and (late := asked.started + at / rate - time.perf_counter()) > 0:
+                        time.sleep(late)
+                    piece = view[at:at + step]
+                    try:
+                        self.wfile.write(piece)
+                    except (BrokenPipeError, ConnectionResetError):  # the node went away (killed) mid-body
+                        self.close_connection = True
+                        return
                     with origin.lock:
                         origin.sent[path] = origin.sent.get(path, 0) + len(piece)
+                        asked.sent += len(piece)
+                        asked.ended = time.perf_counter()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -147,13 +201,35 @@ class CountingOrigin:
         self.server.shutdown()
         self.server.server_close()
 
-    def put(self, path: str, data: bytes) -> None:
+    def put(self, path: str, data: bytes, rate: float | None = None) -> str:
+        """Serve `data` at `path`, at most `rate` body bytes a second if given; returns its
+        SHA-256 (hex), which the clients' bodies are checked against."""
+        digest = hashlib.sha256(data).hexdigest()
         with self.lock:
             self.objects[path] = data
+            self.etags[path] = f'"{digest[:16]}"'
+            if rate:
+                self.rates[path] = rate
+        return digest
 
     def counts(self, path: str) -> tuple[int, int]:
         with self.lock:
             return self.requests.get(path, 0), self.sent.get(path, 0)
+
+    def asks(self, path: str) -> list[Asked]:
+        with self.lock:
+            return list(self.asked.get(path, []))
+
+
+def wanted_span(asked: str | None, if_range: str | None, etag: str, size: int) -> tuple[int, int] | None:
+    """[start, end) of a `Range: bytes=A-B` or `bytes=A-` to honour, else None (the whole
+    body): RFC 9110 §13.1.5, an If-Range naming another ETag asks for all of it."""
+    match = re.fullmatch(r"bytes=(\d+)-(\d*)", (asked or "").strip())
+    if match is None or (if_range is not None and if_range != etag):
+        return None
+    start = int(match.group(1))
+    end = min(int(match.group(2)) + 1, size) if match.group(2) else size
+    return (start, end) if start < end else None
 
 
 def mounts(origin: CountingOrigin) -> str:
@@ -379,6 +455,184 @@ def cold_figure(nodes: Sequence[EdgeServer], origin: CountingOrigin, path: str, 
     total = time.perf_counter() - started
     after = origin.counts(path)
     return Cold(after[0] - before[0], after[1] - before[1], total, each, caches)
+
+
+# -- figures 4 and 5: one fill for the whole fleet -----------------------------------
+
+
+@dataclass
+class Reader:
+    """One client's GET, read as it arrives (read1) and hashed as it goes, so that 150 of
+    them on a 64 MiB object hold no bodies: when its first byte came, how much it got, and
+    how it ended. It connects at once and sends its request when `go` is set, so that
+    every client asks at the same moment."""
+
+    node: EdgeServer
+    path: str
+    go: threading.Event
+    received: int = 0
+    declared: int | None = None
+    first_byte: float | None = None  # perf_counter
+    ended: float | None = None
+    sha256: str = ""
+    error: str | None = None
+    _thread: threading.Thread = field(init=False, repr=False)
+
+    def start(self) -> Reader:
+        self._thread = threading.Thread(target=self._run, name=f"reader-{self.node.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.node.port, timeout=120)
+        hasher = hashlib.sha256()
+        try:
+            connection.connect()
+            self.go.wait()
+            connection.request("GET", self.path)
+            response = connection.getresponse()
+            if response.status != 200:
+                raise http.client.HTTPException(f"status {response.status}")
+            self.declared = int(response.headers["Content-Length"])
+            while piece := response.read1(CHUNK):
+                if self.first_byte is None:
+                    self.first_byte = time.perf_counter()
+                hasher.update(piece)
+                self.received += len(piece)
+            if self.received != self.declared:
+                raise http.client.IncompleteRead(b"", self.declared - self.received)
+        except (OSError, http.client.HTTPException) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.sha256 = hasher.hexdigest()
+            self.ended = time.perf_counter()
+            connection.close()
+
+    def join(self, seconds: float) -> Reader:
+        self._thread.join(seconds)
+        if self._thread.is_alive() and self.error is None:
+            self.error = "still reading"
+        return self
+
+    def true(self, size: int, digest: str) -> bool:
+        """Whether it got the whole object, byte for byte."""
+        return self.error is None and self.received == size and self.sha256 == digest
+
+
+def readers(nodes: Sequence[EdgeServer], path: str, each: int, go: threading.Event) -> list[Reader]:
+    return [Reader(node, path, go).start() for node in nodes for _ in range(each)]
+
+
+def join_all(clients: Sequence[Reader], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for client in clients:
+        client.join(max(0.0, deadline - time.monotonic()))
+
+
+def leases(direct: redis.Redis) -> set[bytes]:
+    return set(direct.keys("ft:lease:*"))
+
+
+def new_lease(direct: redis.Redis, before: set[bytes]) -> tuple[bytes, str] | None:
+    """(key, node) of a fill's claim made since `before` (the lease keys then), if there is
+    one yet: a claim's value is `<node>-<token>`."""
+    for key in leases(direct) - before:
+        if (holder := lease_holder(direct, key)) is not None:
+            return key, holder
+    return None
+
+
+def lease_holder(direct: redis.Redis, key: bytes) -> str | None:
+    value = direct.get(key)
+    return None if value is None else value.decode().rpartition("-")[0]
+
+
+def origin_pace(asks: Sequence[Asked]) -> float:
+    """Bytes a second the origin sent its GET bodies at, measured from its own writes."""
+    sent = sum(a.sent for a in asks if a.method == "GET")
+    took = sum(a.ended - a.started for a in asks if a.method == "GET" and a.sent)
+    return sent / took if took > 0 else float("inf")
+
+
+def put_paced(origin: CountingOrigin, path: str, size: int, fill_time: float) -> str:
+    """A fresh random object (never dedups with another figure's chunks), sent in about
+    `fill_time`; returns its SHA-256."""
+    return origin.put(path, os.urandom(size), rate=size / fill_time)
+
+
+@dataclass
+class Concurrent:
+    gets: int  # at the origin
+    sent: int  # body bytes the origin sent
+    true: int  # clients that got the object byte for byte
+    errors: list[str]
+    lead: str | None  # the node that claimed the fill
+    first: dict[str, list[float]]  # node -> seconds from the ask to each client's first byte
+    chunk_time: float  # seconds the origin takes to send CHUNK bytes at its measured pace
+    total: float  # seconds from the ask to the last client's end
+
+
+def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, path: str,
+                      size: int, clients: int, fill_time: float) -> Concurrent:
+    """Every node's clients ask for one cold object at the same moment."""
+    digest = put_paced(origin, path, size, fill_time)
+    go, before = threading.Event(), leases(direct)
+    asking = readers(nodes, "/o" + path, clients, go)
+    time.sleep(0.5)  # every client connected, waiting on `go`
+    started = time.perf_counter()
+    go.set()
+    found: list[tuple[bytes, str]] = []
+    wait_for(lambda: bool(claim := new_lease(direct, before)) and not found.append(claim), 10)
+    join_all(asking, 600)
+    total = max((c.ended or started) for c in asking) - started
+    first = {node.name: sorted(c.first_byte - started for c in asking if c.node is node and c.first_byte)
+             for node in nodes}
+    asks = origin.asks(path)
+    return Concurrent(sum(a.method == "GET" for a in asks), sum(a.sent for a in asks),
+                      sum(c.true(size, digest) for c in asking), [c.error for c in asking if c.error],
+                      found[0][1] if found else None, first, CHUNK / origin_pace(asks), total)
+
+
+@dataclass
+class Killed:
+    asks: list[Asked]  # at the origin, in order
+    sent: int
+    followers: list[Reader]  # on n1 and n2
+    cut: list[Reader]  # on n0
+    at_kill: int  # bytes the slowest follower had when n0 was killed
+    takeover: float | None  # seconds from the kill to another node's claim
+    first_done: float | None  # seconds from the kill to the first client's end
+    taker: str | None
+
+
+def killed_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, path: str,
+                  size: int, fill_time: float) -> Killed:
+    """n0 fetches a cold object for the fleet and is SIGKILLed a quarter of the way in."""
+    digest = put_paced(origin, path, size, fill_time)
+    n0, *others = nodes
+    go, before = threading.Event(), leases(direct)
+    cut = readers([n0], "/o" + path, KILL_CLIENTS, go)
+    go.set()
+    found: list[tuple[bytes, str]] = []
+    if not wait_for(lambda: bool(claim := new_lease(direct, before)) and not found.append(claim), 10) \
+            or found[0][1] != n0.name:
+        raise RuntimeError(f"n0 never claimed the fill of {path} ({found})")
+    key = found[0][0]
+    followers = readers(others, "/o" + path, KILL_CLIENTS, go)
+    if not wait_for(lambda: all(c.received >= size // 4 for c in followers), 60):
+        raise RuntimeError(f"the n1/n2 clients never got a quarter of {path}")
+    at_kill = min(c.received for c in followers)
+    assert n0.process is not None
+    os.killpg(n0.process.pid, signal.SIGKILL)
+    killed = time.perf_counter()
+    taken = wait_for(lambda: lease_holder(direct, key) not in (None, n0.name), 30)
+    takeover = time.perf_counter() - killed if taken else None
+    taker = lease_holder(direct, key) if taken else None
+    join_all(followers + cut, 600)
+    done = [c.ended for c in followers if c.ended is not None and c.error is None]
+    asks = origin.asks(path)
+    return Killed(asks, sum(a.sent for a in asks), followers, cut, at_kill, takeover,
+                  min(done) - killed if done else None, taker)
 
 
 # -- the run -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import signal
 import threading
@@ -20,6 +21,7 @@ import pytest
 import redis
 
 from edge_server import TOKEN
+from fallthrough.fleet.fills import claim_name
 from fleet_harness import Fleet, FleetNode, until
 from origin_server import OriginServer
 from test_fleet_purges import mounts
@@ -43,6 +45,7 @@ class Client:
     body: bytes = b""
     error: BaseException | None = None
     declared: int | None = None
+    status: int | None = None
     _thread: threading.Thread = field(init=False, repr=False)
 
     def start(self) -> Client:
@@ -57,6 +60,7 @@ class Client:
         try:
             connection.request("GET", self.path)
             response = connection.getresponse()
+            self.status = response.status
             self.declared = int(response.headers["Content-Length"])
             while piece := response.read1(256 * 1024):
                 if self.first_byte is None:
@@ -148,3 +152,57 @@ def test_the_node_fetching_for_the_fleet_killed_mid_fill_another_resumes_it(tmp_
             reply = node.get("/o/video")
             assert reply.status == 200 and sha(reply.body) == sha(body)
         assert len(origin.requests("/video")) == 2
+
+
+def test_a_fill_told_by_a_liar_is_cut_and_never_stored(tmp_path: Path, s3_url: str, origin: OriginServer) -> None:
+    """A claim in Redis whose stream names real chunks (another object's) and a blob digest
+    they do not add up to: the follower's clients get a cut response, never a whole one,
+    nothing is stored, and once the claim lapses the origin's true bytes are served."""
+    a, b = os.urandom(1024 * 1024), os.urandom(1024 * 1024)
+    origin.put("/a", a, headers={"Cache-Control": "max-age=600"})
+    origin.put("/b", b, headers={"Cache-Control": "max-age=600"})
+    with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+        n0, n1, _ = fleet.nodes
+        assert sha(n0.get("/o/b").body) == sha(b)
+        n0.wait_stored(1)
+        control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
+        lease = f"ft:lease:{claim_name('/o/a', ())}"
+        try:
+            (told_b,) = control.keys(f"ft:fill:{claim_name('/o/b', ())}:*")
+            events = [fields for _, fields in control.xrange(told_b)]
+            assert [e[b"t"] for e in events][0] == b"head" and events[-1][b"t"] == b"end"
+            liar = f"ft:fill:{claim_name('/o/a', ())}:evil-1"
+            control.set(lease, "evil-1", px=3000)
+            for fields in events[:-1]:  # /b's head and chunks, told as /a's
+                control.xadd(liar, fields)
+            control.xadd(liar, {"t": "end", "d": json.dumps({"digest": os.urandom(32).hex(), "size": len(b),
+                                                             "entry": None})})
+            cheated = Client(n1, "/o/a").start().join()
+            # An error answer, or a response cut short of its length: never one that looks whole.
+            assert cheated.status != 200 or (cheated.error is not None and cheated.received < len(b))
+            assert n1.entries() == 0
+            until(lambda: not control.exists(lease), 5, "the liar's claim never lapsed")
+        finally:
+            control.close()
+        assert sha(n1.get("/o/a").body) == sha(a)
+        assert origin.count("/a") == 1
+
+
+def test_redis_gone_mid_fill_each_node_finishes_on_its_own(tmp_path: Path, s3_url: str,
+                                                           origin: OriginServer) -> None:
+    body = os.urandom(8 * 1024 * 1024)
+    origin.put("/x", body, headers={"Cache-Control": "max-age=600"}, etag='"x1"', chunk_size=64 * 1024,
+               chunk_delay=0.01)
+    with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+        n0, n1, _ = fleet.nodes
+        lead = Client(n0, "/o/x").start()
+        until(lambda: origin.count("/x") == 1, 5)
+        follower = Client(n1, "/o/x").start()
+        until(lambda: follower.received >= 1024 * 1024, 10, "the follower got no bytes")
+        fleet.redis.stop()
+        for client in (lead.join(), follower.join()):
+            assert client.error is None and sha(client.body) == sha(body)
+        asked = origin.requests("/x")
+        assert len(asked) == 2 and asked[1].headers.get("range", "").startswith("bytes=")  # n1 resumed alone
+        # Degraded to one origin request per node, n1's for the rest it did not have.
+        assert origin.sent("/x") <= 2 * len(body) - 1024 * 1024
