@@ -467,11 +467,12 @@ class Reader:
     how it ended. It connects at once and sends its request when `go` is set, so that
     every client asks at the same moment."""
 
-    node: EdgeServer
+    node: FleetNode
     path: str
     go: threading.Event
     received: int = 0
     declared: int | None = None
+    connected: bool = False
     first_byte: float | None = None  # perf_counter
     ended: float | None = None
     sha256: str = ""
@@ -488,6 +489,7 @@ class Reader:
         hasher = hashlib.sha256()
         try:
             connection.connect()
+            self.connected = True
             self.go.wait()
             connection.request("GET", self.path)
             response = connection.getresponse()
@@ -519,7 +521,7 @@ class Reader:
         return self.error is None and self.received == size and self.sha256 == digest
 
 
-def readers(nodes: Sequence[EdgeServer], path: str, each: int, go: threading.Event) -> list[Reader]:
+def readers(nodes: Sequence[FleetNode], path: str, each: int, go: threading.Event) -> list[Reader]:
     return [Reader(node, path, go).start() for node in nodes for _ in range(each)]
 
 
@@ -540,6 +542,14 @@ def new_lease(direct: redis.Redis, before: set[bytes]) -> tuple[bytes, str] | No
         if (holder := lease_holder(direct, key)) is not None:
             return key, holder
     return None
+
+
+def wait_lease(direct: redis.Redis, before: set[bytes], seconds: float) -> tuple[bytes, str] | None:
+    """The first claim made since `before`, waited for up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (claim := new_lease(direct, before)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return claim
 
 
 def lease_holder(direct: redis.Redis, key: bytes) -> str | None:
@@ -564,6 +574,7 @@ def put_paced(origin: CountingOrigin, path: str, size: int, fill_time: float) ->
 class Concurrent:
     gets: int  # at the origin
     sent: int  # body bytes the origin sent
+    clients: int
     true: int  # clients that got the object byte for byte
     errors: list[str]
     lead: str | None  # the node that claimed the fill
@@ -578,23 +589,24 @@ def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct
     digest = put_paced(origin, path, size, fill_time)
     go, before = threading.Event(), leases(direct)
     asking = readers(nodes, "/o" + path, clients, go)
-    time.sleep(0.5)  # every client connected, waiting on `go`
+    wait_for(lambda: all(c.connected or c.error for c in asking), 30)
     started = time.perf_counter()
     go.set()
-    found: list[tuple[bytes, str]] = []
-    wait_for(lambda: bool(claim := new_lease(direct, before)) and not found.append(claim), 10)
+    claim = wait_lease(direct, before, 10)
     join_all(asking, 600)
     total = max((c.ended or started) for c in asking) - started
     first = {node.name: sorted(c.first_byte - started for c in asking if c.node is node and c.first_byte)
              for node in nodes}
     asks = origin.asks(path)
-    return Concurrent(sum(a.method == "GET" for a in asks), sum(a.sent for a in asks),
+    return Concurrent(sum(a.method == "GET" for a in asks), sum(a.sent for a in asks), len(asking),
                       sum(c.true(size, digest) for c in asking), [c.error for c in asking if c.error],
-                      found[0][1] if found else None, first, CHUNK / origin_pace(asks), total)
+                      claim[1] if claim else None, first, CHUNK / origin_pace(asks), total)
 
 
 @dataclass
 class Killed:
+    size: int
+    digest: str  # the object's SHA-256
     asks: list[Asked]  # at the origin, in order
     sent: int
     followers: list[Reader]  # on n1 and n2
@@ -613,11 +625,10 @@ def killed_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: re
     go, before = threading.Event(), leases(direct)
     cut = readers([n0], "/o" + path, KILL_CLIENTS, go)
     go.set()
-    found: list[tuple[bytes, str]] = []
-    if not wait_for(lambda: bool(claim := new_lease(direct, before)) and not found.append(claim), 10) \
-            or found[0][1] != n0.name:
-        raise RuntimeError(f"n0 never claimed the fill of {path} ({found})")
-    key = found[0][0]
+    claim = wait_lease(direct, before, 10)
+    if claim is None or claim[1] != n0.name:
+        raise RuntimeError(f"n0 never claimed the fill of {path} (the claim: {claim})")
+    key = claim[0]
     followers = readers(others, "/o" + path, KILL_CLIENTS, go)
     if not wait_for(lambda: all(c.received >= size // 4 for c in followers), 60):
         raise RuntimeError(f"the n1/n2 clients never got a quarter of {path}")
@@ -631,8 +642,67 @@ def killed_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: re
     join_all(followers + cut, 600)
     done = [c.ended for c in followers if c.ended is not None and c.error is None]
     asks = origin.asks(path)
-    return Killed(asks, sum(a.sent for a in asks), followers, cut, at_kill, takeover,
+    return Killed(size, digest, asks, sum(a.sent for a in asks), followers, cut, at_kill, takeover,
                   min(done) - killed if done else None, taker)
+
+
+def outcome(client: Reader, size: int, digest: str) -> str:
+    """What a client got, in words: the true bytes, cut short, or (never wanted) a whole
+    body that is not the object."""
+    if client.true(size, digest):
+        return "the true bytes"
+    if is_cut(client, size):
+        return f"cut short ({client.error or 'a short body'})"
+    return "WHOLE-LOOKING WRONG BYTES"
+
+
+def is_cut(client: Reader, size: int) -> bool:
+    return client.error is not None or client.received < size
+
+
+def follower_gaps(result: Concurrent) -> dict[str, tuple[float, float]] | None:
+    """Per follower node, (first, median) first byte minus the lead's, in seconds; None
+    when the lead is not known or a node's clients got no byte at all."""
+    lead = result.first.get(result.lead or "")
+    if not lead or not all(result.first.values()):
+        return None
+    return {name: (times[0] - lead[0], median(times) - median(lead))
+            for name, times in result.first.items() if name != result.lead}
+
+
+def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: float) -> None:
+    print(f"\n4. concurrent cold: {clients} clients on each of {', '.join(NODES)} at once for one cold "
+          f"{fmt_size(size)} object, the origin paced to send it in {fill_time:g} s")
+    print(f"   origin: {result.gets} GET, {result.sent / MiB:.1f} MiB sent; clients with the true bytes: "
+          f"{result.true} of {result.clients}; all done in {result.total:.2f} s")
+    print(f"   yardstick: {fmt_size(CHUNK)} (about a chunk) at the origin's measured pace "
+          f"({CHUNK / result.chunk_time / MiB:.1f} MiB/s) takes {result.chunk_time * 1000:.1f} ms")
+    gaps = follower_gaps(result) or {}
+    rows = []
+    for name, times in result.first.items():
+        gap = gaps.get(name)
+        rows.append([name, "fills" if name == result.lead else "follows", len(times),
+                     f"{times[0] * 1000:.1f}" if times else "-", f"{median(times) * 1000:.1f}" if times else "-",
+                     f"{gap[0] * 1000:.1f}" if gap else "-", f"{gap[1] * 1000:.1f}" if gap else "-"])
+    print(table(["node", "role", "first bytes", "first ms", "median ms", "gap first ms", "gap median ms"], rows))
+    for error in sorted(set(result.errors))[:5]:
+        print(f"   error ({result.errors.count(error)} clients): {error}")
+
+
+def print_killed(result: Killed, fill_time: float) -> None:
+    print(f"\n5. lead killed: {KILL_CLIENTS} clients on n0, then {KILL_CLIENTS} on each of n1 and n2, for a cold "
+          f"{fmt_size(result.size)} object paced to {fill_time:g} s; n0's process group SIGKILLed once every "
+          f"n1/n2 client had a quarter (the slowest had {result.at_kill / MiB:.1f} MiB)")
+    print(table(["origin request", "Range", "MiB sent", "s sending"],
+                [[f"{i + 1}. {a.method}", a.range or "-", f"{a.sent / MiB:.1f}", f"{a.ended - a.started:.2f}"]
+                 for i, a in enumerate(result.asks)]))
+    took = f"{result.takeover:.2f} s" if result.takeover is not None else "never"
+    done = f"{result.first_done:.2f} s" if result.first_done is not None else "never"
+    print(f"   origin bytes / object: {result.sent / result.size:.3f}; claim taken by {result.taker or 'no node'} "
+          f"{took} after the kill; first n1/n2 client done {done} after the kill")
+    print(table(["node", "MiB received", "outcome"],
+                [[c.node.name, f"{c.received / MiB:.1f}", outcome(c, result.size, result.digest)]
+                 for c in result.cut + result.followers]))
 
 
 # -- the run -------------------------------------------------------------------------
@@ -678,10 +748,17 @@ def main() -> int:
                         help="one-way delay between the reader and its peer (default 0ms: loopback)")
     parser.add_argument("--cold-size", type=parse_size, default=64 * MiB,
                         help="object fetched cold through every node (default 64MiB)")
+    parser.add_argument("--clients", type=int, default=50,
+                        help="clients on each node asking at once for one cold object (default 50)")
+    parser.add_argument("--fill-time", default="6s",
+                        help="how long the origin takes to send a cold object in figures 4 and 5 (default 6s)")
     args = parser.parse_args()
-    if args.purges < 1 or args.repeat < 1:
-        parser.error("--purges and --repeat take at least 1")
+    if args.purges < 1 or args.repeat < 1 or args.clients < 1:
+        parser.error("--purges, --repeat and --clients take at least 1")
     latency, peer_latency = parse_ms(args.latency), parse_ms(args.peer_latency)
+    fill_time = parse_ms(args.fill_time)
+    if fill_time <= 0:
+        parser.error("--fill-time must be above zero")
     # A kill (or a closed terminal) stops the run the way Ctrl-C does, so every server it
     # started is stopped too rather than left running in its own session.
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -742,6 +819,14 @@ def main() -> int:
 
             print(f"cold {fmt_size(args.cold_size)} through the fleet ...", file=sys.stderr, flush=True)
             fleet_cold = cold_figure(nodes, origin, cold_path, args.cold_size)
+
+            print(f"{args.clients} clients on each node at once for a cold {fmt_size(args.cold_size)} ...",
+                  file=sys.stderr, flush=True)
+            concurrent = concurrent_figure(nodes, origin, direct, f"/concurrent-{fmt_size(args.cold_size)}.bin",
+                                           args.cold_size, args.clients, fill_time)
+            print(f"a cold {fmt_size(args.cold_size)} with its filling node killed ...", file=sys.stderr, flush=True)
+            killed = killed_figure(nodes, origin, direct, f"/killed-{fmt_size(args.cold_size)}.bin",
+                                   args.cold_size, fill_time)  # last on the fleet: n0 stays dead
             for node in nodes:
                 node.stop()
 
@@ -788,6 +873,8 @@ def main() -> int:
         cold_rows.append([label, result.requests, f"{result.sent / MiB:.1f}", f"{result.total:.2f}",
                           " / ".join(f"{s:.2f}" for s in result.each), " / ".join(result.caches)])
     print(table(["setup", "origin requests", "origin MiB", "total s", "n0 / n1 / n2 s", "X-Cache"], cold_rows))
+    print_concurrent(concurrent, args.clients, args.cold_size, fill_time)
+    print_killed(killed, fill_time)
 
     print()
     if lags_ms:
@@ -799,6 +886,24 @@ def main() -> int:
     else:
         print("purge p50 / p99: no purge was acked by every live node: MISS")
     print(f"every purge acked by every live node: {purges.missing} lacking: {verdict(purges.missing == 0)}")
+    print(f"concurrent cold: origin GETs {concurrent.gets} == 1: {verdict(concurrent.gets == 1)}")
+    print(f"concurrent cold: clients with the true bytes {concurrent.true} of {concurrent.clients}: "
+          f"{verdict(concurrent.true == concurrent.clients)}")
+    gaps = follower_gaps(concurrent)
+    if gaps is None:
+        print("concurrent cold: followers' first byte beside the filling node's: not every node got a byte: MISS")
+    else:
+        worst = max(first for first, _ in gaps.values())
+        print(f"concurrent cold: followers' first byte {worst * 1000:.1f} ms after the filling node's <= one chunk "
+              f"{concurrent.chunk_time * 1000:.1f} ms: {verdict(worst <= concurrent.chunk_time)}")
+    ratio = killed.sent / killed.size
+    print(f"lead killed: origin bytes / object {ratio:.3f} <= 1.1: {verdict(ratio <= 1.1)}")
+    whole = sum(c.true(killed.size, killed.digest) for c in killed.followers)
+    print(f"lead killed: n1/n2 clients with the true bytes {whole} of {len(killed.followers)}: "
+          f"{verdict(whole == len(killed.followers))}")
+    cut = sum(is_cut(c, killed.size) and not c.true(killed.size, killed.digest) for c in killed.cut)
+    print(f"lead killed: n0 clients cut short, none whole-looking and wrong, {cut} of {len(killed.cut)}: "
+          f"{verdict(cut == len(killed.cut))}")
     return 0
 
 

@@ -147,3 +147,18 @@ def test_without_redis_hits_go_on_and_purges_land_through_the_shared_tier(tmp_pa
         fill(n1, "/o/a")
         assert purge(n2, url="/o/a", wait="all")[0] == 200  # and the stream again, once Redis is back
         assert serves_fresh(n1, "/o/a")
+
+
+def test_an_unsafe_request_through_one_node_invalidates_the_url_on_every_node(tmp_path: Path, s3_url: str,
+                                                                              origin: OriginServer) -> None:
+    origin.put("/doc", b"v1" * 100, headers={"Cache-Control": "max-age=600"})
+    origin.put("/other", b"o" * 100, headers={"Cache-Control": "max-age=600"})
+    with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+        for node in fleet.nodes:
+            fill(node, "/o/doc", "/o/other")
+        n0, n1, n2 = fleet.nodes
+        assert n0.get("/o/doc", method="POST", body=b"edit").status == 200  # RFC 9111 §4.4, fleet-wide
+        for node in (n1, n2):
+            until(lambda node=node: serves_fresh(node, "/o/doc"), 5, f"{node.name} still holds /o/doc")
+            assert node.get("/o/other").header("x-cache") == "HIT"
+        assert serves_fresh(n0, "/o/doc")

@@ -191,6 +191,19 @@ class Edge:
         self.router = router
         self.admin = admin
         self.pipes = Pipes()
+        self._telling: set[asyncio.Task[object]] = set()  # invalidations on their way to the fleet
+
+    def invalidate(self, keys: list[str], why: str, at: float | None = None) -> None:
+        """What these URLs hold goes: here at once and, in a fleet, on every node (told in
+        the background, as a purge is: the client's answer does not wait on the fleet)."""
+        for key in keys:
+            self.cache.purge_url(key, why=why, at=at)
+        fleet = self.admin.fleet
+        if fleet is not None and keys:
+            task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+                fleet.purge([("url", key) for key in keys], False, 0.0))
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
 
     async def handle(self, scope, proto) -> None:  # noqa: ANN001
         try:
@@ -757,11 +770,9 @@ class Edge:
             # RFC 9111 §4.4: the target, and what Location / Content-Location name on this
             # edge; what was stored before this request was made (its own answer may be
             # stored next, and what is asked for after it stays).
-            self.cache.purge_url(key, why="invalidated", at=request_time)
-            for name in ("location", "content-location"):
-                target = self._local_key(response.headers.get(name), scope)
-                if target is not None:
-                    self.cache.purge_url(target, why="invalidated", at=request_time)
+            targets = [self._local_key(response.headers.get(name), scope) for name in ("location", "content-location")]
+            self.invalidate(list(dict.fromkeys([key, *(t for t in targets if t is not None)])), "invalidated",
+                            request_time)
         if (scope.method == "POST" and self._local_key(response.headers.get("content-location"), scope) == key
                 and reusable_post(response.status, scope.headers, response.headers, mount.policy)):
             # RFC 9110 §9.3.3: the answer names the POST's own URI as its content, fresh

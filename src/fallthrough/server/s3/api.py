@@ -135,7 +135,7 @@ class S3Api:
             raise S3Error("MethodNotAllowed", f"{method} is not allowed on an object")
         self._check_writable(mount, identity)
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
-        self.edge.cache.purge_url(mount.key("/" + key, ""), why="written")
+        self.edge.invalidate([mount.key("/" + key, "")], "written")
 
     def _identity(self, method: str, scope, headers: dict[str, str], bucket: str | None,  # noqa: ANN001
                   key: str) -> Identity | None:
@@ -161,7 +161,7 @@ class S3Api:
         for key in keys:
             try:
                 await self._delete(mount, key)
-                self.edge.cache.purge_url(mount.key("/" + key, ""), why="deleted")
+                self.edge.invalidate([mount.key("/" + key, "")], "deleted")
                 if not quiet:
                     results.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
             except (OriginError, BadObjectPath) as exc:
