@@ -504,7 +504,8 @@ class Reader:
             if self.received != self.declared:
                 raise http.client.IncompleteRead(b"", self.declared - self.received)
         except (OSError, http.client.HTTPException) as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
+            said = str(exc)  # IncompleteRead names itself; others need their type
+            self.error = said if said.startswith(type(exc).__name__) else f"{type(exc).__name__}: {said}"
         finally:
             self.sha256 = hasher.hexdigest()
             self.ended = time.perf_counter()
@@ -595,7 +596,7 @@ def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct
     claim = wait_lease(direct, before, 10)
     join_all(asking, 600)
     total = max((c.ended or started) for c in asking) - started
-    first = {node.name: sorted(c.first_byte - started for c in asking if c.node is node and c.first_byte)
+    first = {node.name: sorted(c.first_byte - started for c in asking if c.node is node and c.first_byte is not None)
              for node in nodes}
     asks = origin.asks(path)
     return Concurrent(sum(a.method == "GET" for a in asks), sum(a.sent for a in asks), len(asking),
@@ -672,7 +673,8 @@ def follower_gaps(result: Concurrent) -> dict[str, tuple[float, float]] | None:
 
 def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: float) -> None:
     print(f"\n4. concurrent cold: {clients} clients on each of {', '.join(NODES)} at once for one cold "
-          f"{fmt_size(size)} object, the origin paced to send it in {fill_time:g} s")
+          f"{fmt_size(size)} object,\n   the origin paced to send it in {fill_time:g} s; ms from the ask to a "
+          f"client's first byte, and each node's behind the filling node's")
     print(f"   origin: {result.gets} GET, {result.sent / MiB:.1f} MiB sent; clients with the true bytes: "
           f"{result.true} of {result.clients}; all done in {result.total:.2f} s")
     print(f"   yardstick: {fmt_size(CHUNK)} (about a chunk) at the origin's measured pace "
@@ -684,17 +686,18 @@ def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: flo
         rows.append([name, "fills" if name == result.lead else "follows", len(times),
                      f"{times[0] * 1000:.1f}" if times else "-", f"{median(times) * 1000:.1f}" if times else "-",
                      f"{gap[0] * 1000:.1f}" if gap else "-", f"{gap[1] * 1000:.1f}" if gap else "-"])
-    print(table(["node", "role", "first bytes", "first ms", "median ms", "gap first ms", "gap median ms"], rows))
+    print(table(["node", "role", "clients with bytes", "first ms", "median ms", "gap first ms", "gap median ms"], rows))
     for error in sorted(set(result.errors))[:5]:
         print(f"   error ({result.errors.count(error)} clients): {error}")
 
 
 def print_killed(result: Killed, fill_time: float) -> None:
     print(f"\n5. lead killed: {KILL_CLIENTS} clients on n0, then {KILL_CLIENTS} on each of n1 and n2, for a cold "
-          f"{fmt_size(result.size)} object paced to {fill_time:g} s; n0's process group SIGKILLed once every "
+          f"{fmt_size(result.size)} object paced to {fill_time:g} s;\n   n0's process group SIGKILLed once every "
           f"n1/n2 client had a quarter (the slowest had {result.at_kill / MiB:.1f} MiB)")
     print(table(["origin request", "Range", "MiB sent", "s sending"],
-                [[f"{i + 1}. {a.method}", a.range or "-", f"{a.sent / MiB:.1f}", f"{a.ended - a.started:.2f}"]
+                [[f"{i + 1}. {a.method}", a.range or "-", f"{a.sent / MiB:.1f}",
+                  f"{a.ended - a.started:.2f}" if a.sent else "-"]
                  for i, a in enumerate(result.asks)]))
     took = f"{result.takeover:.2f} s" if result.takeover is not None else "never"
     done = f"{result.first_done:.2f} s" if result.first_done is not None else "never"

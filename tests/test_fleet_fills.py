@@ -206,3 +206,33 @@ def test_redis_gone_mid_fill_each_node_finishes_on_its_own(tmp_path: Path, s3_ur
         assert len(asked) == 2 and asked[1].headers.get("range", "").startswith("bytes=")  # n1 resumed alone
         # Degraded to one origin request per node, n1's for the rest it did not have.
         assert origin.sent("/x") <= 2 * len(body) - 1024 * 1024
+
+
+def scrape(node: FleetNode) -> dict[str, float]:
+    text = node.get("/_fallthrough/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).body.decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("fallthrough_fleet_")}
+
+
+def test_each_node_finds_its_peers_in_the_heartbeats_and_reports_the_fleet(tmp_path: Path, s3_url: str,
+                                                                          origin: OriginServer) -> None:
+    origin.put("/p", b"p" * 100, headers={"Cache-Control": "max-age=600"})
+    with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+        n0, n1, n2 = fleet.nodes
+        peer = {n: f'fallthrough_fleet_peer_up{{peer="127.0.0.1:{n.chunk_port}"}}' for n in fleet.nodes}
+        until(lambda: scrape(n0).get(peer[n1]) == 1.0 and scrape(n0).get(peer[n2]) == 1.0, 10,
+              "n0 never found its peers")
+        assert peer[n0] not in scrape(n0)  # not itself
+        figures = scrape(n0)
+        assert figures["fallthrough_fleet_redis_up"] == 1.0 and figures["fallthrough_fleet_process_up"] == 1.0
+        assert figures["fallthrough_fleet_shared_tier_up"] == 1.0
+        n0.get("/o/p")
+        n0.wait_stored(1)
+        assert n1.purge(url="/o/p", wait="all").status == 200
+        until(lambda: scrape(n0).get("fallthrough_fleet_purges_applied", 0) >= 1, 5, "no purge counted")
+        assert 0 <= scrape(n0)["fallthrough_fleet_purge_lag_seconds"] < 5
+        n2.stop()  # its heartbeat lapses: no longer a peer
+        until(lambda: scrape(n0).get(peer[n2]) == 0.0, 15, "n2 still counted as a peer")
+        assert scrape(n0)[peer[n1]] == 1.0
+        fleet.redis.stop()
+        until(lambda: scrape(n0).get("fallthrough_fleet_redis_up") == 0.0, 10, "Redis still counted as up")

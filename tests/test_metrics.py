@@ -398,7 +398,7 @@ def _worker_files(directory: str, pid: int, settings) -> None:  # noqa: ANN001
     stack = SimpleNamespace(tiers=[SimpleNamespace(name="file:///store/castore")],
                             stats=Counter({"read_bytes:file:///store/castore": 12345,
                                            "verification_failures:file:///store/castore": 1}))
-    cache = SimpleNamespace(fills={}, index=_Index(), bodies=SimpleNamespace(bytes=4096), fleet=None,
+    cache = SimpleNamespace(fills={}, index=_Index(), bodies=SimpleNamespace(bytes=4096), fleet=None, fleet_fills=None,
                             store=SimpleNamespace(stack=stack), housekeeper=None)
     mounts = [SimpleNamespace(prefix=p, front="edge", hits=100, hit_bytes=409600) for p in ("/a", "/b", "/c")]
     for mount in mounts:

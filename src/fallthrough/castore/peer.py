@@ -66,7 +66,7 @@ def peer_address(url: str) -> str:
     return f"{host}:{port}"
 
 
-async def _no_entries() -> AsyncIterator[tuple[B3Digest, int]]:
+async def no_entries() -> AsyncIterator[tuple[B3Digest, int]]:
     return
     yield  # an async generator that yields nothing
 
@@ -75,6 +75,7 @@ class PeerTier:
     """One peer's BlobService as a tier that only reads."""
 
     shared = True  # what is there is another node's: never delete from it
+    peer = True
 
     def __init__(
         self,
@@ -256,10 +257,10 @@ class PeerTier:
 
     def list_manifests(self) -> AsyncIterator[tuple[B3Digest, int]]:
         """Nothing: a peer's blobs are not ours to count, evict or collect."""
-        return _no_entries()
+        return no_entries()
 
     def list_chunks(self) -> AsyncIterator[tuple[B3Digest, int]]:
-        return _no_entries()
+        return no_entries()
 
     # -- writes and deletes: a peer is read from, never written --------------------
 

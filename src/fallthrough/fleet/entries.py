@@ -118,6 +118,11 @@ class SharedEntries:
         finally:
             del self._offers[key]
 
+    @property
+    def up(self) -> bool:
+        """Whether the shared tier answered the last lookup or offer (for the metrics)."""
+        return not self._down
+
     def _state(self, up: bool, exc: BaseException | None = None) -> None:
         if up and self._down:
             log.warning("fleet: the shared tier's entries answer again")

@@ -84,6 +84,11 @@ class RedisFills:
             self.down(exc)
         return None
 
+    @property
+    def up(self) -> bool:
+        """Whether Redis answered this worker's last call (for the metrics)."""
+        return time.monotonic() >= self._down_until
+
     def down(self, exc: BaseException) -> None:
         if time.monotonic() >= self._down_until:
             log.warning("fleet: Redis does not answer (%s); each node fills its misses alone for now", exc)

@@ -8,6 +8,7 @@ names every node that ever joined, so `fallthrough fleet status` can list the go
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -16,6 +17,34 @@ from redis.asyncio import Redis
 NODES = "ft:nodes"
 HEARTBEAT = 1.0  # seconds between a node's heartbeats
 ALIVE_FOR = 5  # seconds a heartbeat vouches for the node
+
+
+LOCAL = "fleet.json"  # under the node's run folder: the fleet process's last status, for the metrics
+
+
+def local_status_path(run_dir: str) -> str:
+    return os.path.join(run_dir, LOCAL)
+
+
+def write_local_status(path: str, status: dict[str, Any]) -> None:
+    """The status for this node's own processes to read (atomically: a reader never sees half)."""
+    temporary = f"{path}.{os.getpid()}"
+    with open(temporary, "w") as f:
+        json.dump({**status, "seen": time.time()}, f)
+    os.replace(temporary, path)
+
+
+def read_local_status(path: str, fresh_for: float = 3 * ALIVE_FOR) -> dict[str, Any] | None:
+    """The fleet process's last status, or None if it is older than `fresh_for` seconds
+    (the process is not running) or not there."""
+    try:
+        with open(path) as f:
+            status = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(status, dict) or not isinstance(status.get("seen"), int | float):
+        return None
+    return status if time.time() - status["seen"] <= fresh_for else None
 
 
 def node_key(node: str) -> str:

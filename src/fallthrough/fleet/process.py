@@ -22,6 +22,7 @@ from ..cache.index import Index, journal_path
 from ..castore import open_store
 from ..castore.blob_server import BlobServer
 from ..config import Settings, default_settings, load
+from ..processes import run_dir
 from . import nodes
 from .link import REDIS_TIMEOUT, redis_client, shared_records
 from .purges import Follower, position_path
@@ -122,11 +123,17 @@ async def _beat_forever(settings: Settings, following: Follower, started: float)
     fleet = settings.fleet
     assert fleet is not None
     redis = following.redis
+    local = nodes.local_status_path(run_dir(settings.store.path))
     while True:
+        status = _status(settings, following, started)
         try:
-            await nodes.beat(redis, fleet.node, _status(settings, following, started))
+            await nodes.beat(redis, fleet.node, status)
         except Exception:  # noqa: BLE001 - Redis out of reach: the follower says so once
             pass
+        try:
+            nodes.write_local_status(local, {**status, "redis": following.redis_ok is not False})
+        except OSError as exc:
+            log.debug("fleet: cannot write %s: %s", local, exc)
         await asyncio.sleep(nodes.HEARTBEAT)
 
 

@@ -18,7 +18,9 @@ from ..cache.cache import Cache, spool_dir
 from ..cache.housekeeper import Housekeeper
 from ..cache.index import Index, journal_path
 from ..fleet.entries import SharedEntries
+from ..castore.peers import PeerSet
 from ..fleet.fills import RedisFills
+from ..fleet.peers import find_peers
 from ..fleet.link import FleetLink, redis_client, shared_records
 from ..cache.nodelock import NodeLocks
 from ..cache.uses import UseLog, uses_dir
@@ -72,9 +74,14 @@ class App:
             if settings.processes > 1 else None
         index = Index(index_path(settings))
         self.cache = Cache(store, index, spool_dir(settings.store.path), settings.store.memory_bytes, locks)
+        self._peers: PeerSet | None = None
+        self._finding_peers: asyncio.Task[None] | None = None
         if fleet is not None:
             self.cache.fleet = SharedEntries(shared_records(settings.store), store)
             self.cache.fleet_fills = RedisFills(fleet.node, redis_client(fleet.redis))
+            # The peers the heartbeats name, read after the listed ones, before the shared tier.
+            self._peers = PeerSet()
+            store.stack.tiers.insert(len(store.stack.tiers) - 1, self._peers)
         run = run_dir(settings.store.path)
         self.cache.uses = UseLog(uses_dir(run))
         self.cache.writes = WritesInFlight(WriteHorizon(writes_dir(run)), BudgetGate(run))
@@ -160,6 +167,7 @@ class App:
         if not self._started:
             self._started = True
             self.cache.start_background()
+            self._start_fleet()
             if self.access is not None:
                 self._flusher = asyncio.create_task(self._flush_forever(self.access))
             if self._reporter is None:  # no __rsgi_init__ (an application run by hand)
@@ -215,6 +223,15 @@ class App:
         # The same for the cache's tasks: a worker that takes no request still stands for
         # election as the node's housekeeper, and takes over when the holder dies.
         loop.call_soon(self.cache.start_background)
+        loop.call_soon(self._start_fleet)
+
+    def _start_fleet(self) -> None:
+        fleet, fills = self.settings.fleet, self.cache.fleet_fills
+        if self._peers is not None and self._finding_peers is None and fleet is not None \
+                and isinstance(fills, RedisFills):
+            listed = {*fleet.peers, fleet.listen}
+            self._finding_peers = asyncio.get_running_loop().create_task(
+                find_peers(fills.redis, fleet.node, listed, self._peers))
 
     def __rsgi_del__(self, loop) -> None:  # noqa: ANN001
         try:
@@ -225,6 +242,8 @@ class App:
     async def _close(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
+        if self._finding_peers is not None:
+            self._finding_peers.cancel()
         if self._reporter is not None:
             self._reporter.cancel()
         if self.metrics is not None:

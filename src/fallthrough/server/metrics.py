@@ -26,6 +26,8 @@ from prometheus_client import Counter, Gauge, Histogram, values
 from ..castore import tier_scheme
 from ..castore.budget import BudgetTier
 from ..config import Settings
+from ..fleet import nodes
+from ..processes import run_dir
 from .metrics_files import VARIABLE, exposition, tidy
 
 if TYPE_CHECKING:
@@ -107,6 +109,8 @@ class Metrics:
         self.origins: dict[str, Timings] = {}
         self.transforms: dict[str, Timings] = {}
         self._seen: dict[tuple[str, ...], float] = {}  # cumulative figures kept elsewhere, as last folded
+        self._fleet_status = nodes.local_status_path(run_dir(settings.store.path))
+        self._peers_shown: set[str] = set()
         _bind(directory, process)
         fronts = ("front",)
         tier = ("tier", "kind")
@@ -151,6 +155,21 @@ class Metrics:
                                    "of the fleet stored: origin requests saved", registry=None)
         self.fleet_followed = Counter("fallthrough_fleet_fills_followed", "Cold misses served while another node "
                                       "of the fleet fetched the object: fills coalesced across nodes", registry=None)
+        self.fleet_redis_up = Gauge("fallthrough_fleet_redis_up", "1 while Redis answers the fleet's calls "
+                                    "(every process of the node), else 0", registry=None, multiprocess_mode="livemin")
+        self.fleet_shared_up = Gauge("fallthrough_fleet_shared_tier_up", "1 while the shared tier answers the "
+                                     "fleet's records, else 0", registry=None, multiprocess_mode="livemin")
+        self.fleet_process_up = Gauge("fallthrough_fleet_process_up", "1 while the node's fleet process reports "
+                                      "(follows purges, beats, serves chunks), else 0", registry=None,
+                                      multiprocess_mode="livemin")
+        self.fleet_purge_lag = Gauge("fallthrough_fleet_purge_lag_seconds", "Seconds from another node's issuing "
+                                     "of the last purge applied here to its applying", registry=None,
+                                     multiprocess_mode="livemax")
+        self.fleet_purges_applied = Gauge("fallthrough_fleet_purges_applied", "Purges from other nodes applied "
+                                          "here since the fleet process started", registry=None,
+                                          multiprocess_mode="livemax")
+        self.fleet_peer_up = Gauge("fallthrough_fleet_peer_up", "1 while a peer's chunk service answers soundly, "
+                                   "0 while it is set aside", ("peer",), registry=None, multiprocess_mode="livemin")
         self.fleet_taken_over = Counter("fallthrough_fleet_fills_taken_over", "Fills this node resumed after the "
                                         "node fetching them went silent", registry=None)
         self.purges = Counter("fallthrough_purges", "Purges through the admin API, by kind", ("kind",),
@@ -245,9 +264,34 @@ class Metrics:
         if cache.fleet is not None:
             self._grow(self.fleet_found, (), cache.fleet.found)
         if cache.fleet_fills is not None:
-            self._grow(self.fleet_followed, (), cache.fleet_fills.followed)
-            self._grow(self.fleet_taken_over, (), cache.fleet_fills.taken_over)
+            self._fold_fleet()
         self._fold_store()
+
+    def _fold_fleet(self) -> None:
+        cache = self.cache
+        fills = cache.fleet_fills
+        self._grow(self.fleet_followed, (), fills.followed)  # type: ignore[union-attr]
+        self._grow(self.fleet_taken_over, (), fills.taken_over)  # type: ignore[union-attr]
+        status = nodes.read_local_status(self._fleet_status)
+        self.fleet_process_up.set(status is not None)
+        purges = status.get("purges") if status is not None else None
+        if isinstance(purges, dict):
+            self.fleet_purge_lag.set(float(purges.get("lag", 0.0)))
+            self.fleet_purges_applied.set(float(purges.get("applied", 0)))
+        self.fleet_redis_up.set(bool(getattr(fills, "up", True)) and (status is None or status.get("redis") is not False))
+        shared = getattr(cache.fleet, "up", True)
+        self.fleet_shared_up.set(bool(shared) and (status is None or status.get("shared") is not False))
+        peers = {}  # HOST:PORT → up: the listed peers' tiers, and those the heartbeats found
+        for tier in cache.store.stack.tiers:
+            found = getattr(tier, "peers", None)
+            for peer in found.values() if isinstance(found, dict) else [tier]:
+                if getattr(peer, "peer", False) and hasattr(peer, "address"):
+                    peers[peer.address] = not peer.is_down
+        for gone in self._peers_shown - peers.keys():  # left the fleet: not answering (a series stays)
+            self.fleet_peer_up.labels(gone).set(0)
+        for address, up in peers.items():
+            self.fleet_peer_up.labels(address).set(up)
+        self._peers_shown |= set(peers)
 
     def _fold_timings(self) -> None:
         for mount, timings in self.origins.items():
@@ -269,7 +313,8 @@ class Metrics:
         stats = stack.stats
         seen: set[str] = set()
         housekeeper = getattr(self.cache, "housekeeper", None)
-        for i, (tier, labels) in enumerate(zip(stack.tiers, self._tiers, strict=False)):
+        tiers = [t for t in stack.tiers if not getattr(t, "peer", False)]  # the config's tiers, as labelled
+        for i, (tier, labels) in enumerate(zip(tiers, self._tiers, strict=False)):
             if tier.name in seen:  # the stack's figures are by name: one tier gets them
                 continue
             seen.add(tier.name)
@@ -280,7 +325,7 @@ class Metrics:
                 self.store_max_bytes.labels(*labels).set(tier.max_bytes)
                 self.store_objects.labels(*labels).set(tier.blob_count)
                 self._grow(self.store_evictions, labels, tier.evicted_blobs)
-            elif i == len(stack.tiers) - 1 and housekeeper is not None and getattr(housekeeper, "active", False):
+            elif i == len(tiers) - 1 and housekeeper is not None and getattr(housekeeper, "active", False):
                 # The farthest tier's books are the node's, kept by its one housekeeper:
                 # that process alone reports them (every blob the index references is there).
                 self.store_bytes.labels(*labels).set(housekeeper.used)
