@@ -573,7 +573,8 @@ def put_paced(origin: CountingOrigin, path: str, size: int, fill_time: float) ->
 
 @dataclass
 class Concurrent:
-    gets: int  # at the origin
+    asks: list[Asked]  # at the origin, in order
+    gets: int
     sent: int  # body bytes the origin sent
     clients: int
     true: int  # clients that got the object byte for byte
@@ -599,7 +600,7 @@ def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct
     first = {node.name: sorted(c.first_byte - started for c in asking if c.node is node and c.first_byte is not None)
              for node in nodes}
     asks = origin.asks(path)
-    return Concurrent(sum(a.method == "GET" for a in asks), sum(a.sent for a in asks), len(asking),
+    return Concurrent(asks, sum(a.method == "GET" for a in asks), sum(a.sent for a in asks), len(asking),
                       sum(c.true(size, digest) for c in asking), [c.error for c in asking if c.error],
                       claim[1] if claim else None, first, CHUNK / origin_pace(asks), total)
 
@@ -671,6 +672,13 @@ def follower_gaps(result: Concurrent) -> dict[str, tuple[float, float]] | None:
             for name, times in result.first.items() if name != result.lead}
 
 
+def print_asks(asks: Sequence[Asked]) -> None:
+    """The origin's requests for one object: a resumed fill shows as a Range."""
+    print(table(["origin request", "Range", "MiB sent", "s sending"],
+                [[f"{i + 1}. {a.method}", a.range or "-", f"{a.sent / MiB:.1f}",
+                  f"{a.ended - a.started:.2f}" if a.sent else "-"] for i, a in enumerate(asks)]))
+
+
 def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: float) -> None:
     print(f"\n4. concurrent cold: {clients} clients on each of {', '.join(NODES)} at once for one cold "
           f"{fmt_size(size)} object,\n   the origin paced to send it in {fill_time:g} s; ms from the ask to a "
@@ -679,6 +687,7 @@ def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: flo
           f"{result.true} of {result.clients}; all done in {result.total:.2f} s")
     print(f"   yardstick: {fmt_size(CHUNK)} (about a chunk) at the origin's measured pace "
           f"({CHUNK / result.chunk_time / MiB:.1f} MiB/s) takes {result.chunk_time * 1000:.1f} ms")
+    print_asks(result.asks)
     gaps = follower_gaps(result) or {}
     rows = []
     for name, times in result.first.items():
@@ -695,10 +704,7 @@ def print_killed(result: Killed, fill_time: float) -> None:
     print(f"\n5. lead killed: {KILL_CLIENTS} clients on n0, then {KILL_CLIENTS} on each of n1 and n2, for a cold "
           f"{fmt_size(result.size)} object paced to {fill_time:g} s;\n   n0's process group SIGKILLed once every "
           f"n1/n2 client had a quarter (the slowest had {result.at_kill / MiB:.1f} MiB)")
-    print(table(["origin request", "Range", "MiB sent", "s sending"],
-                [[f"{i + 1}. {a.method}", a.range or "-", f"{a.sent / MiB:.1f}",
-                  f"{a.ended - a.started:.2f}" if a.sent else "-"]
-                 for i, a in enumerate(result.asks)]))
+    print_asks(result.asks)
     took = f"{result.takeover:.2f} s" if result.takeover is not None else "never"
     done = f"{result.first_done:.2f} s" if result.first_done is not None else "never"
     print(f"   origin bytes / object: {result.sent / result.size:.3f}; claim taken by {result.taker or 'no node'} "
