@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import blake3
 from multidict import CIMultiDict
 
-from ..castore import B3Digest, ChunkNotFound
+from ..castore import B3Digest, CastoreError, ChunkNotFound
 from .entry import Entry, parse_tags
 from .fill import Fill, FillHead
 from .fleet_fills import FleetFills, Follow, Lead, LeadChunks, LeadEnd, LeadFailed, LeadGone, LeadHead, LeadPassed
@@ -106,10 +106,9 @@ async def _resume(cache: Cache, fill: Fill, followed: Followed, origin: Origin, 
     headers = head.headers_for(False)
     etag = headers.get("etag")
     ask = dict(origin_headers)
-    if have:
+    if have and etag and not is_weak(etag):  # without a strong validator, all of it (and compared)
         ask["range"] = f"bytes={have}-"
-        if etag and not is_weak(etag):
-            ask["if-range"] = etag
+        ask["if-range"] = etag
     cache.origin_requests += 1
     fill.upstream_started = time.monotonic()
     response = await origin.fetch("GET", path, query, ask)
@@ -159,7 +158,8 @@ def _told_head(head: FillHead, headers: CIMultiDict[str], request_time: float) -
 
 async def _follow(cache: Cache, fill: Fill, follow: Follow, followed: Followed, policy: CachePolicy) -> str:
     """Feed the fill from another node's; "done", "gone" (the lead went silent) or
-    "alone" (its answer is not for us: ask the origin ourselves)."""
+    "alone" (its answer is not for us, or its chunks cannot be read: ask the origin
+    ourselves, for the rest)."""
     async for event in follow.events():
         if isinstance(event, LeadHead):
             if not _take_head(cache, fill, event, followed, policy):
@@ -167,7 +167,12 @@ async def _follow(cache: Cache, fill: Fill, follow: Follow, followed: Followed, 
         elif isinstance(event, LeadChunks):
             if not fill.head.done():
                 raise OriginError("another node's fill told chunks before its head")
-            await _take_chunks(cache, fill, event, followed)
+            try:
+                await _take_chunks(cache, fill, event, followed)
+            except CastoreError as exc:  # the chunks cannot be read here: fetch the rest ourselves
+                log.warning("fleet: the chunks another node is storing for %s cannot be read (%s); "
+                            "asking the origin for the rest", fill.key, exc)
+                return "alone"
         elif isinstance(event, LeadEnd):
             _take_end(cache, fill, event, followed)
             return "done"

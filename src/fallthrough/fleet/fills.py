@@ -35,7 +35,7 @@ from ..castore import B3Digest
 
 log = logging.getLogger(__name__)
 
-LEASE = 3.0  # seconds a claim lives without renewal: how soon a dead lead is taken over
+LEASE = 5.0  # seconds a claim lives without renewal: how soon a dead lead is taken over
 RENEW = 1.0  # seconds between renewals
 STALL = 30.0  # seconds without progress after which the lead stops renewing
 ENDED_KEEP = 30.0  # seconds a stored fill's claim and stream are kept for late misses
