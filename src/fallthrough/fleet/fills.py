@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -106,7 +107,7 @@ class RedisLead:
         self._lease = lease
         self._token = token
         self._stream = stream
-        self._queue: list[tuple[str, Any]] = []
+        self._queue: list[tuple[str, dict[str, Any]]] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._ended = False
@@ -115,30 +116,27 @@ class RedisLead:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def head(self, head: LeadHead) -> None:
-        self._tell("head", {"status": head.status, "headers": head.headers, "length": head.length,
-                            "vary": list(head.vary), "variant": list(head.variant),
-                            "request_time": head.request_time, "response_time": head.response_time,
-                            "age": head.initial_age})
+        self._tell(head)
 
     def chunks(self, offset: int, chunks: list[tuple[B3Digest, int]]) -> None:
-        self._tell("chunks", {"offset": offset, "chunks": [[d.hex(), size] for d, size in chunks]})
+        self._tell(LeadChunks(offset, chunks))
 
     def progress(self) -> None:
         self._progressed = time.monotonic()
 
     def end(self, digest: B3Digest, size: int, entry: dict | None) -> None:
         self._ended = entry is not None
-        self._tell("end", {"digest": digest.hex(), "size": size, "entry": entry})
+        self._tell(LeadEnd(digest, size, entry))
 
     def failed(self, reason: str) -> None:
-        self._tell("failed", {"reason": reason})
+        self._tell(LeadFailed(reason))
 
     def passed(self) -> None:
-        self._tell("passed", {})
+        self._tell(LeadPassed())
 
-    def _tell(self, kind: str, data: Any) -> None:  # noqa: ANN401 - JSON
+    def _tell(self, event: LeadEvent) -> None:
         self._progressed = time.monotonic()
-        self._queue.append((kind, data))
+        self._queue.append(encode(event))
         self._wake.set()
 
     async def _run(self) -> None:
@@ -219,7 +217,7 @@ class RedisFollow:
             for _, entries in replies:
                 for entry_id, fields in entries:
                     position = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                    event = _event(fields)
+                    event = decode(fields)
                     if event is None:
                         log.warning("fleet: a fill's stream %s holds an entry that is not one; not following it",
                                     self._stream)
@@ -230,7 +228,22 @@ class RedisFollow:
                         return
 
 
-def _event(fields: dict[bytes, bytes]) -> LeadEvent | None:
+def encode(event: LeadEvent) -> tuple[str, dict[str, Any]]:
+    """An event as a stream entry's kind and JSON data."""
+    if isinstance(event, LeadHead):
+        return "head", {"status": event.status, "headers": event.headers, "length": event.length,
+                        "vary": list(event.vary), "variant": list(event.variant), "request_time": event.request_time,
+                        "response_time": event.response_time, "age": event.initial_age}
+    if isinstance(event, LeadChunks):
+        return "chunks", {"offset": event.offset, "chunks": [[d.hex(), size] for d, size in event.chunks]}
+    if isinstance(event, LeadEnd):
+        return "end", {"digest": event.digest.hex(), "size": event.size, "entry": event.entry}
+    if isinstance(event, LeadFailed):
+        return "failed", {"reason": event.reason}
+    return "passed", {}
+
+
+def decode(fields: dict[bytes, bytes]) -> LeadEvent | None:
     """One stream entry as an event; None if it is not one (a stream is data from elsewhere)."""
     try:
         kind = fields[b"t"].decode()
@@ -238,9 +251,12 @@ def _event(fields: dict[bytes, bytes]) -> LeadEvent | None:
         if kind == "head":
             headers = [(str(k), str(v)) for k, v in data["headers"]]
             length = data["length"]
+            clocks = [float(data[name]) for name in ("request_time", "response_time", "age")]
+            if not all(math.isfinite(c) for c in clocks) or (length is not None and int(length) < 0) \
+                    or not 100 <= int(data["status"]) <= 999:
+                return None
             return LeadHead(int(data["status"]), headers, None if length is None else int(length),
-                            tuple(map(str, data["vary"])), tuple(map(str, data["variant"])),
-                            float(data["request_time"]), float(data["response_time"]), float(data["age"]))
+                            tuple(map(str, data["vary"])), tuple(map(str, data["variant"])), *clocks)
         if kind == "chunks":
             chunks = [(B3Digest.from_hex(d), int(size)) for d, size in data["chunks"]]
             if any(size <= 0 for _, size in chunks) or int(data["offset"]) < 0:
@@ -254,6 +270,6 @@ def _event(fields: dict[bytes, bytes]) -> LeadEvent | None:
             return LeadFailed(str(data["reason"]))
         if kind == "passed":
             return LeadPassed()
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+    except (KeyError, TypeError, ValueError, OverflowError, UnicodeDecodeError):
         return None
     return None
