@@ -11,7 +11,9 @@ each in turn with the same connections and duration; figures are medians of --re
 
 With --metrics both, a second fallthrough without metrics is measured beside the first
 (each wrk round runs both in turn), and the hits' ratio metrics on / off is printed;
---access-log both does the same for the access log.
+--access-log both does the same for the access log, and --fleet both for a node of a
+fleet (a real redis-server, a shared tier and a chunk service) against a node alone:
+a hit must not touch the fleet.
 
 Beside them, the HTTP server's own ceiling (bench/bare_app.py: the same files from
 memory, no cache) shows how much of a gap is the cache and how much the server.
@@ -34,7 +36,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common import GiB, KiB, MiB, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, table, verdict
+from common import GiB, KiB, MiB, ROOT, base_parser, ensure_file, fmt_size, fresh_dir, median, parse_size, table, verdict
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+from redis_server import RedisServer  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 WRK = "/usr/bin/wrk"
@@ -119,13 +125,19 @@ def launch_fallthrough(root: Path, port: int, config: str, store: str = "store",
 
 
 def start_fallthrough(root: Path, port: int, origin_port: int, access_log: bool = False,
-                      metrics: bool = True) -> subprocess.Popen[bytes]:
-    """One fallthrough in `root` (a directory of its own: its config, log and store)."""
+                      metrics: bool = True, redis_url: str | None = None) -> subprocess.Popen[bytes]:
+    """One fallthrough in `root` (a directory of its own: its config, log and store); with
+    `redis_url`, a node of a fleet whose shared tier is a folder of its own."""
     root.mkdir(exist_ok=True)
     log = f'[log]\naccess = true\nfile = "{root / "access.log"}"\n' if access_log else ""
     log += "" if metrics else "[metrics]\nenabled = false\n"
+    fleet = ""
+    if redis_url is not None:
+        fleet = (f'[[store.tier]]\nurl = "file://{root / "castore"}"\n'
+                 f'[[store.tier]]\nurl = "file://{root / "shared"}"\nshared = true\n'
+                 f'[fleet]\nnode = "bench"\nredis = "{redis_url}"\nlisten = "127.0.0.1:{free_port()}"\n')
     return launch_fallthrough(root, port, f"""memory_bytes = "64MiB"
-{log}[[mount]]
+{fleet}{log}[[mount]]
 url_prefix = "/"
 origin = "http://127.0.0.1:{origin_port}"
 """, store="ft-store")
@@ -271,12 +283,15 @@ def main() -> int:
     parser.add_argument("--access-log", nargs="?", const="on", default="off", choices=("on", "off", "both"),
                         help="fallthrough writes its access log (to a file); 'both' runs one fallthrough with it and "
                              "one without, measured in turn, like --metrics both")
+    parser.add_argument("--fleet", choices=("on", "off", "both"), default="off",
+                        help="fallthrough as a node of a fleet (a real redis-server, a shared tier); 'both' runs one "
+                             "node of a fleet and one alone, measured in turn, like --metrics both")
     parser.add_argument("--metrics", choices=("on", "off", "both"), default="on",
                         help="fallthrough's metrics ([metrics] enabled; on by default). 'both' runs one fallthrough "
                              "with them and one without, measured in turn, and adds rows for the one without")
     args = parser.parse_args()
-    if args.metrics == "both" and args.access_log == "both":
-        parser.error("compare one thing at a time: --metrics both or --access-log both")
+    if [args.metrics, args.access_log, args.fleet].count("both") > 1:
+        parser.error("compare one thing at a time: --metrics both, --access-log both or --fleet both")
     ensure_tools()
     root = fresh_dir("edge")
     www = root / "www"
@@ -297,17 +312,23 @@ def main() -> int:
                                     proxy_cache_lock on; proxy_http_version 1.1;
                                     proxy_set_header Connection ""; add_header X-Cache $upstream_cache_status; }} }}"""))
         logging, metrics = args.access_log != "off", args.metrics != "off"
-        ft = start_fallthrough(root / "ft", ft_port, origin_port, logging, metrics)
+        redis_url = None
+        if args.fleet != "off":
+            redis = RedisServer(root / "redis").start()
+            processes.append(redis.process)  # type: ignore[arg-type]
+            redis_url = redis.url
+        ft = start_fallthrough(root / "ft", ft_port, origin_port, logging, metrics, redis_url)
         processes.append(ft)
         # With --metrics both (or --access-log both): a second fallthrough without them,
         # measured right after the first in every round, so that both see the same machine.
         variants = {"": ft_port}
         groups = {ft_port: ft.pid}
-        compared_what = "metrics" if args.metrics == "both" else "access log" if args.access_log == "both" else None
+        compared_what = ("metrics" if args.metrics == "both" else "access log" if args.access_log == "both" else
+                         "fleet" if args.fleet == "both" else None)
         if compared_what is not None:
             off_port = free_port()
             off = start_fallthrough(root / "ft-off", off_port, origin_port, logging and compared_what != "access log",
-                                    metrics and compared_what != "metrics")
+                                    metrics and compared_what != "metrics", None if compared_what == "fleet" else redis_url)
             processes.append(off)
             groups[off_port] = off.pid
             variants = {f" ({compared_what} on)": ft_port, f" ({compared_what} off)": off_port}

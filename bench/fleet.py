@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -461,31 +461,37 @@ def cold_figure(nodes: Sequence[EdgeServer], origin: CountingOrigin, path: str, 
 
 
 @dataclass
-class Reader:
-    """One client's GET, read as it arrives (read1) and hashed as it goes, so that 150 of
-    them on a 64 MiB object hold no bodies: when its first byte came, how much it got, and
-    how it ended. It connects at once and sends its request when `go` is set, so that
-    every client asks at the same moment."""
+class Got:
+    """What one client got: when its first byte came and when it ended (time.monotonic(),
+    which every process on the machine counts alike), how much, and its SHA-256."""
 
-    node: FleetNode
-    path: str
-    go: threading.Event
+    node: str
     received: int = 0
-    declared: int | None = None
-    connected: bool = False
-    first_byte: float | None = None  # perf_counter
+    first_byte: float | None = None
     ended: float | None = None
     sha256: str = ""
     error: str | None = None
-    _thread: threading.Thread = field(init=False, repr=False)
 
-    def start(self) -> Reader:
-        self._thread = threading.Thread(target=self._run, name=f"reader-{self.node.port}", daemon=True)
+    def true(self, size: int, digest: str) -> bool:
+        """Whether it got the whole object, byte for byte."""
+        return self.error is None and self.received == size and self.sha256 == digest
+
+
+class Reader:
+    """One client's GET, read as it arrives (read1) and hashed as it goes, so that 150 of
+    them on a 64 MiB object hold no bodies. It connects at once and sends its request
+    when `go` is set, so that every client asks at the same moment."""
+
+    def __init__(self, node: str, port: int, path: str, go: threading.Event) -> None:
+        self.port, self.path, self.go = port, path, go
+        self.connected = False
+        self.got = Got(node)
+        self._thread = threading.Thread(target=self._run, name=f"reader-{node}", daemon=True)
         self._thread.start()
-        return self
 
     def _run(self) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", self.node.port, timeout=120)
+        got = self.got
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         hasher = hashlib.sha256()
         try:
             connection.connect()
@@ -495,41 +501,100 @@ class Reader:
             response = connection.getresponse()
             if response.status != 200:
                 raise http.client.HTTPException(f"status {response.status}")
-            self.declared = int(response.headers["Content-Length"])
+            declared = int(response.headers["Content-Length"])
             while piece := response.read1(CHUNK):
-                if self.first_byte is None:
-                    self.first_byte = time.perf_counter()
+                if got.first_byte is None:
+                    got.first_byte = time.monotonic()
                 hasher.update(piece)
-                self.received += len(piece)
-            if self.received != self.declared:
-                raise http.client.IncompleteRead(b"", self.declared - self.received)
+                got.received += len(piece)
+            if got.received != declared:
+                raise http.client.IncompleteRead(b"", declared - got.received)
         except (OSError, http.client.HTTPException) as exc:
             said = str(exc)  # IncompleteRead names itself; others need their type
-            self.error = said if said.startswith(type(exc).__name__) else f"{type(exc).__name__}: {said}"
+            got.error = said if said.startswith(type(exc).__name__) else f"{type(exc).__name__}: {said}"
         finally:
-            self.sha256 = hasher.hexdigest()
-            self.ended = time.perf_counter()
+            got.sha256 = hasher.hexdigest()
+            got.ended = time.monotonic()
             connection.close()
 
-    def join(self, seconds: float) -> Reader:
+    def join(self, seconds: float) -> Got:
         self._thread.join(seconds)
-        if self._thread.is_alive() and self.error is None:
-            self.error = "still reading"
-        return self
-
-    def true(self, size: int, digest: str) -> bool:
-        """Whether it got the whole object, byte for byte."""
-        return self.error is None and self.received == size and self.sha256 == digest
+        if self._thread.is_alive() and self.got.error is None:
+            self.got.error = "still reading"
+        return self.got
 
 
-def readers(nodes: Sequence[FleetNode], path: str, each: int, go: threading.Event) -> list[Reader]:
-    return [Reader(node, path, go).start() for node in nodes for _ in range(each)]
+def serve_readers() -> None:
+    """The clients' process (ReaderPool): one JSON line asked on stdin, one answered on stdout."""
+    batches: list[tuple[threading.Event, list[Reader]]] = []
+    for line in sys.stdin:
+        ask = json.loads(line)
+        everyone = [reader for _, batch in batches for reader in batch]
+        answer: dict[str, object] = {}
+        if "start" in ask:
+            go = threading.Event()
+            batch = [Reader(name, port, ask["path"], go) for name, port, count in ask["start"] for _ in range(count)]
+            batches.append((go, batch))
+            wait_for(lambda: all(r.connected or r.got.error for r in batch), 30)  # noqa: B023 - called here
+        elif "go" in ask:
+            answer["at"] = time.monotonic()
+            for go, _ in batches:
+                go.set()
+        elif "received" in ask:
+            answer["received"] = [reader.got.received for reader in everyone]
+        elif "finish" in ask:
+            deadline = time.monotonic() + ask["finish"]
+            answer["got"] = [asdict(reader.join(max(0.0, deadline - time.monotonic()))) for reader in everyone]
+            batches.clear()
+        print(json.dumps(answer), flush=True)
 
 
-def join_all(clients: Sequence[Reader], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    for client in clients:
-        client.join(max(0.0, deadline - time.monotonic()))
+# The clients of figures 4 and 5 run in a process of their own: 150 threads hashing 64 MiB
+# each in this one would starve, through the GIL, the latency proxies that carry every
+# node's Redis traffic (a node then finds Redis silent and fills alone).
+_READERS = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from fleet import serve_readers
+serve_readers()
+"""
+
+
+class ReaderPool:
+    """Clients in another process (_READERS says why), asked in batches: start() connects
+    a batch, go() sends every waiting batch's requests, finish() waits for them all."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", _READERS], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, start_new_session=True)
+
+    def _ask(self, **ask: object) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(ask).encode() + b"\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the clients' process died")
+        return json.loads(line)
+
+    def start(self, nodes: Sequence[FleetNode], path: str, each: int) -> None:
+        """`each` clients on every node, connected and waiting for go()."""
+        self._ask(start=[[node.name, node.port, each] for node in nodes], path=path)
+
+    def go(self) -> float:
+        """Send the waiting requests; the moment it did (time.monotonic())."""
+        return self._ask(go=True)["at"]
+
+    def received(self) -> list[int]:
+        """Bytes each client has so far, in the order they were started."""
+        return self._ask(received=True)["received"]
+
+    def finish(self, seconds: float) -> list[Got]:
+        """Every client's end, in the order they were started; the next start() begins afresh."""
+        return [Got(**got) for got in self._ask(finish=seconds)["got"]]
+
+    def stop(self) -> None:
+        stop_child(self.process)
 
 
 def leases(direct: redis.Redis) -> set[bytes]:
@@ -585,20 +650,18 @@ class Concurrent:
     total: float  # seconds from the ask to the last client's end
 
 
-def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, path: str,
-                      size: int, clients: int, fill_time: float) -> Concurrent:
+def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, pool: ReaderPool,
+                      path: str, size: int, clients: int, fill_time: float) -> Concurrent:
     """Every node's clients ask for one cold object at the same moment."""
     digest = put_paced(origin, path, size, fill_time)
-    go, before = threading.Event(), leases(direct)
-    asking = readers(nodes, "/o" + path, clients, go)
-    wait_for(lambda: all(c.connected or c.error for c in asking), 30)
-    started = time.perf_counter()
-    go.set()
+    before = leases(direct)
+    pool.start(nodes, "/o" + path, clients)
+    started = pool.go()
     claim = wait_lease(direct, before, 10)
-    join_all(asking, 600)
+    asking = pool.finish(600)
     total = max((c.ended or started) for c in asking) - started
-    first = {node.name: sorted(c.first_byte - started for c in asking if c.node is node and c.first_byte is not None)
-             for node in nodes}
+    first = {node.name: sorted(c.first_byte - started for c in asking
+                               if c.node == node.name and c.first_byte is not None) for node in nodes}
     asks = origin.asks(path)
     return Concurrent(asks, sum(a.method == "GET" for a in asks), sum(a.sent for a in asks), len(asking),
                       sum(c.true(size, digest) for c in asking), [c.error for c in asking if c.error],
@@ -611,44 +674,46 @@ class Killed:
     digest: str  # the object's SHA-256
     asks: list[Asked]  # at the origin, in order
     sent: int
-    followers: list[Reader]  # on n1 and n2
-    cut: list[Reader]  # on n0
+    followers: list[Got]  # on n1 and n2
+    cut: list[Got]  # on n0
     at_kill: int  # bytes the slowest follower had when n0 was killed
     takeover: float | None  # seconds from the kill to another node's claim
     first_done: float | None  # seconds from the kill to the first client's end
     taker: str | None
 
 
-def killed_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, path: str,
-                  size: int, fill_time: float) -> Killed:
+def killed_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, pool: ReaderPool,
+                  path: str, size: int, fill_time: float) -> Killed:
     """n0 fetches a cold object for the fleet and is SIGKILLed a quarter of the way in."""
     digest = put_paced(origin, path, size, fill_time)
     n0, *others = nodes
-    go, before = threading.Event(), leases(direct)
-    cut = readers([n0], "/o" + path, KILL_CLIENTS, go)
-    go.set()
+    before = leases(direct)
+    pool.start([n0], "/o" + path, KILL_CLIENTS)
+    pool.go()
     claim = wait_lease(direct, before, 10)
     if claim is None or claim[1] != n0.name:
         raise RuntimeError(f"n0 never claimed the fill of {path} (the claim: {claim})")
     key = claim[0]
-    followers = readers(others, "/o" + path, KILL_CLIENTS, go)
-    if not wait_for(lambda: all(c.received >= size // 4 for c in followers), 60):
+    pool.start(others, "/o" + path, KILL_CLIENTS)
+    pool.go()
+    if not wait_for(lambda: all(r >= size // 4 for r in pool.received()[KILL_CLIENTS:]), 60):
         raise RuntimeError(f"the n1/n2 clients never got a quarter of {path}")
-    at_kill = min(c.received for c in followers)
+    at_kill = min(pool.received()[KILL_CLIENTS:])
     assert n0.process is not None
     os.killpg(n0.process.pid, signal.SIGKILL)
-    killed = time.perf_counter()
+    killed = time.monotonic()
     taken = wait_for(lambda: lease_holder(direct, key) not in (None, n0.name), 30)
-    takeover = time.perf_counter() - killed if taken else None
+    takeover = time.monotonic() - killed if taken else None
     taker = lease_holder(direct, key) if taken else None
-    join_all(followers + cut, 600)
+    got = pool.finish(600)
+    cut, followers = got[:KILL_CLIENTS], got[KILL_CLIENTS:]
     done = [c.ended for c in followers if c.ended is not None and c.error is None]
     asks = origin.asks(path)
     return Killed(size, digest, asks, sum(a.sent for a in asks), followers, cut, at_kill, takeover,
                   min(done) - killed if done else None, taker)
 
 
-def outcome(client: Reader, size: int, digest: str) -> str:
+def outcome(client: Got, size: int, digest: str) -> str:
     """What a client got, in words: the true bytes, cut short, or (never wanted) a whole
     body that is not the object."""
     if client.true(size, digest):
@@ -658,7 +723,7 @@ def outcome(client: Reader, size: int, digest: str) -> str:
     return "WHOLE-LOOKING WRONG BYTES"
 
 
-def is_cut(client: Reader, size: int) -> bool:
+def is_cut(client: Got, size: int) -> bool:
     return client.error is not None or client.received < size
 
 
@@ -710,7 +775,7 @@ def print_killed(result: Killed, fill_time: float) -> None:
     print(f"   origin bytes / object: {result.sent / result.size:.3f}; claim taken by {result.taker or 'no node'} "
           f"{took} after the kill; first n1/n2 client done {done} after the kill")
     print(table(["node", "MiB received", "outcome"],
-                [[c.node.name, f"{c.received / MiB:.1f}", outcome(c, result.size, result.digest)]
+                [[c.node, f"{c.received / MiB:.1f}", outcome(c, result.size, result.digest)]
                  for c in result.cut + result.followers]))
 
 
@@ -831,10 +896,12 @@ def main() -> int:
 
             print(f"{args.clients} clients on each node at once for a cold {fmt_size(args.cold_size)} ...",
                   file=sys.stderr, flush=True)
-            concurrent = concurrent_figure(nodes, origin, direct, f"/concurrent-{fmt_size(args.cold_size)}.bin",
+            pool = ReaderPool()
+            stack.callback(pool.stop)
+            concurrent = concurrent_figure(nodes, origin, direct, pool, f"/concurrent-{fmt_size(args.cold_size)}.bin",
                                            args.cold_size, args.clients, fill_time)
             print(f"a cold {fmt_size(args.cold_size)} with its filling node killed ...", file=sys.stderr, flush=True)
-            killed = killed_figure(nodes, origin, direct, f"/killed-{fmt_size(args.cold_size)}.bin",
+            killed = killed_figure(nodes, origin, direct, pool, f"/killed-{fmt_size(args.cold_size)}.bin",
                                    args.cold_size, fill_time)  # last on the fleet: n0 stays dead
             for node in nodes:
                 node.stop()

@@ -117,12 +117,14 @@ class Fill:
         if not self.head.done():
             self.head.set_result(head)
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, hold: int | None = None) -> None:
+        """More of the body. Readers get what came before it, and of `data` all but its
+        last `hold` bytes (None: all of it is held back until the next piece or the end)."""
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        self.released = self.received
+        self.released = self.received if hold is None else self.received + max(len(data) - hold, 0)
         self.received += len(data)
         if self.lead is not None:
             self.lead.progress()

@@ -229,7 +229,9 @@ async def _take_chunks(cache: Cache, fill: Fill, event: LeadChunks, followed: Fo
             data = await reading
             piece = data[skip:] if skip else data
             followed.hasher.update(piece)
-            fill.append(piece)
+            # Verified by its digest: all of it goes out at once but for one byte, kept
+            # until the whole adds up to the blob's digest (an origin's piece is held whole).
+            fill.append(piece, hold=1)
     finally:
         for reading in reads:
             reading.cancel()

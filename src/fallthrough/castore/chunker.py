@@ -113,9 +113,10 @@ class StreamChunker:
         return [self._cut(final=False)] if self._fill >= self._batch else []
 
     def cut_ready(self) -> list[Cuts]:
-        """The chunks whose end is certain now, without waiting for a full batch (none
-        until two maximum chunks are held, so that at least one is certain)."""
-        return [self._cut(final=False)] if self._fill >= 2 * MAX_CHUNK else []
+        """The chunks whose end is certain now, without waiting for a full batch: once
+        more than a maximum chunk is held, the first chunk ends before the last byte, so
+        at least one is certain."""
+        return [self._cut(final=False)] if self._fill > MAX_CHUNK else []
 
     def finish(self) -> Cuts:
         """The chunks left once the stream has ended."""
