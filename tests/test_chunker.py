@@ -14,12 +14,14 @@ def _whole_pass(data: bytes) -> list[int]:
     return [c.length for c in new_fastcdc().cut_buf(data)]
 
 
-def _streamed(data: bytes, pieces: list[int], batch: int) -> list[int]:
+def _streamed(data: bytes, pieces: list[int], batch: int, eager: bool = False) -> list[int]:
+    """`eager`: ask for the chunks that are certain after every piece, as a fill that
+    others follow does (cut_ready)."""
     chunker = StreamChunker(batch=batch)
     sizes: list[int] = []
     view, at = memoryview(data), 0
     for piece in [*pieces, len(data)]:
-        for cuts in chunker.feed(view[at : at + piece]):
+        for cuts in chunker.feed(view[at : at + piece]) + (chunker.cut_ready() if eager else []):
             sizes += [len(c) for c in cuts.chunks()]
             chunker.release(cuts)  # blocks are reused: the test sees reuse too
         at += piece
@@ -36,6 +38,27 @@ def _streamed(data: bytes, pieces: list[int], batch: int) -> list[int]:
 def test_streaming_cuts_equal_one_pass(size: int, seed: int, pieces: list[int], batch: int) -> None:
     data = random.Random(seed).randbytes(size)
     assert _streamed(data, pieces, batch) == _whole_pass(data)
+
+
+@given(
+    size=st.integers(0, 3 * 1024 * 1024),
+    seed=st.integers(0, 2**32),
+    pieces=st.lists(st.integers(1, 300 * 1024), max_size=12),
+)
+def test_cutting_whatever_is_certain_after_each_piece_equals_one_pass(size: int, seed: int,
+                                                                      pieces: list[int]) -> None:
+    data = random.Random(seed).randbytes(size)
+    assert _streamed(data, pieces, 8 * 1024 * 1024, eager=True) == _whole_pass(data)
+
+
+def test_a_chunk_is_told_as_soon_as_its_end_is_certain() -> None:
+    data = random.Random(7).randbytes(4 * 1024 * 1024)
+    first = _whole_pass(data)[0]
+    chunker = StreamChunker()
+    chunker.feed(data[:first])
+    assert chunker.cut_ready() == []  # its end could still move
+    (cuts,) = chunker.feed(data[first:first + 64 * 1024]) or chunker.cut_ready()
+    assert [len(c) for c in cuts.chunks()] == [first]
 
 
 def test_chunk_sizes_respect_bounds() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
 import pytest
 
 from fallthrough.castore import StoreUnavailable, TierSpec, chunk_path, open_store
+from fallthrough.castore.digest import B3Digest
+from fallthrough.castore.frames import seal_chunk
 
 DATA = random.Random(5).randbytes(3 * 1024 * 1024 + 17)
 
@@ -79,3 +82,32 @@ async def test_write_back_failure_is_reported(tmp_path: Path) -> None:
     assert await store.get(digest) == b"small enough for one chunk"  # near tier has it
     with pytest.raises(StoreUnavailable, match="write-back failed"):
         await store.close()
+
+
+async def test_a_write_through_tells_when_the_near_tiers_hold_it_before_the_far_one_does(tmp_path: Path) -> None:
+    """What a fleet's followers are told of (castore/writer.py on_chunks) is what the node's
+    own tiers hold, even while the shared tier is still taking it; a batch the far tier
+    refuses fails the write all the same."""
+    store = open_store([TierSpec(f"file://{tmp_path / 'near'}"), TierSpec(f"file://{tmp_path / 'far'}")])
+    near, far = store.stack.tiers
+    release = asyncio.Event()
+    far_store = far.store_chunks
+
+    async def held(chunks: list[tuple[B3Digest, bytes]]) -> int:
+        await release.wait()
+        return await far_store(chunks)
+
+    far.store_chunks = held  # type: ignore[method-assign]
+    told: list[bool] = []
+    sealed = [seal_chunk(memoryview(random.Random(1).randbytes(1000)), 1)]
+    writing = asyncio.ensure_future(store.stack.store_chunks(sealed, near=lambda: told.append(True)))
+    for _ in range(100):
+        if told:
+            break
+        await asyncio.sleep(0.01)
+    assert told == [True] and not writing.done()
+    assert await near.has_chunk(sealed[0][0]) and not await far.has_chunk(sealed[0][0])
+    release.set()
+    await writing
+    assert told == [True] and await far.has_chunk(sealed[0][0])
+    await store.close()

@@ -113,10 +113,17 @@ class StreamChunker:
         return [self._cut(final=False)] if self._fill >= self._batch else []
 
     def cut_ready(self) -> list[Cuts]:
-        """The chunks whose end is certain now, without waiting for a full batch: once
-        more than a maximum chunk is held, the first chunk ends before the last byte, so
-        at least one is certain."""
-        return [self._cut(final=False)] if self._fill > MAX_CHUNK else []
+        """The chunks whose end is certain now, without waiting for a full batch (for a
+        reader that follows the chunks as they are stored). A cut found before the last
+        byte held is certain (it depends on the bytes up to it only); so is every chunk
+        once more than a maximum chunk is held. Looking costs a scan up to the first cut."""
+        if self._fill <= MIN_CHUNK:
+            return []
+        if self._fill <= MAX_CHUNK:
+            first = next(iter(self._cdc.cut_buf(memoryview(self._block)[: self._fill])), None)
+            if first is None or first.length >= self._fill:
+                return []
+        return [self._cut(final=False)]
 
     def finish(self) -> Cuts:
         """The chunks left once the stream has ended."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 from .compression import declared_size
@@ -188,12 +188,26 @@ class TierStack:
 
     # -- writes ---------------------------------------------------------------------
 
-    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> None:
-        """Write chunks where the policy says, skipping tiers that already hold them."""
+    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]],
+                           near: Callable[[], None] | None = None) -> None:
+        """Write chunks where the policy says, skipping tiers that already hold them.
+        `near` is called once every tier but the farthest holds them (the node's own,
+        in a fleet: what its chunk service serves), before the farthest is done."""
         if self.write == "through" or len(self.tiers) == 1:
-            counts = await asyncio.gather(*(t.store_chunks(chunks) for t in self.tiers))
+            *nearer, farthest = self.tiers
+
+            async def nearer_then_tell() -> list[int]:
+                written = await asyncio.gather(*(t.store_chunks(chunks) for t in nearer))
+                if near is not None:
+                    near()
+                return list(written)
+
+            counts_near, count_far = await asyncio.gather(nearer_then_tell(), farthest.store_chunks(chunks))
+            counts = [*counts_near, count_far]
         else:
             counts = [await self.tiers[0].store_chunks(chunks)]
+            if near is not None:
+                near()
             for digest, frame in chunks:
                 await self._enqueue("chunk", digest, frame)
         self.stats["chunks_written"] += counts[0]

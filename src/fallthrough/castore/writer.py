@@ -114,14 +114,27 @@ class BlobWriter:
             # Python time than hashing a chunk does.
             chunks = cuts.chunks()
             sealed = await asyncio.to_thread(lambda: [seal_chunk(c, self._level) for c in chunks])
-            await self._stack.store_chunks(sealed)
+            metas = [ChunkMeta(digest, len(c)) for (digest, _), c in zip(sealed, chunks, strict=True)]
+            if self.on_chunks is None:
+                await self._stack.store_chunks(sealed)
+            else:
+                # Told once the node's own tiers hold them (its chunk service can serve
+                # them), not after the farthest, and in the blob's order.
+                near = asyncio.get_running_loop().create_future()
+                storing = asyncio.ensure_future(self._stack.store_chunks(
+                    sealed, near=lambda: near.done() or near.set_result(None)))
+                try:
+                    await asyncio.wait([near, storing], return_when=asyncio.FIRST_COMPLETED)
+                    if storing.done():
+                        storing.result()  # a failed write raises here, before anything is told
+                    if previous is not None:
+                        await previous
+                    self.on_chunks(offset, metas)
+                    await storing
+                finally:
+                    storing.cancel()
             await hashed
             self._chunker.release(cuts)  # nothing reads these bytes any more
-            metas = [ChunkMeta(digest, len(c)) for (digest, _), c in zip(sealed, chunks, strict=True)]
-            if previous is not None:
-                await previous  # batches are told in order, whichever is stored first
-            if self.on_chunks is not None:
-                self.on_chunks(offset, metas)
             return metas
         finally:
             if not told.done():
