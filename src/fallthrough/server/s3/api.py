@@ -33,6 +33,7 @@ from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, 
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
+from .subresources import acl_document, operation, refuse_unimplemented_headers
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
 
@@ -109,33 +110,68 @@ class S3Api:
                 raise S3Error("AccessDenied", "listing buckets needs a signed request")
             self._list_buckets(proto, method)
             return
+        # Dispatched by the subresources named as well as the method: what is not
+        # implemented is refused here, before anything is read or written.
+        op = operation(method, params, on_bucket=not key)
+        refuse_unimplemented_headers(op, headers)
         mount = self.buckets.get(bucket)
         if mount is None:
+            if op == "CreateBucket":
+                raise S3Error("AccessDenied", "this edge's buckets are the mounts its configuration names; "
+                                              "it cannot create one")
             raise S3Error("NoSuchBucket", "The specified bucket does not exist.")
         if identity is None and not mount.settings.s3_public:
             raise S3Error("AccessDenied", "this bucket needs a signed request")
         if not key:
-            if method == "HEAD":
-                proto.response_empty(200, [("x-amz-bucket-region", self.settings.region)])
-                return
-            if method == "GET":
-                await self._get_bucket(proto, bucket, mount, params)
-                return
-            if method == "POST" and "delete" in params:
-                self._check_writable(mount, identity)
-                await self._delete_objects(proto, headers, mount, identity)  # type: ignore[arg-type]
-                return
-            raise S3Error("NotImplemented", f"{method} on a bucket is not implemented")
+            await self._bucket_operation(proto, op, bucket, mount, params, headers, identity)
+            return
         if len(key.encode()) > MAX_KEY:
             raise S3Error("KeyTooLongError", f"keys are at most {MAX_KEY} bytes")
-        if method in ("GET", "HEAD"):
+        if op in ("GetObject", "HeadObject"):
             await self._get_object(proto, method, scope.path, params, headers, mount, key, identity)
             return
-        if method not in ("PUT", "POST", "DELETE"):
-            raise S3Error("MethodNotAllowed", f"{method} is not allowed on an object")
+        if op == "GetObjectAcl":
+            self._xml(proto, acl_document())
+            return
+        if op == "ListParts":
+            self._require_signed(identity)
+            self._xml(proto, self.uploads.list_parts(params.get("uploadId", ""), bucket, key, params))
+            return
         self._check_writable(mount, identity)
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
         self.edge.invalidate([mount.key("/" + key, "")], "written")
+
+    async def _bucket_operation(self, proto, op: str, bucket: str, mount: Mount, params: dict[str, str],  # noqa: ANN001
+                                headers: dict[str, str], identity: Identity | None) -> None:
+        if op == "HeadBucket":
+            proto.response_empty(200, [("x-amz-bucket-region", self.settings.region)])
+        elif op == "ListObjects":
+            await self._get_bucket(proto, bucket, mount, params)
+        elif op == "GetBucketLocation":
+            region = "" if self.settings.region == "us-east-1" else escape(self.settings.region)
+            self._xml(proto, f'<LocationConstraint xmlns="{XMLNS}">{region}</LocationConstraint>')
+        elif op == "GetBucketVersioning":  # never enabled: the edge keeps one version of a key
+            self._xml(proto, f'<VersioningConfiguration xmlns="{XMLNS}"/>')
+        elif op == "GetBucketAcl":
+            self._require_signed(identity)
+            self._xml(proto, acl_document())
+        elif op == "ListMultipartUploads":
+            self._require_signed(identity)
+            self._xml(proto, self.uploads.list_uploads(bucket, params))
+        elif op == "CreateBucket":
+            self._require_signed(identity)
+            if self.settings.region != "us-east-1":  # as S3 answers the owner outside us-east-1
+                raise S3Error("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket "
+                                                         "succeeded and you already own it.")
+            proto.response_empty(200, [("location", f"/{bucket}")])
+        else:  # DeleteObjects
+            self._check_writable(mount, identity)
+            await self._delete_objects(proto, headers, mount, identity)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _require_signed(identity: Identity | None) -> None:
+        if identity is None:
+            raise S3Error("AccessDenied", "this needs a signed request")
 
     def _identity(self, method: str, scope, headers: dict[str, str], bucket: str | None,  # noqa: ANN001
                   key: str) -> Identity | None:
@@ -251,14 +287,6 @@ class S3Api:
         await self.edge.serve_object(reply, method, forwarded, mount, "/" + key)
 
     async def _get_bucket(self, proto, bucket: str, mount: Mount, params: dict[str, str]) -> None:  # noqa: ANN001
-        if "location" in params:
-            region = "" if self.settings.region == "us-east-1" else escape(self.settings.region)
-            self._xml(proto, f'<LocationConstraint xmlns="{XMLNS}">{region}</LocationConstraint>')
-            return
-        unsupported = sorted(set(params) & {"versions", "uploads", "acl", "policy", "cors", "lifecycle", "tagging",
-                                            "versioning", "website", "logging", "notification", "replication"})
-        if unsupported:
-            raise S3Error("NotImplemented", f"?{unsupported[0]} is not implemented")
         if not hasattr(mount.origin, "list_after"):
             raise S3Error("NotImplemented", "this bucket's origin cannot list its objects (an HTTP server)")
         version = 2 if params.get("list-type") == "2" else 1

@@ -41,6 +41,7 @@ STATUS = {
     "InvalidDigest": 400,
     "MissingContentLength": 411,
     "EntityTooLarge": 400,
+    "BucketAlreadyOwnedByYou": 409,
 }
 
 # The code for an error the edge answered by status alone.

@@ -17,12 +17,22 @@ import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator
+from xml.sax.saxutils import escape
 
 from .errors import S3Error
+from .listing import XMLNS, iso8601
+from .subresources import OWNER
 
 PART_READ = 1024 * 1024
 MAX_PART_NUMBER = 10_000
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_PART = re.compile(r"(\d{5})-([0-9a-f]{32})\.part")
+
+
+def _count(value: str, name: str) -> int:
+    if not value.isdigit() or len(value) > 9:
+        raise S3Error("InvalidArgument", f"{name} must be a whole number")
+    return int(value)
 
 
 class Uploads:
@@ -106,6 +116,64 @@ class Uploads:
             with open(path, "rb") as f:
                 while data := await asyncio.to_thread(f.read, PART_READ):
                     yield data
+
+    def parts(self, upload_id: str, bucket: str, key: str) -> list[tuple[int, str, int, float]]:
+        """The parts uploaded so far: (number, ETag, size, when), by number."""
+        folder = self._folder(upload_id, bucket, key)
+        found = []
+        for name in os.listdir(folder):
+            match = _PART.fullmatch(name)
+            if match is not None:
+                stat = os.stat(os.path.join(folder, name))
+                found.append((int(match.group(1)), f'"{match.group(2)}"', stat.st_size, stat.st_mtime))
+        return sorted(found)
+
+    def list_parts(self, upload_id: str, bucket: str, key: str, params: dict[str, str]) -> str:
+        """ListParts' document: the parts after part-number-marker, max-parts of them (1000)."""
+        marker = _count(params.get("part-number-marker", "0"), "part-number-marker")
+        limit = min(_count(params.get("max-parts", "1000"), "max-parts"), 1000)
+        after = [p for p in self.parts(upload_id, bucket, key) if p[0] > marker]
+        page, truncated = after[:limit], len(after) > limit
+        listed = "".join(f"<Part><PartNumber>{n}</PartNumber><LastModified>{iso8601(when)}</LastModified>"
+                         f"<ETag>{escape(etag)}</ETag><Size>{size}</Size></Part>" for n, etag, size, when in page)
+        next_marker = f"<NextPartNumberMarker>{page[-1][0]}</NextPartNumberMarker>" if page else ""
+        return (f'<ListPartsResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>'
+                f"<UploadId>{upload_id}</UploadId><PartNumberMarker>{marker}</PartNumberMarker>{next_marker}"
+                f"<MaxParts>{limit}</MaxParts><IsTruncated>{str(truncated).lower()}</IsTruncated>"
+                f"{OWNER}<Initiator><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Initiator>"
+                f"<StorageClass>STANDARD</StorageClass>{listed}</ListPartsResult>")
+
+    def list_uploads(self, bucket: str, params: dict[str, str]) -> str:
+        """ListMultipartUploads' document: the uploads in progress into `bucket` under
+        prefix=, in key order (then upload id), after key-marker / upload-id-marker."""
+        prefix = params.get("prefix", "")
+        key_marker, id_marker = params.get("key-marker", ""), params.get("upload-id-marker", "")
+        limit = min(_count(params.get("max-uploads", "1000"), "max-uploads"), 1000)
+        uploads = []
+        for upload_id in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            try:
+                with open(os.path.join(self.root, upload_id, "upload.json"), encoding="utf-8") as f:
+                    meta = json.load(f)
+                when = os.stat(os.path.join(self.root, upload_id, "upload.json")).st_mtime
+            except (OSError, ValueError):
+                continue  # removed meanwhile, or not an upload
+            key = meta.get("key") if isinstance(meta, dict) else None
+            after = key > key_marker or (key == key_marker and bool(id_marker) and upload_id > id_marker) \
+                if isinstance(key, str) else False
+            if meta.get("bucket") == bucket and isinstance(key, str) and key.startswith(prefix) and after:
+                uploads.append((key, upload_id, when))
+        uploads.sort()
+        page, truncated = uploads[:limit], len(uploads) > limit
+        listed = "".join(f"<Upload><Key>{escape(k)}</Key><UploadId>{u}</UploadId>"
+                         f"<Initiator><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Initiator>"
+                         f"{OWNER}<StorageClass>STANDARD</StorageClass><Initiated>{iso8601(w)}</Initiated></Upload>"
+                         for k, u, w in page)
+        following = (f"<NextKeyMarker>{escape(page[-1][0])}</NextKeyMarker>"
+                     f"<NextUploadIdMarker>{page[-1][1]}</NextUploadIdMarker>") if truncated else ""
+        return (f'<ListMultipartUploadsResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
+                f"<KeyMarker>{escape(key_marker)}</KeyMarker><UploadIdMarker>{escape(id_marker)}</UploadIdMarker>"
+                f"{following}<Prefix>{escape(prefix)}</Prefix><MaxUploads>{limit}</MaxUploads>"
+                f"<IsTruncated>{str(truncated).lower()}</IsTruncated>{listed}</ListMultipartUploadsResult>")
 
     def remove(self, upload_id: str, bucket: str, key: str) -> None:
         shutil.rmtree(self._folder(upload_id, bucket, key), ignore_errors=True)

@@ -1,0 +1,107 @@
+"""S3's subresources: query parameters that turn a request on a key or a bucket into
+another operation (`PUT key?acl` sets an ACL, it does not write the object).
+
+A request is dispatched by its method and the subresources it names, never by its
+method alone: one whose operation the API does not implement is refused with S3's
+`NotImplemented` before anything is read or written, so that `PUT key?tagging` can never
+replace an object with an XML document, nor `DELETE key?tagging` delete it. Parameters
+that are not subresources (response-* overrides, a presigned URL's X-Amz-*, a client's
+x-id, anything else) do not change the operation, as in S3.
+"""
+
+from __future__ import annotations
+
+from .errors import S3Error
+from .listing import XMLNS
+
+# Every subresource S3 knows on a key or on a bucket (from its API reference).
+SUBRESOURCES = frozenset({
+    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
+    "inventory", "legal-hold", "lifecycle", "location", "logging", "metadataTable", "metrics", "notification",
+    "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "renameObject",
+    "replication", "requestPayment", "restore", "retention", "select", "select-type", "session", "tagging",
+    "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
+})
+
+# (method, subresources named) → the operation, for what the API implements.
+OBJECT_OPERATIONS = {
+    ("GET", frozenset()): "GetObject",
+    ("HEAD", frozenset()): "HeadObject",
+    ("PUT", frozenset()): "PutObject",
+    ("DELETE", frozenset()): "DeleteObject",
+    ("POST", frozenset({"uploads"})): "CreateMultipartUpload",
+    ("PUT", frozenset({"partNumber", "uploadId"})): "UploadPart",
+    ("POST", frozenset({"uploadId"})): "CompleteMultipartUpload",
+    ("DELETE", frozenset({"uploadId"})): "AbortMultipartUpload",
+    ("GET", frozenset({"uploadId"})): "ListParts",
+    ("GET", frozenset({"acl"})): "GetObjectAcl",
+}
+BUCKET_OPERATIONS = {
+    ("GET", frozenset()): "ListObjects",
+    ("HEAD", frozenset()): "HeadBucket",
+    ("PUT", frozenset()): "CreateBucket",
+    ("GET", frozenset({"location"})): "GetBucketLocation",
+    ("GET", frozenset({"versioning"})): "GetBucketVersioning",
+    ("GET", frozenset({"acl"})): "GetBucketAcl",
+    ("GET", frozenset({"uploads"})): "ListMultipartUploads",
+    ("POST", frozenset({"delete"})): "DeleteObjects",
+}
+
+
+def operation(method: str, params: dict[str, str], on_bucket: bool) -> str:
+    """The S3 operation a request asks for; S3Error NotImplemented for any the API does
+    not implement (the request must then touch nothing)."""
+    named = frozenset(params) & SUBRESOURCES
+    if "versionId" in named and params["versionId"] in ("", "null") and method in ("GET", "HEAD", "DELETE"):
+        named -= {"versionId"}  # the one version an unversioned bucket has
+    table = BUCKET_OPERATIONS if on_bucket else OBJECT_OPERATIONS
+    found = table.get((method, named))
+    if found is None:
+        what = f"{method} ?{'&'.join(sorted(named))}" if named else method
+        raise S3Error("NotImplemented", f"{what} on {'a bucket' if on_bucket else 'an object'} is not implemented")
+    return found
+
+
+# Request headers that ask for what the API does not do, by the operations they change:
+# refused rather than ignored (an object the client believes encrypted, locked or written
+# only if absent must not be stored plainly, unlocked or over another).
+_WRITES = frozenset({"PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"})
+_REFUSED_ON_WRITES = (
+    ("x-amz-server-side-encryption", "server-side encryption"),
+    ("x-amz-server-side-encryption-aws-kms-key-id", "server-side encryption"),
+    ("x-amz-server-side-encryption-customer-algorithm", "server-side encryption with a customer key"),
+    ("x-amz-object-lock-mode", "object lock"),
+    ("x-amz-object-lock-retain-until-date", "object lock"),
+    ("x-amz-object-lock-legal-hold", "object lock"),
+    ("x-amz-tagging", "object tags"),
+    ("x-amz-website-redirect-location", "website redirects"),
+    ("if-none-match", "conditional writes (If-None-Match)"),
+    ("if-match", "conditional writes (If-Match)"),
+)
+# Canned ACLs that say what the edge does anyway: the bucket's owner alone.
+_PLAIN_ACLS = frozenset({"private", "bucket-owner-full-control"})
+
+
+def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
+    if op in _WRITES:
+        for name, what in _REFUSED_ON_WRITES:
+            if name in headers:
+                raise S3Error("NotImplemented", f"{what} ({name}) is not implemented")
+        acl = headers.get("x-amz-acl")
+        if acl is not None and acl.strip() not in _PLAIN_ACLS:
+            raise S3Error("NotImplemented", f"the canned ACL {acl!r} is not implemented (objects are private)")
+        if any(name.startswith("x-amz-grant-") for name in headers):
+            raise S3Error("NotImplemented", "ACL grants are not implemented (objects are private)")
+    elif op in ("GetObject", "HeadObject") and "x-amz-server-side-encryption-customer-algorithm" in headers:
+        raise S3Error("NotImplemented", "server-side encryption with a customer key is not implemented")
+
+
+OWNER = "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
+
+
+def acl_document() -> str:
+    """The one ACL the edge has: the owner, with full control."""
+    return (f'<AccessControlPolicy xmlns="{XMLNS}">{OWNER}<AccessControlList><Grant>'
+            '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+            "<ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Grantee>"
+            "<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>")

@@ -1,0 +1,105 @@
+"""S3 subresources through the edge's S3 API (boto3 on real SeaweedFS buckets): a request
+the API does not implement is refused with NotImplemented and never touches the object;
+the ones stock clients need (ACLs, versioning status, multipart listings, CreateBucket of
+a bucket one owns) answer as S3 does."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from test_s3_api import S3Edge, s3_edge  # noqa: F401 - the module's edge, shared
+
+ORIGINAL = os.urandom(5000)
+
+
+def code_of(call, *args, **kwargs) -> str:  # noqa: ANN001
+    with pytest.raises(ClientError) as raised:
+        call(*args, **kwargs)
+    return raised.value.response["Error"]["Code"]
+
+
+@pytest.fixture
+def kept(s3_edge: S3Edge) -> str:  # noqa: F811
+    """An object on the writable mount, as the origin bucket holds it."""
+    key = f"kept/{os.urandom(4).hex()}.bin"
+    s3_edge.client().put_object(Bucket="rwb", Key=key, Body=ORIGINAL)
+    return key
+
+
+def held(s3_edge: S3Edge, key: str) -> bytes:  # noqa: F811
+    return s3_edge.origin.get_object(Bucket="s3origin", Key=f"rw/{key}")["Body"].read()
+
+
+def test_writes_with_a_subresource_never_touch_the_object(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    tags = {"TagSet": [{"Key": "colour", "Value": "blue"}]}
+    assert code_of(s3.put_object_acl, Bucket="rwb", Key=kept, ACL="public-read") == "NotImplemented"
+    assert code_of(s3.put_object_tagging, Bucket="rwb", Key=kept, Tagging=tags) == "NotImplemented"
+    assert code_of(s3.delete_object_tagging, Bucket="rwb", Key=kept) == "NotImplemented"
+    assert code_of(s3.put_object_legal_hold, Bucket="rwb", Key=kept, LegalHold={"Status": "ON"}) == "NotImplemented"
+    assert code_of(s3.put_object_retention, Bucket="rwb", Key=kept,
+                   Retention={"Mode": "GOVERNANCE", "RetainUntilDate": "2030-01-01T00:00:00Z"}) == "NotImplemented"
+    assert code_of(s3.restore_object, Bucket="rwb", Key=kept, RestoreRequest={"Days": 1}) == "NotImplemented"
+    assert held(s3_edge, kept) == ORIGINAL
+    assert s3.get_object(Bucket="rwb", Key=kept)["Body"].read() == ORIGINAL
+
+
+def test_reads_with_a_subresource_are_never_the_object(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    acl = s3.get_object_acl(Bucket="rwb", Key=kept)
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"] and acl["Owner"]["ID"] == "fallthrough"
+    with pytest.raises(ClientError) as raised:
+        s3.get_object_tagging(Bucket="rwb", Key=kept)
+    assert raised.value.response["Error"]["Code"] == "NotImplemented"
+    assert ORIGINAL not in raised.value.response["Error"].get("Message", "").encode()
+    status, headers, body = s3_edge.raw("GET", f"{s3_edge.endpoint}/pub/p.txt?torrent")
+    assert status == 501 and headers["content-type"] == "application/xml" and b"NotImplemented" in body
+
+
+def test_what_the_edge_does_not_do_is_refused_not_ignored(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    for extra in ({"ServerSideEncryption": "AES256"}, {"IfNoneMatch": "*"}, {"Tagging": "a=b"},
+                  {"ACL": "public-read"}, {"ObjectLockLegalHoldStatus": "ON"}):
+        key = f"refused/{os.urandom(4).hex()}"
+        assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"x", **extra) == "NotImplemented", extra
+        assert code_of(s3_edge.origin.head_object, Bucket="s3origin", Key=f"rw/{key}") == "404"
+    assert code_of(s3.get_object, Bucket="rwb", Key="anything", SSECustomerAlgorithm="AES256",
+                   SSECustomerKey="k" * 32) == "NotImplemented"
+    s3.put_object(Bucket="rwb", Key="private.txt", Body=b"fine", ACL="private")  # what the edge does anyway
+    assert s3.get_object(Bucket="rwb", Key="private.txt")["Body"].read() == b"fine"
+
+
+def test_bucket_subresources(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    assert "Status" not in s3.get_bucket_versioning(Bucket="rwb")
+    assert [g["Permission"] for g in s3.get_bucket_acl(Bucket="rwb")["Grants"]] == ["FULL_CONTROL"]
+    for call in (s3.get_bucket_encryption, s3.get_object_lock_configuration, s3.get_public_access_block,
+                 s3.get_bucket_ownership_controls, s3.get_bucket_policy, s3.get_bucket_cors):
+        assert code_of(call, Bucket="rwb") == "NotImplemented", call
+    assert s3.create_bucket(Bucket="rwb")["ResponseMetadata"]["HTTPStatusCode"] == 200  # one's own, in us-east-1
+    assert code_of(s3.create_bucket, Bucket="brand-new") == "AccessDenied"
+    assert code_of(s3.head_bucket, Bucket="brand-new") == "404"
+
+
+def test_multipart_uploads_in_progress_are_listed(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    key = f"parts/{os.urandom(4).hex()}.bin"
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)["UploadId"]
+    etags = [s3.upload_part(Bucket="rwb", Key=key, UploadId=upload, PartNumber=n, Body=bytes([n]) * (1000 * n))["ETag"]
+             for n in (1, 2, 3)]
+    parts = s3.list_parts(Bucket="rwb", Key=key, UploadId=upload)
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in parts["Parts"]] == [
+        (1, etags[0], 1000), (2, etags[1], 2000), (3, etags[2], 3000)]
+    page = s3.list_parts(Bucket="rwb", Key=key, UploadId=upload, MaxParts=2)
+    assert page["IsTruncated"] and [p["PartNumber"] for p in page["Parts"]] == [1, 2]
+    rest = s3.list_parts(Bucket="rwb", Key=key, UploadId=upload, PartNumberMarker=page["NextPartNumberMarker"])
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3] and not rest["IsTruncated"]
+    listed = s3.list_multipart_uploads(Bucket="rwb", Prefix="parts/")
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == [(key, upload)]
+    assert s3.list_multipart_uploads(Bucket="assets").get("Uploads", []) == []  # another bucket's are not listed
+    s3.abort_multipart_upload(Bucket="rwb", Key=key, UploadId=upload)
+    assert s3.list_multipart_uploads(Bucket="rwb", Prefix="parts/").get("Uploads", []) == []
+    assert code_of(s3.list_parts, Bucket="rwb", Key=key, UploadId=upload) == "NoSuchUpload"
