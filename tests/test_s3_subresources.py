@@ -103,3 +103,15 @@ def test_multipart_uploads_in_progress_are_listed(s3_edge: S3Edge) -> None:  # n
     s3.abort_multipart_upload(Bucket="rwb", Key=key, UploadId=upload)
     assert s3.list_multipart_uploads(Bucket="rwb", Prefix="parts/").get("Uploads", []) == []
     assert code_of(s3.list_parts, Bucket="rwb", Key=key, UploadId=upload) == "NoSuchUpload"
+
+
+def test_listing_and_metadata_details(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    # A marker no key can be (a control character): every key after it, not a 500.
+    keys = [c["Key"] for c in s3.list_objects(Bucket="assets", Marker="\n").get("Contents", [])]
+    assert keys and keys == sorted(keys)
+    nothing = s3.list_objects_v2(Bucket="assets", MaxKeys=0)
+    assert not nothing["IsTruncated"] and nothing["KeyCount"] == 0 and "Contents" not in nothing
+    assert s3.list_objects_v2(Bucket="assets", Prefix="\x01").get("Contents", []) == []
+    s3.put_object(Bucket="rwb", Key="meta/empty.txt", Body=b"m", Metadata={"empty": "", "full": "x"})
+    assert s3.head_object(Bucket="rwb", Key="meta/empty.txt")["Metadata"] == {"empty": "", "full": "x"}

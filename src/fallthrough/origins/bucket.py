@@ -98,11 +98,12 @@ class BucketOrigin:
         if meta.get("last_modified"):
             headers["Last-Modified"] = _http_date(meta["last_modified"])
         for name, value in attributes.items():
-            if not value:
+            if value is None:
                 continue
             if name in ATTRIBUTES:
-                headers[name] = str(value)
-            elif name not in ("Storage-Class",):  # user metadata, as S3 names it
+                if value:  # an empty Content-Type or the like says nothing
+                    headers[name] = str(value)
+            elif name not in ("Storage-Class",):  # user metadata, as S3 names it (an empty value too)
                 headers[f"x-amz-meta-{name.lower()}"] = str(value)
         if "Content-Type" not in headers:
             headers["Content-Type"] = mimetypes.guess_type(key)[0] or "application/octet-stream"
@@ -187,9 +188,11 @@ class BucketOrigin:
         if start_after:
             options["offset"] = start_after
         try:
-            async for batch in obstore.list(self._store, folder or None, **options):
+            async for batch in _listed(self._store, folder, options):
                 for meta in batch:
                     key = str(meta["path"])
+                    if start_after and key <= start_after:
+                        continue
                     if not key.startswith(prefix):
                         if key > prefix:
                             return
@@ -228,6 +231,24 @@ class BucketOrigin:
 
     async def close(self) -> None:
         return None
+
+
+async def _listed(store: Any, folder: str, options: dict[str, Any]) -> AsyncIterator[Any]:  # noqa: ANN401
+    """The listing's batches. A marker the store cannot take as a path (a key with a
+    control character cannot exist in it) is no offset: the listing starts at the
+    folder's beginning instead and the caller skips what does not follow the marker. A
+    folder it cannot take holds nothing."""
+    try:
+        listing = obstore.list(store, folder or None, **options)
+    except ValueError:
+        if "offset" not in options:
+            return
+        try:
+            listing = obstore.list(store, folder or None, **{k: v for k, v in options.items() if k != "offset"})
+        except ValueError:
+            return
+    async for batch in listing:
+        yield batch
 
 
 async def _stop(body: AsyncIterator[bytes]) -> None:

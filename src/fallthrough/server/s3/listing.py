@@ -35,6 +35,8 @@ class Page:
 
 async def list_page(origin: Listable, prefix: str, delimiter: str, marker: str, max_keys: int) -> Page:
     page = Page()
+    if max_keys == 0:
+        return page  # as S3 answers it: nothing, and not truncated
     position = marker
     while True:
         jump = None
