@@ -109,7 +109,7 @@ def test_listing_and_metadata_details(s3_edge: S3Edge) -> None:  # noqa: F811
     s3 = s3_edge.client()
     # A marker no key can be (a control character): every key after it, not a 500.
     keys = [c["Key"] for c in s3.list_objects(Bucket="assets", Marker="\n").get("Contents", [])]
-    assert keys and keys == sorted(keys)
+    assert keys and keys == [c["Key"] for c in s3.list_objects(Bucket="assets")["Contents"]]  # all sort after it
     nothing = s3.list_objects_v2(Bucket="assets", MaxKeys=0)
     assert not nothing["IsTruncated"] and nothing["KeyCount"] == 0 and "Contents" not in nothing
     assert s3.list_objects_v2(Bucket="assets", Prefix="\x01").get("Contents", []) == []

@@ -191,8 +191,6 @@ class BucketOrigin:
             async for batch in _listed(self._store, folder, options):
                 for meta in batch:
                     key = str(meta["path"])
-                    if start_after and key <= start_after:
-                        continue
                     if not key.startswith(prefix):
                         if key > prefix:
                             return
@@ -236,17 +234,21 @@ class BucketOrigin:
 async def _listed(store: Any, folder: str, options: dict[str, Any]) -> AsyncIterator[Any]:  # noqa: ANN401
     """The listing's batches. A marker the store cannot take as a path (a key with a
     control character cannot exist in it) is no offset: the listing starts at the
-    folder's beginning instead and the caller skips what does not follow the marker. A
-    folder it cannot take holds nothing."""
+    folder's beginning instead, less what does not follow the marker. A folder it cannot
+    take holds nothing."""
     try:
         listing = obstore.list(store, folder or None, **options)
     except ValueError:
         if "offset" not in options:
             return
+        after = options["offset"]
         try:
             listing = obstore.list(store, folder or None, **{k: v for k, v in options.items() if k != "offset"})
         except ValueError:
             return
+        async for batch in listing:
+            yield [meta for meta in batch if str(meta["path"]) > after]
+        return
     async for batch in listing:
         yield batch
 
