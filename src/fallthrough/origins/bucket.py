@@ -212,6 +212,18 @@ class BucketOrigin:
         tag = result.get("e_tag")
         return None if not tag else (tag if tag.startswith('"') else f'"{tag}"')
 
+    async def copy_object(self, source: str, key: str) -> str | None:
+        """Copy within this bucket, by the bucket itself (metadata kept); the copy's ETag."""
+        checked_key(source)
+        checked_key(key)
+        try:
+            await obstore.copy_async(self._store, source, key)
+            meta = await obstore.head_async(self._store, key)
+        except (ObstoreError, OSError) as exc:  # a source gone since it was read, too
+            raise OriginUnavailable(f"origin {self.name}: cannot copy {source} to {key}: {one_line(exc)}") from None
+        tag = meta.get("e_tag")
+        return None if not tag else (tag if str(tag).startswith('"') else f'"{tag}"')
+
     async def delete_object(self, key: str) -> None:
         checked_key(key)
         try:

@@ -28,6 +28,16 @@ from ..mirror import Mirror
 from ..mounts import Mount, Router
 from ..pipes import ClientGone
 from ..requests import BadRequest, check_path
+from .copies import (
+    MAX_COPY,
+    body_of,
+    check_conditions,
+    copy_range,
+    copy_result,
+    copy_source,
+    read_source,
+    target_attributes,
+)
 from .errors import S3Error, send_error
 from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
@@ -212,7 +222,8 @@ class S3Api:
         origin = mount.origin
         upload_id = params.get("uploadId")
         if method == "PUT" and "x-amz-copy-source" in headers:
-            raise S3Error("NotImplemented", "CopyObject and UploadPartCopy are not implemented")
+            await self._copy(proto, params, headers, bucket, mount, key, identity)
+            return
         if method == "PUT" and upload_id is not None:
             number = params.get("partNumber", "")
             if not number.isdigit():
@@ -248,6 +259,51 @@ class S3Api:
             proto.response_empty(204, [])
         else:
             raise S3Error("NotImplemented", f"this {method} is not implemented")
+
+    async def _copy(self, proto, params: dict[str, str], headers: dict[str, str], bucket: str,  # noqa: ANN001
+                    mount: Mount, key: str, identity: Identity) -> None:
+        """CopyObject, or UploadPartCopy with ?uploadId (see copies.py)."""
+        source = copy_source(headers["x-amz-copy-source"])
+        from_mount = self.buckets.get(source.bucket)
+        if from_mount is None:
+            raise S3Error("NoSuchBucket", "The specified copy source bucket does not exist.")
+        upload_id = params.get("uploadId")
+        if upload_id is not None:
+            number = params.get("partNumber", "")
+            if not number.isdigit():
+                raise S3Error("InvalidArgument", "partNumber must be a number from 1 to 10000")
+            response = await read_source(from_mount, source.key, copy_range(headers.get("x-amz-copy-source-range"),
+                                                                              None))
+            try:
+                check_conditions(headers, response)
+            except S3Error:
+                await response.aclose()
+                raise
+            etag = await self.uploads.put_part(upload_id, bucket, key, int(number), body_of(response))
+            self._xml(proto, copy_result("CopyPartResult", etag))
+            return
+        response = await read_source(from_mount, source.key)
+        try:
+            check_conditions(headers, response)
+            attributes = target_attributes(headers, response)
+            replace = headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
+            if (source.bucket, source.key) == (bucket, key) and not replace:
+                raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an "
+                                                "object to itself without changing the object's metadata.")
+            if response.length is not None and response.length > MAX_COPY:
+                raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable "
+                                                "size for a copy source: 5368709120")
+        except S3Error:
+            await response.aclose()
+            raise
+        copier = getattr(mount.origin, "copy_object", None)
+        if from_mount is mount and not replace and copier is not None:
+            await response.aclose()
+            etag = await copier(source.key, key)  # the origin copies it itself
+        else:
+            etag = await self._put(mount.origin, key, body_of(response), attributes)
+        await self.mirror.put_through(mount, key)
+        self._xml(proto, copy_result("CopyObjectResult", etag))
 
     async def _delete(self, mount: Mount, key: str) -> None:
         await mount.origin.delete_object(key)  # type: ignore[attr-defined]

@@ -1,0 +1,90 @@
+"""CopyObject and UploadPartCopy through the edge's S3 API (boto3 on real SeaweedFS
+buckets): within a bucket by the origin itself, across buckets streamed through the edge,
+metadata kept or replaced, conditions honoured, the target's cache entry purged."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from test_s3_api import BIG, BODY, S3Edge, s3_edge  # noqa: F401 - the module's edge, shared
+
+
+def code_of(call, *args, **kwargs) -> str:  # noqa: ANN001
+    with pytest.raises(ClientError) as raised:
+        call(*args, **kwargs)
+    return raised.value.response["Error"]["Code"]
+
+
+def fresh(prefix: str) -> str:
+    return f"{prefix}/{os.urandom(4).hex()}"
+
+
+def test_a_copy_within_a_bucket_keeps_the_bytes_and_the_metadata(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    source, target = fresh("copy"), fresh("copy")
+    s3.put_object(Bucket="rwb", Key=source, Body=b"copied bytes", ContentType="text/x-copy", Metadata={"a": "1"})
+    answer = s3.copy_object(Bucket="rwb", Key=target, CopySource={"Bucket": "rwb", "Key": source})
+    got = s3.get_object(Bucket="rwb", Key=target)
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"copied bytes", "text/x-copy", {"a": "1"})
+    assert answer["CopyObjectResult"]["ETag"] == s3.head_object(Bucket="rwb", Key=target)["ETag"]
+    held = s3_edge.origin.get_object(Bucket="s3origin", Key=f"rw/{target}")
+    assert held["Body"].read() == b"copied bytes" and held["Metadata"] == {"a": "1"}
+
+
+def test_replace_gives_the_copy_the_request_s_metadata(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    key = fresh("replace")
+    s3.put_object(Bucket="rwb", Key=key, Body=b"same bytes", ContentType="text/plain", Metadata={"old": "1"})
+    assert code_of(s3.copy_object, Bucket="rwb", Key=key, CopySource=f"rwb/{key}") == "InvalidRequest"  # to itself
+    s3.copy_object(Bucket="rwb", Key=key, CopySource=f"rwb/{key}", MetadataDirective="REPLACE",
+                   ContentType="text/x-new", Metadata={"new": "2"})
+    got = s3.get_object(Bucket="rwb", Key=key)
+    assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"same bytes", "text/x-new", {"new": "2"})
+
+
+def test_a_copy_from_another_bucket_streams_through_the_edge_and_purges_the_target(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    target = fresh("across")
+    s3.put_object(Bucket="rwb", Key=target, Body=b"before")
+    assert s3.get_object(Bucket="rwb", Key=target)["Body"].read() == b"before"  # cached now
+    s3.copy_object(Bucket="rwb", Key=target, CopySource={"Bucket": "assets", "Key": "big.bin"})
+    assert s3.get_object(Bucket="rwb", Key=target)["Body"].read() == BIG
+    assert s3_edge.origin.get_object(Bucket="s3origin", Key=f"rw/{target}")["Body"].read() == BIG
+
+
+def test_copy_conditions_and_missing_sources(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    etag = s3.head_object(Bucket="assets", Key="a.txt")["ETag"]
+    target = fresh("cond")
+    source = {"Bucket": "assets", "Key": "a.txt"}
+    assert code_of(s3.copy_object, Bucket="rwb", Key=target, CopySource=source,
+                   CopySourceIfMatch='"0123"') == "PreconditionFailed"
+    assert code_of(s3.copy_object, Bucket="rwb", Key=target, CopySource=source,
+                   CopySourceIfNoneMatch=etag) == "PreconditionFailed"
+    assert code_of(s3_edge.origin.head_object, Bucket="s3origin", Key=f"rw/{target}") == "404"  # nothing written
+    s3.copy_object(Bucket="rwb", Key=target, CopySource=source, CopySourceIfMatch=etag)
+    assert s3.get_object(Bucket="rwb", Key=target)["Body"].read() == BODY
+    assert code_of(s3.copy_object, Bucket="rwb", Key=fresh("cond"),
+                   CopySource={"Bucket": "assets", "Key": "no-such.txt"}) == "NoSuchKey"
+    assert code_of(s3.copy_object, Bucket="rwb", Key=fresh("cond"),
+                   CopySource={"Bucket": "no-such-bucket", "Key": "a.txt"}) == "NoSuchBucket"
+    assert code_of(s3.copy_object, Bucket="assets", Key="copy.txt", CopySource=source) == "AccessDenied"  # read-only
+
+
+def test_upload_part_copy_with_ranges(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    key = fresh("partcopy")
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)["UploadId"]
+    cut = 2 * 1024 * 1024
+    parts = []
+    for number, span in ((1, f"bytes=0-{cut - 1}"), (2, f"bytes={cut}-{len(BIG) - 1}")):
+        copied = s3.upload_part_copy(Bucket="rwb", Key=key, UploadId=upload, PartNumber=number,
+                                     CopySource={"Bucket": "assets", "Key": "big.bin"}, CopySourceRange=span)
+        parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+    assert code_of(s3.upload_part_copy, Bucket="rwb", Key=key, UploadId=upload, PartNumber=3,
+                   CopySource={"Bucket": "assets", "Key": "big.bin"}, CopySourceRange="bytes=9-1") == "InvalidArgument"
+    s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+    assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == BIG
