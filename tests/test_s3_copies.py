@@ -4,6 +4,7 @@ metadata kept or replaced, conditions honoured, the target's cache entry purged.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -88,3 +89,18 @@ def test_upload_part_copy_with_ranges(s3_edge: S3Edge) -> None:  # noqa: F811
                    CopySource={"Bucket": "assets", "Key": "big.bin"}, CopySourceRange="bytes=9-1") == "InvalidArgument"
     s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
     assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == BIG
+
+
+def test_a_put_of_a_known_length_is_one_put_whose_etag_is_the_md5(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    for body in (b"", b"small", os.urandom(6 * 1024 * 1024)):  # past obstore's 5 MiB part size too
+        key = fresh("single")
+        md5 = f'"{hashlib.md5(body).hexdigest()}"'
+        assert s3.put_object(Bucket="rwb", Key=key, Body=body)["ETag"] == md5
+        assert s3_edge.origin.head_object(Bucket="s3origin", Key=f"rw/{key}")["ETag"] == md5
+        assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == body
+    copied = fresh("single")
+    answer = s3.copy_object(Bucket="rwb", Key=copied, CopySource={"Bucket": "assets", "Key": "big.bin"})
+    assert answer["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(BIG).hexdigest()}"'  # the source's, as S3 keeps it
+    uploads = s3_edge.server.workdir / "store" / "uploads"
+    assert not any(p.name.startswith("whole-") for p in uploads.iterdir())  # no spool left behind

@@ -262,6 +262,8 @@ class S3Settings(_Listener):
     credentials: dict[str, str] = field(default_factory=dict)  # access key → secret key
     region: str = "us-east-1"
     domain: str | None = None  # virtual-host style: BUCKET.domain
+    # Writes of a known length up to this go to the origin as one PUT (ETag: the MD5).
+    single_put_max: int = 5 * 1024**3
 
 
 IMAGE_FORMATS = ("avif", "webp", "png", "jpeg", "gif")
@@ -395,7 +397,7 @@ def _listen(value: object, key: str = "server.listen") -> str:
 
 def _s3(raw: object) -> S3Settings:
     table = _table(raw, "s3")
-    _unknown(table, {"listen", "credentials", "region", "domain"}, "s3")
+    _unknown(table, {"listen", "credentials", "region", "domain", "single_put_max"}, "s3")
     listen = _listen(table.get("listen", S3Settings.listen), "s3.listen")
     raw_credentials = table.get("credentials", [])
     if not isinstance(raw_credentials, list):
@@ -419,7 +421,10 @@ def _s3(raw: object) -> S3Settings:
     domain = table.get("domain")
     if domain is not None and (not isinstance(domain, str) or not re.fullmatch(r"[a-z0-9.-]+", domain)):
         raise ConfigError(f"s3.domain: expected a host name such as 's3.example.com', got {domain!r}")
-    return S3Settings(listen, credentials, region, domain)
+    single = parse_size(table.get("single_put_max", S3Settings.single_put_max), "s3.single_put_max")
+    if single > S3Settings.single_put_max:
+        raise ConfigError("s3.single_put_max: at most 5GiB, the largest object S3 takes in one PUT")
+    return S3Settings(listen, credentials, region, domain, single)
 
 
 _BUCKET_NAME = re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -152,4 +152,9 @@ class Writable(Protocol):
         `attributes`: Content-Type, Cache-Control, ... and user metadata by bare name."""
         ...
 
+    async def put_file(self, key: str, path: str, attributes: Mapping[str, str]) -> str | None:
+        """Store a whole file (a checked body spooled to disk) under `key` in one request,
+        so that the object's ETag is its MD5, as S3 clients expect of a single PUT."""
+        ...
+
     async def delete_object(self, key: str) -> None: ...

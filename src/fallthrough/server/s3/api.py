@@ -13,8 +13,12 @@ under the mount), so an object cached by either front serves the other.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
 import time
+from collections.abc import AsyncIterator
 from email.utils import formatdate
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -233,7 +237,7 @@ class S3Api:
             proto.response_empty(200, [("etag", etag)])
         elif method == "PUT":
             body = CheckedBody(proto, headers, identity)
-            etag = await self._put(origin, key, body, attributes_of(headers))
+            etag = await self._put_whole(origin, key, body, body.length, attributes_of(headers))
             await self.mirror.put_through(mount, key)
             proto.response_empty(200, [("etag", etag)] if etag else [])
         elif method == "POST" and "uploads" in params:
@@ -301,13 +305,31 @@ class S3Api:
             await response.aclose()
             etag = await copier(source.key, key)  # the origin copies it itself
         else:
-            etag = await self._put(mount.origin, key, body_of(response), attributes)
+            etag = await self._put_whole(mount.origin, key, body_of(response), response.length, attributes)
         await self.mirror.put_through(mount, key)
         self._xml(proto, copy_result("CopyObjectResult", etag))
 
     async def _delete(self, mount: Mount, key: str) -> None:
         await mount.origin.delete_object(key)  # type: ignore[attr-defined]
         await self.mirror.delete_through(mount, key)
+
+    async def _put_whole(self, origin, key: str, body: AsyncIterator[bytes], length: int | None,  # noqa: ANN001
+                         attributes: dict[str, str]) -> str | None:
+        """A body of a known length up to s3.single_put_max goes to the origin in one PUT
+        (its ETag the MD5 S3 clients expect), spooled to disk first so that it is checked
+        whole before the origin sees a byte; any other streams as a multipart upload."""
+        if length is None or length > self.settings.single_put_max or not hasattr(origin, "put_file"):
+            return await self._put(origin, key, body, attributes)
+        os.makedirs(self.uploads.root, exist_ok=True)
+        spool = os.path.join(self.uploads.root, f"whole-{secrets.token_hex(8)}")
+        try:
+            with open(spool, "xb") as f:
+                async for data in body:
+                    f.write(data)
+            return await origin.put_file(key, spool, attributes)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
 
     @staticmethod
     async def _put(origin, key: str, body, attributes: dict[str, str]) -> str | None:  # noqa: ANN001
