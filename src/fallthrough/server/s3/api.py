@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from email.utils import formatdate
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
 from ...cache.origin import BadObjectPath, OriginError
@@ -43,6 +43,7 @@ from .copies import (
     target_attributes,
 )
 from .errors import S3Error, send_error
+from .post_object import Form, FormReader, check_form, length_range
 from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads
@@ -134,6 +135,9 @@ class S3Api:
                 raise S3Error("AccessDenied", "this edge's buckets are the mounts its configuration names; "
                                               "it cannot create one")
             raise S3Error("NoSuchBucket", "The specified bucket does not exist.")
+        if op == "PostObject":  # a browser's form: its signed policy is its authority
+            await self._post_object(proto, headers, bucket, mount)
+            return
         if identity is None and not mount.settings.s3_public:
             raise S3Error("AccessDenied", "this bucket needs a signed request")
         if not key:
@@ -181,6 +185,70 @@ class S3Api:
         else:  # DeleteObjects
             self._check_writable(mount, identity)
             await self._delete_objects(proto, headers, mount, identity)  # type: ignore[arg-type]
+
+    async def _post_object(self, proto, headers: dict[str, str], bucket: str, mount: Mount) -> None:  # noqa: ANN001
+        """PostObject (post_object.py): checked whole before the origin sees a byte."""
+        if not mount.settings.writable or not hasattr(mount.origin, "put_file"):
+            raise S3Error("AccessDenied", "this bucket is read-only (its mount is not writable)")
+        limit = self.settings.single_put_max
+        policy: dict = {}
+        os.makedirs(self.uploads.root, exist_ok=True)
+        spool = os.path.join(self.uploads.root, f"form-{secrets.token_hex(8)}")
+        try:
+            with open(spool, "xb") as f:
+                def ready(form: Form) -> None:
+                    policy.update(check_form(form, bucket, self.settings.credentials, self.settings.region,
+                                             time.time()))
+
+                def sink(data: bytes) -> None:
+                    if reader.form.size > limit:
+                        raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                    f.write(data)
+
+                reader = FormReader(headers.get("content-type", ""), ready, sink)
+                async for data in proto:
+                    reader.feed(data)
+            form = reader.form
+            if not policy or not reader.ended:
+                raise S3Error("InvalidArgument", "POST requires exactly one file upload per request.")
+            allowed = length_range(policy)
+            if allowed is not None and not allowed[0] <= form.size <= allowed[1]:
+                raise S3Error("EntityTooLarge" if form.size > allowed[1] else "EntityTooSmall",
+                              "Your proposed upload is outside the size the policy allows")
+            key = form.fields["key"]
+            if not key or len(key.encode()) > MAX_KEY:
+                raise S3Error("InvalidArgument", f"the key must be 1 to {MAX_KEY} bytes")
+            check_path("/" + key)
+            attributes = attributes_of(form.fields)
+            if "Content-Type" not in attributes and form.file_type:
+                attributes["Content-Type"] = form.file_type
+            etag = await mount.origin.put_file(key, spool, attributes)  # type: ignore[attr-defined]
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spool)
+        await self.mirror.put_through(mount, key)
+        self.edge.invalidate([mount.key("/" + key, "")], "written")
+        self._posted(proto, form.fields, bucket, key, etag)
+
+    def _posted(self, proto, fields: dict[str, str], bucket: str, key: str, etag: str | None) -> None:  # noqa: ANN001
+        """PostObject's answer: success_action_redirect, or success_action_status 200,
+        201 (with a PostResponse document) or 204 (the default)."""
+        tag = [("etag", etag)] if etag else []
+        redirect = fields.get("success_action_redirect") or fields.get("redirect")
+        if redirect and redirect.startswith(("http://", "https://")):
+            joiner = "&" if "?" in redirect else "?"
+            query = f"bucket={quote(bucket)}&key={quote(key)}&etag={quote(etag or '')}"
+            proto.response_empty(303, [("location", f"{redirect}{joiner}{query}"), *tag])
+            return
+        status = fields.get("success_action_status", "204")
+        if status == "201":
+            location = f"/{quote(bucket)}/{quote(key)}"
+            body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse><Location>{escape(location)}</Location>'
+                    f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><ETag>{escape(etag or '')}</ETag>"
+                    "</PostResponse>").encode()
+            proto.response_bytes(201, [("content-type", "application/xml"), ("location", location), *tag], body)
+        else:
+            proto.response_empty(200 if status == "200" else 204, tag)
 
     @staticmethod
     def _require_signed(identity: Identity | None) -> None:

@@ -42,6 +42,10 @@ STATUS = {
     "MissingContentLength": 411,
     "EntityTooLarge": 400,
     "BucketAlreadyOwnedByYou": 409,
+    "MalformedPOSTRequest": 400,
+    "MaxPostPreDataLengthExceeded": 400,
+    "InvalidPolicyDocument": 400,
+    "EntityTooSmall": 400,
 }
 
 # The code for an error the edge answered by status alone.

@@ -45,6 +45,7 @@ BUCKET_OPERATIONS = {
     ("GET", frozenset({"acl"})): "GetBucketAcl",
     ("GET", frozenset({"uploads"})): "ListMultipartUploads",
     ("POST", frozenset({"delete"})): "DeleteObjects",
+    ("POST", frozenset()): "PostObject",
 }
 
 
