@@ -71,11 +71,38 @@ async def no_entries() -> AsyncIterator[tuple[B3Digest, int]]:
     yield  # an async generator that yields nothing
 
 
-class PeerTier:
-    """One peer's BlobService as a tier that only reads."""
+class ReadOnly:
+    """What a tier of other nodes' chunks answers to what the stack would write or count:
+    nothing. A peer is read from, never written; its blobs are not ours to count, evict
+    or collect, and the stack's filling of every tier that missed passes it by."""
 
     shared = True  # what is there is another node's: never delete from it
     peer = True
+
+    def list_manifests(self) -> AsyncIterator[tuple[B3Digest, int]]:
+        return no_entries()
+
+    def list_chunks(self) -> AsyncIterator[tuple[B3Digest, int]]:
+        return no_entries()
+
+    async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
+        return None
+
+    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
+        return 0
+
+    async def delete_chunk(self, digest: B3Digest) -> None:
+        return None
+
+    async def store_manifest(self, digest: B3Digest, data: bytes) -> None:
+        return None
+
+    async def delete_manifest(self, digest: B3Digest) -> None:
+        return None
+
+
+class PeerTier(ReadOnly):
+    """One peer's BlobService as a tier that only reads."""
 
     def __init__(
         self,
@@ -254,31 +281,6 @@ class PeerTier:
                 return None
             chunks.append(ChunkMeta(B3Digest(entry.digest), entry.size))
         return encode_manifest(chunks)
-
-    def list_manifests(self) -> AsyncIterator[tuple[B3Digest, int]]:
-        """Nothing: a peer's blobs are not ours to count, evict or collect."""
-        return no_entries()
-
-    def list_chunks(self) -> AsyncIterator[tuple[B3Digest, int]]:
-        return no_entries()
-
-    # -- writes and deletes: a peer is read from, never written --------------------
-
-    async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
-        """Nothing: the stack fills every tier that missed, and a peer keeps its own."""
-        return None
-
-    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
-        return 0
-
-    async def delete_chunk(self, digest: B3Digest) -> None:
-        return None
-
-    async def store_manifest(self, digest: B3Digest, data: bytes) -> None:
-        return None
-
-    async def delete_manifest(self, digest: B3Digest) -> None:
-        return None
 
     async def close(self) -> None:
         self._recent = None

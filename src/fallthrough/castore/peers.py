@@ -10,20 +10,18 @@ read that no peer can answer is a miss, and the stack goes on to the next tier.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from .blobstore import DEFAULT_LEVEL
 from .digest import B3Digest
 from .errors import ChunkNotFound, StoreUnavailable
-from .peer import DEFAULT_DOWN_FOR, DEFAULT_TIMEOUT, PeerTier, no_entries
+from .peer import DEFAULT_DOWN_FOR, DEFAULT_TIMEOUT, PeerTier, ReadOnly
 
 T = TypeVar("T")
 
 
-class PeerSet:
-    shared = True  # what is there is other nodes': never delete from it
-    peer = True
+class PeerSet(ReadOnly):
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, down_for: float = DEFAULT_DOWN_FOR,
                  compression_level: int = DEFAULT_LEVEL) -> None:
@@ -88,27 +86,6 @@ class PeerSet:
             return await self._first(manifest, f"blob {digest}")
         except ChunkNotFound:
             return None
-
-    def list_manifests(self) -> AsyncIterator[tuple[B3Digest, int]]:
-        return no_entries()
-
-    def list_chunks(self) -> AsyncIterator[tuple[B3Digest, int]]:
-        return no_entries()
-
-    async def store_chunk(self, digest: B3Digest, frame: bytes) -> None:
-        return None
-
-    async def store_chunks(self, chunks: list[tuple[B3Digest, bytes]]) -> int:
-        return 0
-
-    async def delete_chunk(self, digest: B3Digest) -> None:
-        return None
-
-    async def store_manifest(self, digest: B3Digest, data: bytes) -> None:
-        return None
-
-    async def delete_manifest(self, digest: B3Digest) -> None:
-        return None
 
     async def close(self) -> None:
         for peer in self.peers.values():
