@@ -105,6 +105,19 @@ def test_multipart_uploads_in_progress_are_listed(s3_edge: S3Edge) -> None:  # n
     assert code_of(s3.list_parts, Bucket="rwb", Key=key, UploadId=upload) == "NoSuchUpload"
 
 
+def test_a_completion_sent_again_gets_the_same_answer(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    key = f"again/{os.urandom(4).hex()}.bin"
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)["UploadId"]
+    etag = s3.upload_part(Bucket="rwb", Key=key, UploadId=upload, PartNumber=1, Body=b"once")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    first = s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload, MultipartUpload=parts)
+    again = s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload, MultipartUpload=parts)
+    assert again["ETag"] == first["ETag"] and s3.get_object(Bucket="rwb", Key=key)["Body"].read() == b"once"
+    assert code_of(s3.complete_multipart_upload, Bucket="rwb", Key="again/other.bin", UploadId=upload,
+                   MultipartUpload=parts) == "NoSuchUpload"  # only for its own key
+
+
 def test_listing_and_metadata_details(s3_edge: S3Edge) -> None:  # noqa: F811
     s3 = s3_edge.client()
     # A marker no key can be (a control character): every key after it, not a 500.

@@ -315,11 +315,13 @@ class S3Api:
                              "</InitiateMultipartUploadResult>")
         elif method == "POST" and upload_id is not None:
             document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
-            files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))
-            attributes = self.uploads.attributes(upload_id, bucket, key)
-            etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)
-            self.uploads.remove(upload_id, bucket, key)
-            await self.mirror.put_through(mount, key)
+            etag = self.uploads.completed_etag(upload_id, bucket, key)  # sent again: the same answer
+            if etag is None:
+                files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))
+                attributes = self.uploads.attributes(upload_id, bucket, key)
+                etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)
+                self.uploads.completed(upload_id, bucket, key, etag)
+                await self.mirror.put_through(mount, key)
             self._xml(proto, f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
                              f"<Key>{escape(key)}</Key><ETag>{escape(etag or '')}</ETag>"
                              "</CompleteMultipartUploadResult>")

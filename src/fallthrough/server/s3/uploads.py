@@ -10,12 +10,14 @@ folder, so parts may land on any worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator
 from xml.sax.saxutils import escape
 
@@ -24,6 +26,7 @@ from .listing import XMLNS, iso8601
 from .subresources import OWNER
 
 PART_READ = 1024 * 1024
+DONE_KEPT = 3600  # seconds a completed upload's answer is kept for a completion sent again
 MAX_PART_NUMBER = 10_000
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _PART = re.compile(r"(\d{5})-([0-9a-f]{32})\.part")
@@ -177,3 +180,40 @@ class Uploads:
 
     def remove(self, upload_id: str, bucket: str, key: str) -> None:
         shutil.rmtree(self._folder(upload_id, bucket, key), ignore_errors=True)
+
+    def completed(self, upload_id: str, bucket: str, key: str, etag: str | None) -> None:
+        """The upload is done (its object written): its parts go, and what it answered is
+        kept DONE_KEPT seconds, so that a client that re-sends the completion (its answer
+        was lost) hears it again instead of NoSuchUpload, as from S3."""
+        self.remove(upload_id, bucket, key)
+        now = time.time()
+        for name in os.listdir(self.root):
+            path = os.path.join(self.root, name)
+            if name.startswith("done-") and now - _mtime(path) > DONE_KEPT:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        with open(os.path.join(self.root, f"done-{upload_id}.json"), "w", encoding="utf-8") as f:
+            json.dump({"bucket": bucket, "key": key, "etag": etag}, f)
+
+    def completed_etag(self, upload_id: str, bucket: str, key: str) -> str | None:
+        """The ETag a completion of this upload answered within DONE_KEPT seconds, if any."""
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            return None
+        path = os.path.join(self.root, f"done-{upload_id}.json")
+        try:
+            if time.time() - _mtime(path) > DONE_KEPT:
+                return None
+            with open(path, encoding="utf-8") as f:
+                done = json.load(f)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(done, dict) or (done.get("bucket"), done.get("key")) != (bucket, key):
+            return None
+        return str(done.get("etag") or "")
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return 0.0
