@@ -23,11 +23,13 @@ $(MODELS): $(STAMP)
 run: $(STAMP)
 	$(BIN)/fallthrough serve
 
-# Debian packages the tests start: headless Chromium for the dashboard, Redis for the fleet.
+# Debian packages the tests start: headless Chromium for the dashboard, Redis for the fleet,
+# rclone and s3cmd as stock clients of the S3 API.
 DEBIAN := $(VENV)/.installed-debian
 $(DEBIAN): $(STAMP)
-	{ command -v chromium && command -v redis-server; } >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server; }
+	{ command -v chromium && command -v redis-server && command -v rclone && command -v s3cmd; } >/dev/null || \
+	  { apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server rclone s3cmd; }
 	touch $(DEBIAN)
 
 test: $(MODELS) $(DEBIAN)
