@@ -484,6 +484,8 @@ def test_lazy_mirroring_copies_exactly_what_was_read(s3_edge: S3Edge) -> None:
     for key, body in read.items():
         copy = s3_edge.origin.get_object(Bucket="s3mirror", Key="copy/" + key)
         assert copy["Body"].read() == body
+        # One PUT, as the origin's was: the mirror's ETag is the origin's (the MD5).
+        assert copy["ETag"] == s3_edge.origin.head_object(Bucket="s3origin", Key="site/" + key)["ETag"]
     meta = s3_edge.origin.head_object(Bucket="s3mirror", Key="copy/meta.txt")
     assert (meta["ContentType"], meta["Metadata"]) == ("text/x-meta", {"owner": "edge"})
     assert s3_edge.origin.head_object(Bucket="s3mirror", Key="copy/a.txt")["ContentType"] == "text/plain"
@@ -507,6 +509,7 @@ def test_write_through_reaches_both_buckets(s3_edge: S3Edge) -> None:
     for bucket, key in (("s3origin", "both/w.txt"), ("s3mirror", "both/w.txt")):
         got = s3_edge.origin.get_object(Bucket=bucket, Key=key)
         assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"twice", "text/x-twice", {"k": "v"})
+        assert got["ETag"] == f'"{hashlib.md5(b"twice").hexdigest()}"'
     s3.delete_object(Bucket="both", Key="w.txt")
     for bucket in ("s3origin", "s3mirror"):
         with pytest.raises(ClientError):

@@ -8,10 +8,7 @@ an ordinary 404 response, so the cache can store it as a negative entry.
 
 from __future__ import annotations
 
-import contextlib
 import mimetypes
-import mmap
-import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -34,6 +31,7 @@ from ..cache.origin import (
 )
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
+from .whole import put_file
 
 READ_SIZE = 256 * 1024
 # The longest key S3 holds, in UTF-8 bytes, the origin's prefix included.
@@ -218,12 +216,7 @@ class BucketOrigin:
     async def put_file(self, key: str, path: str, attributes: Mapping[str, str]) -> str | None:
         checked_key(key)
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                # Mapped, not read: one request of the whole body costs page cache, not memory.
-                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else contextlib.nullcontext(b"") as data:
-                    result = await obstore.put_async(self._store, key, memoryview(data), use_multipart=False,
-                                                     attributes=dict(attributes) or None)
+            result = await put_file(self._store, key, path, attributes)  # mapped, one request
         except (ObstoreError, OSError) as exc:
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {one_line(exc)}") from None
         tag = result.get("e_tag")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from typing import Any
 
 import obstore
@@ -20,6 +21,7 @@ from ..cache.cache import Cache
 from ..cache.entry import Entry
 from ..cache.origin import OriginUnavailable, one_line
 from ..castore.s3 import s3_store
+from ..origins.whole import is_md5, put_spooled
 from .mounts import Mount, Router
 from .s3.writes import attributes_of
 
@@ -58,9 +60,12 @@ class Mirror:
         task.add_done_callback(self._tasks.discard)
 
     async def _copy(self, target: Any, mount: Mount, key: str, entry: Entry) -> None:
+        body, attributes = self.cache.body(entry, 0, entry.size), attributes_of(entry.headers) or None
         try:
-            await obstore.put_async(target, key, self.cache.body(entry, 0, entry.size),
-                                    attributes=attributes_of(entry.headers) or None)
+            if is_md5(entry.etag):  # the origin's one-PUT ETag: one PUT keeps it in the mirror too
+                await put_spooled(target, key, body, self.cache.spool_dir or tempfile.gettempdir(), attributes)
+            else:
+                await obstore.put_async(target, key, body, attributes=attributes)
             self.copied += 1
         except Exception as exc:  # noqa: BLE001 - any failure: logged, the next fill tries again
             self.failed += 1
@@ -79,7 +84,12 @@ class Mirror:
         try:
             source = await obstore.get_async(mount.origin.store, key)  # type: ignore[attr-defined]
             attributes = {name: str(value) for name, value in source.attributes.items() if value}
-            await obstore.put_async(self.targets[mount.prefix], key, source.stream(), attributes=attributes or None)
+            target = self.targets[mount.prefix]
+            if is_md5(source.meta.get("e_tag")):
+                await put_spooled(target, key, source.stream(), self.cache.spool_dir or tempfile.gettempdir(),
+                                  attributes or None)
+            else:
+                await obstore.put_async(target, key, source.stream(), attributes=attributes or None)
         except Exception as exc:  # noqa: BLE001 - the origin has it; the client hears the mirror failed
             raise OriginUnavailable(f"written, but not to the mirror {mount.settings.mirror_to}: "
                                     f"{one_line(exc)}") from None
