@@ -2,11 +2,14 @@
 
 Started once per test session in a temporary directory and stopped after. It runs with
 no identities configured, so it accepts any signed request: the tests still sign with
-keys, as a client of a real bucket would.
+keys, as a client of a real bucket would. Given identities (`start_seaweedfs(...,
+identities={key: secret})`), a server accepts requests signed with those keys only: two
+such servers stand for two providers, each with its own credentials.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -39,29 +42,59 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair on loopback")
 
 
+DEFAULT_KEY, DEFAULT_SECRET = "fallthrough-test", "fallthrough-test-secret"
+# What each configured identity may do: everything the tests ask of a bucket.
+ACTIONS = ["Admin", "Read", "Write", "List", "Tagging"]
+
+
 @dataclass
 class SeaweedFS:
     endpoint: str
     process: subprocess.Popen
     log: Path
+    access_key: str = DEFAULT_KEY
+    secret_key: str = DEFAULT_SECRET
+    signed: bool = False  # identities configured: unsigned requests are refused
 
     @property
     def env(self) -> dict[str, str]:
         """The standard variables an S3 client reads."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "fallthrough-test",
-            "AWS_SECRET_ACCESS_KEY": "fallthrough-test-secret",
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_REGION": "us-east-1",
             "AWS_ALLOW_HTTP": "true",
         }
 
+    def client(self, access_key: str | None = None, secret_key: str | None = None):  # noqa: ANN201 - boto3 client
+        """A boto3 S3 client of this server, with its keys unless others are given."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=access_key or self.access_key,
+                            aws_secret_access_key=secret_key or self.secret_key,
+                            config=Config(retries={"max_attempts": 2}, connect_timeout=5))
+
     def create_bucket(self, name: str) -> None:
+        if self.signed:
+            self._create_bucket_signed(name)
+            return
         request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
         try:
             urllib.request.urlopen(request, timeout=10).close()
         except urllib.error.HTTPError as exc:
             if exc.code != 409:  # already there
+                raise
+
+    def _create_bucket_signed(self, name: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().create_bucket(Bucket=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
     def stop(self) -> None:
@@ -82,7 +115,29 @@ def weed_binary() -> str:
     return found
 
 
-def start_seaweedfs(workdir: Path, timeout: float = 90.0) -> SeaweedFS:
+def _identities_file(workdir: Path, identities: dict[str, str]) -> Path:
+    """SeaweedFS's -s3.config JSON: one identity per access key, allowed every action."""
+    path = workdir / "s3-identities.json"
+    path.write_text(json.dumps({"identities": [
+        {"name": f"identity-{n}", "credentials": [{"accessKey": key, "secretKey": secret}], "actions": ACTIONS}
+        for n, (key, secret) in enumerate(identities.items())
+    ]}))
+    return path
+
+
+def _not_yet_errors(signed: bool) -> tuple[type[BaseException], ...]:
+    """What a probe meets while the server is still starting (boto3's own, when it signs)."""
+    errors: tuple[type[BaseException], ...] = (urllib.error.URLError, ConnectionError, OSError)
+    if signed:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += (BotoCoreError, ClientError)
+    return errors
+
+
+def start_seaweedfs(workdir: Path, timeout: float = 90.0, identities: dict[str, str] | None = None) -> SeaweedFS:
+    """A server in workdir; with identities (access key -> secret key) it accepts only those,
+    and the SeaweedFS returned signs with the first."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port_pair() for name in ("master", "volume", "filer", "s3")}
     log = workdir / "weed.log"
@@ -103,10 +158,18 @@ def start_seaweedfs(workdir: Path, timeout: float = 90.0) -> SeaweedFS:
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
     ]
-    process = subprocess.Popen(
-        args, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ}
-    )
+    if identities:
+        args.append(f"-s3.config={_identities_file(workdir, identities)}")
+    env = {**os.environ}
+    if identities:
+        # weed makes an admin identity of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: none but those given.
+        env = {name: value for name, value in env.items() if not name.startswith("AWS_")}
+    process = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True, env=env)
     server = SeaweedFS(f"http://127.0.0.1:{ports['s3']}", process, log)
+    if identities:
+        server.access_key, server.secret_key = next(iter(identities.items()))
+        server.signed = True
+    not_yet = _not_yet_errors(server.signed)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -114,7 +177,7 @@ def start_seaweedfs(workdir: Path, timeout: float = 90.0) -> SeaweedFS:
         try:
             server.create_bucket("fallthrough-probe")
             return server
-        except (urllib.error.URLError, ConnectionError, OSError):
+        except not_yet:
             if time.monotonic() > deadline:
                 server.stop()
                 raise RuntimeError(f"SeaweedFS did not answer in {timeout}s:\n{log.read_text()[-3000:]}") from None

@@ -1,21 +1,48 @@
-"""`fallthrough migrate` between two SeaweedFS buckets: interrupted, resumed, and equal at the end."""
+"""`fallthrough migrate` between SeaweedFS buckets: interrupted, resumed, and equal at the end;
+between two servers that want different keys; into a local directory."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
 import random
+import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from edge_server import FALLTHROUGH
+from seaweed import DEFAULT_KEY, DEFAULT_SECRET, SeaweedFS, start_seaweedfs
 
 OBJECTS = 2000
 TYPES = ["text/plain", "image/png", "application/json", "video/mp4"]
+PART = 5 * 1024 * 1024
+OTHER_KEY, OTHER_SECRET = "other-provider", "other-provider-secret"
+
+
+@pytest.fixture(autouse=True)
+def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The AWS shared files the commands read: under tmp_path (absent until a test writes them), never the home's."""
+    credentials, config = tmp_path / "aws-credentials", tmp_path / "aws-config"
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return credentials, config
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A second provider: its own server, which accepts its own keys only."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs-other"), identities={OTHER_KEY: OTHER_SECRET})
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +66,21 @@ def source(seaweedfs, client) -> dict[str, tuple[bytes, str]]:  # noqa: ANN001
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(put, objects.items()))
+    objects["big/multi.bin"] = (os.urandom(PART + 1024 * 1024), "application/octet-stream")
+    put_multipart(client, "migsrc", "big/multi.bin", *objects["big/multi.bin"])
     return objects
+
+
+def put_multipart(client, bucket: str, key: str, body: bytes, kind: str) -> None:  # noqa: ANN001
+    """An object uploaded in parts, as big files are: its ETag ends in -N, not an MD5 of the bytes."""
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=kind, Metadata={"n": key[-9:-4]})
+    parts = []
+    for number, start in enumerate(range(0, len(body), PART), 1):
+        sent = client.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=number,
+                                  Body=body[start:start + PART])
+        parts.append({"ETag": sent["ETag"], "PartNumber": number})
+    client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                     MultipartUpload={"Parts": parts})
 
 
 def keys_and_sizes(client, bucket: str) -> dict[str, int]:  # noqa: ANN001
@@ -49,19 +90,26 @@ def keys_and_sizes(client, bucket: str) -> dict[str, int]:  # noqa: ANN001
     return found
 
 
-def migrate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([FALLTHROUGH, "migrate", *args], capture_output=True, text=True, timeout=600)
+def migrate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FALLTHROUGH, "migrate", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def interrupted(client, bucket: str, after: int) -> subprocess.Popen[str]:  # noqa: ANN001
+    """A migration of migsrc into bucket, sent SIGINT once the bucket holds `after` objects."""
+    run = subprocess.Popen([FALLTHROUGH, "migrate", "s3://migsrc", f"s3://{bucket}", "--concurrency", "4"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(keys_and_sizes(client, bucket)) < after:
+        assert run.poll() is None and time.monotonic() < deadline, "the first run ended before it was interrupted"
+        time.sleep(0.2)
+    run.send_signal(signal.SIGINT)
+    return run
 
 
 def test_an_interrupted_migration_resumes_and_ends_equal(seaweedfs, client, source) -> None:  # noqa: ANN001
     seaweedfs.create_bucket("migdst")
-    run = subprocess.Popen([FALLTHROUGH, "migrate", "s3://migsrc", "s3://migdst", "--concurrency", "4"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while len(keys_and_sizes(client, "migdst")) < 200:
-        assert run.poll() is None and time.monotonic() < deadline, "the first run ended before it was interrupted"
-        time.sleep(0.2)
-    run.send_signal(signal.SIGINT)
+    run = interrupted(client, "migdst", 200)
     assert run.wait(30) != 0
     before = len(keys_and_sizes(client, "migdst"))
     assert 200 <= before < len(source)
@@ -94,3 +142,94 @@ def test_bad_arguments_get_one_line(tmp_path) -> None:  # noqa: ANN001
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "ftp://x" in bad.stderr
     bad = migrate("s3://migsrc", f"file://{tmp_path}", "--concurrency", "0")
     assert bad.returncode != 0 and "--concurrency" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_interrupt_says_how_far_it_got(seaweedfs, client, source) -> None:  # noqa: ANN001
+    seaweedfs.create_bucket("migint")
+    run = interrupted(client, "migint", 100)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 130, stderr
+    said = re.fullmatch(r"interrupted: (\d+) of (\d+) objects copied \(\d+\.\d MB\); "
+                        r"run the same command again to copy the rest\n", stderr)
+    assert said is not None, stderr
+    assert 0 < int(said[1]) <= len(keys_and_sizes(client, "migint")) and int(said[2]) == len(source)
+
+
+def assert_arrived(source_client, target_client, bucket: str, objects: dict[str, tuple[bytes, str]]) -> None:  # noqa: ANN001
+    """Every object in bucket with its bytes, type and metadata; an object the source took in
+    one PUT with the source's ETag, a multipart one streamed (a multipart ETag of its own)."""
+    assert keys_and_sizes(target_client, bucket) == {key: len(body) for key, (body, _) in objects.items()}
+
+    def check(key: str) -> None:
+        got = target_client.get_object(Bucket=bucket, Key=key)
+        assert (got["Body"].read(), got["ContentType"]) == objects[key], key
+        assert got["Metadata"] == {"n": key[-9:-4]}, key
+        source_etag = source_client.head_object(Bucket="migsrc", Key=key)["ETag"]
+        target_etag = target_client.head_object(Bucket=bucket, Key=key)["ETag"]
+        if "-" in source_etag:
+            assert "-" in target_etag, key
+        else:
+            assert target_etag == source_etag, key
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(check, sorted(objects)))
+
+
+def test_the_other_provider_wants_its_own_keys(seaweedfs, other, source) -> None:  # noqa: ANN001
+    other.create_bucket("refused")
+    for key, secret in ((DEFAULT_KEY, DEFAULT_SECRET), (OTHER_KEY, "not-the-secret")):
+        with pytest.raises(ClientError):
+            other.client(key, secret).list_objects_v2(Bucket="refused")
+    # The source's keys (the plain AWS_* variables) do not open the target either.
+    refused = migrate("s3://migsrc", "s3://refused", "--target-endpoint", other.endpoint)
+    assert refused.returncode == 1 and refused.stderr.startswith("fallthrough: error: cannot list")
+    assert refused.stderr.count("\n") == 1
+
+
+def test_a_target_profile_copies_to_another_provider(client, other, source, aws_files, tmp_path) -> None:  # noqa: ANN001
+    credentials, config = aws_files
+    credentials.write_text(f"[first]\naws_access_key_id = x\naws_secret_access_key = y\n\n"
+                           f"[other]\naws_access_key_id = {OTHER_KEY}\naws_secret_access_key = {OTHER_SECRET}\n")
+    config.write_text(f"[profile other]\nregion = us-east-1\nendpoint_url = {other.endpoint}\n")
+    other.create_bucket("viaprofile")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    done = migrate("s3://migsrc", "s3://viaprofile", "--target-profile", "other", "--spool", str(spool),
+                   "--concurrency", "16")
+    assert done.returncode == 0, done.stderr
+    assert f"{len(source)} copied" in done.stdout
+    assert "-" in client.head_object(Bucket="migsrc", Key="big/multi.bin")["ETag"]
+    assert_arrived(client, other.client(), "viaprofile", source)
+    assert list(spool.iterdir()) == []
+
+
+def test_target_variables_copy_to_another_provider(client, other, source) -> None:  # noqa: ANN001
+    other.create_bucket("viaenv")
+    env = {"TARGET_AWS_ACCESS_KEY_ID": OTHER_KEY, "TARGET_AWS_SECRET_ACCESS_KEY": OTHER_SECRET,
+           "TARGET_AWS_REGION": "us-east-1", "TARGET_AWS_ENDPOINT_URL": other.endpoint}
+    done = migrate("s3://migsrc", "s3://viaenv", "--concurrency", "16", env=env)
+    assert done.returncode == 0, done.stderr
+    assert_arrived(client, other.client(), "viaenv", source)
+
+
+def test_a_directory_target_gets_every_object(source, tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    done = migrate("s3://migsrc", f"file://{out}", "--concurrency", "16")
+    assert done.returncode == 0, done.stderr
+    files = {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert files == {key: body for key, (body, _) in source.items()}
+
+
+def test_a_missing_profile_a_broken_file_or_a_foreign_token_is_one_line(aws_files, tmp_path) -> None:  # noqa: ANN001
+    credentials, config = aws_files
+    credentials.write_text("[someone]\naws_access_key_id = x\naws_secret_access_key = y\n")
+    for args, said in ((["--target-profile", "nobody"], "'nobody'"),
+                       (["--spool", str(tmp_path / "absent")], "--spool")):
+        bad = migrate("s3://migsrc", "s3://migdst", *args)
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and said in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
+    foreign = migrate("s3://migsrc", "s3://migdst", "--target-profile", "someone", env={"AWS_SESSION_TOKEN": "t"})
+    assert foreign.returncode == 1 and foreign.stderr.count("\n") == 1 and "AWS_SESSION_TOKEN" in foreign.stderr
+    config.write_text("[profile broken\nregion = x\n")
+    bad = migrate("s3://migsrc", "s3://migdst", "--source-profile", "someone")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and str(config) in bad.stderr, bad.stderr

@@ -256,11 +256,14 @@ async def _sign_url(args: argparse.Namespace) -> int:
 
 
 async def _migrate(args: argparse.Namespace) -> int:
-    from .migrate import migrate
+    from .migrate import Side, migrate
 
     if args.concurrency < 1 or args.concurrency > 256:
         raise UsageError("--concurrency: from 1 to 256")
-    return await migrate(args.source, args.target, args.prefix, args.concurrency)
+    source, target = (Side(role, getattr(args, f"{role}_profile"), getattr(args, f"{role}_endpoint"),
+                           getattr(args, f"{role}_region")) for role in ("source", "target"))
+    return await migrate(args.source, args.target, args.prefix, args.concurrency, sides=(source, target),
+                         spool=args.spool)
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -345,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("target", metavar="TARGET", help="s3://bucket/prefix or file:///dir")
     migrate.add_argument("--prefix", metavar="P", help="only keys under this path prefix (a folder, e.g. img/2024)")
     migrate.add_argument("--concurrency", metavar="N", type=int, default=8, help="copies at once (default 8)")
+    for role in ("source", "target"):
+        migrate.add_argument(f"--{role}-profile", metavar="NAME",
+                             help=f"the {role}'s keys, region and endpoint_url from this profile of the AWS shared "
+                                  f"files (~/.aws/credentials, ~/.aws/config); else {role.upper()}_AWS_* variables, "
+                                  f"else AWS_*")
+        migrate.add_argument(f"--{role}-endpoint", metavar="URL", help=f"the {role}'s S3 endpoint (over its profile)")
+        migrate.add_argument(f"--{role}-region", metavar="R", help=f"the {role}'s region (over its profile)")
+    migrate.add_argument("--spool", metavar="DIR", help="where an object copied with one PUT (to keep its ETag) "
+                                                        "waits on disk (default: the system temp dir)")
     migrate.set_defaults(run=_migrate)
 
     demo = commands.add_parser("demo", help="a tour of the chunk store on a local directory")

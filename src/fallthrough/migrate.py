@@ -6,18 +6,31 @@ completed (object stores commit whole), so after an interruption the next run li
 target and copies what is missing or of another size. Each copy is verified: the bytes
 read from the source are hashed as they stream, the new object is read back and hashed
 again, and its size and digest must match. Content-Type, the other content headers and
-user metadata go with the object.
+user metadata go with the object to an s3 target (a local directory cannot keep them).
+
+Each side has its own endpoint, region and keys (`Side`), so one run can copy from one
+provider to another. An object the source stored with one PUT (its ETag a plain MD5) is
+written to an s3 target with one PUT too, so that the target computes the same ETag and
+clients that compare ETags see the same object; it waits for that in a spool file on
+disk, never in memory. Multipart-uploaded objects stream through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import configparser
 import hashlib
+import mmap
+import os
+import re
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import obstore
 from obstore.store import LocalStore
@@ -28,19 +41,109 @@ from .castore.s3 import s3_store
 from .serve_errors import ServeError
 
 READ_SIZE = 1024 * 1024
+# The most one PUT may carry on S3: an object whose ETag is a plain MD5 is never larger.
+SINGLE_PUT_LIMIT = 5 * 1024**3
+PLAIN_MD5_ETAG = re.compile(r'"?[0-9a-fA-F]{32}"?')
+
+# Each S3 setting a side may give: the s3_store() option, the key in an AWS profile, and
+# the variable (after SOURCE_ or TARGET_) that gives it when neither option nor profile does.
+FIELDS = (
+    ("access_key_id", "aws_access_key_id", "AWS_ACCESS_KEY_ID"),
+    ("secret_access_key", "aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+    ("session_token", "aws_session_token", "AWS_SESSION_TOKEN"),
+    ("region", "region", "AWS_REGION"),
+    ("endpoint", "endpoint_url", "AWS_ENDPOINT_URL"),
+)
 
 
-def open_bucket(url: str) -> Any:
-    """s3://bucket/prefix (options from the AWS_* variables) or file:///dir."""
+def _aws_file(variable: str, name: str) -> Path:
+    """One of the AWS shared files: where the variable points, else ~/.aws/NAME, as every AWS tool looks."""
+    return Path(os.environ.get(variable) or Path("~/.aws") / name).expanduser()
+
+
+def _read_ini(path: Path) -> configparser.RawConfigParser | None:
+    """The file parsed, or None when it is absent; raw, because secrets may hold '%'."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        with open(path, encoding="utf-8") as file:
+            parser.read_file(file)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        raise ServeError(f"cannot read {path}: {one_line(exc)}") from None
+    return parser
+
+
+def read_profile(name: str) -> dict[str, str]:
+    """The s3_store() options a named AWS profile gives: `[profile NAME]` in the config
+    file, `[NAME]` in the credentials file, whose keys win as they do for the AWS CLI."""
+    config, credentials = _aws_file("AWS_CONFIG_FILE", "config"), _aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    config_sections = [f"profile {name}", *(["default"] if name == "default" else [])]
+    found: dict[str, str] = {}
+    exists = False
+    for path, sections in ((config, config_sections), (credentials, [name])):
+        parser = _read_ini(path)
+        for section in sections:
+            if parser is not None and parser.has_section(section):
+                exists = True
+                found.update(parser.items(section))
+    if not exists:
+        raise ServeError(f"no AWS profile {name!r} in {config} or {credentials}")
+    return {option: found[key].strip() for option, key, _ in FIELDS if found.get(key, "").strip()}
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where one bucket's endpoint, region and keys come from, each setting from the first
+    that gives it: the command's options, the named profile, the ROLE_AWS_* variables.
+    What none gives is left to the plain AWS_* variables, as for a side with no settings."""
+
+    role: str  # "source" or "target": the prefix of its variables
+    profile: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+
+    def options(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """The s3_store() options for this side (empty: the plain AWS_* variables alone)."""
+        given = {"endpoint": self.endpoint, "region": self.region}
+        profile = read_profile(self.profile) if self.profile else {}
+        prefix = f"{self.role.upper()}_"
+        options = {}
+        for option, _, variable in FIELDS:
+            value = given.get(option) or profile.get(option) or environ.get(prefix + variable)
+            if value:
+                options[option] = value
+        self._refuse_a_foreign_token(options, environ)
+        return options
+
+    def _refuse_a_foreign_token(self, options: Mapping[str, str], environ: Mapping[str, str]) -> None:
+        """The S3 client reads AWS_SESSION_TOKEN itself and would send it with keys it does
+        not belong to (every request refused): say so before anything is tried."""
+        if "access_key_id" in options and "session_token" not in options and environ.get("AWS_SESSION_TOKEN"):
+            variable = f"{self.role.upper()}_AWS_SESSION_TOKEN"
+            raise ServeError(f"the {self.role} has keys of its own but AWS_SESSION_TOKEN is set and would go with "
+                             f"them: unset it (a side that needs it can take it from {variable} or a profile)")
+
+
+@dataclass
+class Bucket:
+    """An opened side: its store, and whether it is S3 (keeps attributes, computes ETags as the source did)."""
+
+    store: Any
+    is_s3: bool
+
+
+def open_bucket(url: str, side: Side | None = None) -> Bucket:
+    """s3://bucket/prefix (options from the side, else the AWS_* variables) or file:///dir."""
     if url.startswith("file://"):
         try:
-            return LocalStore(url[len("file://"):], mkdir=True)
+            return Bucket(LocalStore(url[len("file://"):], mkdir=True), is_s3=False)
         except Exception as exc:  # noqa: BLE001 - the store's own error types vary
             raise ServeError(f"bad bucket URL {url!r}: {exc}") from None
     if not url.startswith("s3://"):
         raise ServeError(f"bad bucket URL {url!r}: expected s3://bucket/prefix or file:///dir")
     try:
-        return s3_store(url)
+        return Bucket(s3_store(url, side.options() if side else None), is_s3=True)
     except BadStoreURL as exc:
         raise ServeError(str(exc)) from None
 
@@ -51,6 +154,14 @@ class Tally:
     copied_bytes: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    todo: int | None = None  # None until both buckets are listed
+
+    def interrupted_line(self) -> str:
+        """What an interrupted run tells its user: how far it got, and that running again resumes."""
+        if self.todo is None:
+            return "interrupted while listing the buckets, before copying anything; run the same command again"
+        return (f"interrupted: {self.copied} of {self.todo} objects copied ({self.copied_bytes / 1e6:.1f} MB); "
+                f"run the same command again to copy the rest")
 
 
 async def _listing(store: Any, prefix: str | None) -> dict[str, int]:
@@ -70,44 +181,108 @@ async def _digest_of(store: Any, key: str) -> tuple[int, bytes]:
     return size, digest.digest()
 
 
-async def _copy_one(source: Any, target: Any, key: str, size: int) -> None:
-    result = await obstore.get_async(source, key)
-    attributes = {name: str(value) for name, value in result.attributes.items() if value}
-    digest = hashlib.sha256()
-    sent = 0
+@dataclass
+class _Reading:
+    """One source object's bytes as they pass through: counted and hashed, for the check after."""
 
-    async def body():  # noqa: ANN202 - async iterator of bytes
-        nonlocal sent
-        async for part in result.stream(min_chunk_size=READ_SIZE):
-            digest.update(part)
-            sent += len(part)
+    result: Any
+    digest: Any = field(default_factory=hashlib.sha256)
+    size: int = 0
+
+    async def parts(self) -> AsyncIterator[Any]:
+        async for part in self.result.stream(min_chunk_size=READ_SIZE):
+            self.digest.update(part)
+            self.size += len(part)
             yield part
 
-    await obstore.put_async(target, key, body(), attributes=attributes or None)
-    if sent != size:
-        raise ValueError(f"read {sent} bytes of {size}")
-    copied_size, copied_digest = await _digest_of(target, key)
-    if (copied_size, copied_digest) != (size, digest.digest()):
+
+def _stored_by_one_put(etag: str | None, size: int) -> bool:
+    """A plain-MD5 ETag (no "-N") means the source took the object in one PUT: one PUT to
+    the target then gives the same ETag, where a multipart upload would not."""
+    return etag is not None and size <= SINGLE_PUT_LIMIT and PLAIN_MD5_ETAG.fullmatch(etag) is not None
+
+
+def _mapped(file: IO[bytes], size: int) -> Any:
+    """The spool file as a buffer obstore takes without copying, its pages file-backed.
+    Not closed here: the upload may keep a reference a while, and the mapping goes with
+    the last one (the file itself has no name to remove)."""
+    if size == 0:
+        return b""  # mmap cannot map an empty file
+    return memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
+
+
+async def _put_spooled(target: Any, key: str, reading: _Reading, attributes: dict[str, str] | None,
+                       spool: str | None) -> None:
+    """One PUT of the whole object, staged in a spool file, not in memory. The file is
+    anonymous (O_TMPFILE where there is one) and closed on the way out, whatever happens."""
+    with tempfile.TemporaryFile(dir=spool, prefix="fallthrough-migrate-") as file:
+        async for part in reading.parts():
+            file.write(part)
+        file.flush()
+        await obstore.put_async(target, key, _mapped(file, reading.size), attributes=attributes, use_multipart=False)
+
+
+async def _copy_one(source: Any, target: Bucket, key: str, size: int, spool: str | None) -> None:
+    """Copy one object, then read the copy back: it counts as copied only if size and SHA-256 match."""
+    result = await obstore.get_async(source, key)
+    attributes = {name: str(value) for name, value in result.attributes.items() if value} if target.is_s3 else {}
+    reading = _Reading(result)
+    if target.is_s3 and _stored_by_one_put(result.meta.get("e_tag"), size):
+        await _put_spooled(target.store, key, reading, attributes or None, spool)
+    else:
+        await obstore.put_async(target.store, key, reading.parts(), attributes=attributes or None)
+    if reading.size != size:
+        raise ValueError(f"read {reading.size} bytes of {size}")
+    copied_size, copied_digest = await _digest_of(target.store, key)
+    if (copied_size, copied_digest) != (size, reading.digest.digest()):
         raise ValueError("the copy differs from the source when read back")
 
 
-async def migrate(source_url: str, target_url: str, prefix: str | None, concurrency: int) -> int:
-    source, target = open_bucket(source_url), open_bucket(target_url)
+async def migrate(source_url: str, target_url: str, prefix: str | None, concurrency: int, *,
+                  sides: tuple[Side, Side] | None = None, spool: str | None = None) -> int:
+    """Copy what the target lacks; on Ctrl-C, say how far it got before the interrupt goes on (exit 130)."""
+    if spool is not None and not os.path.isdir(spool):
+        raise ServeError(f"--spool {spool!r}: not a directory")
+    source_side, target_side = sides or (None, None)
+    source, target = open_bucket(source_url, source_side), open_bucket(target_url, target_side)
     started = time.monotonic()
+    tally = Tally()
+    try:
+        todo = await _plan(source.store, target.store, prefix, tally)
+        await _copy_all(source.store, target, todo, concurrency, spool, tally)
+    except asyncio.CancelledError:
+        print(tally.interrupted_line(), file=sys.stderr)
+        raise
+    seconds = time.monotonic() - started
+    rate = tally.copied_bytes / seconds / 1e6 if seconds > 0 else 0.0
+    print(f"migrated {source_url} -> {target_url}: {tally.copied} copied ({tally.copied_bytes:,} bytes), "
+          f"{tally.skipped} already there, {len(tally.failed)} failed, in {seconds:.1f} s ({rate:.1f} MB/s)")
+    for line in tally.failed[:20]:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 1 if tally.failed else 0
+
+
+async def _plan(source: Any, target: Any, prefix: str | None, tally: Tally) -> list[tuple[str, int]]:
+    """The keys to copy (missing from the target, or of another size), in order; the rest counted as skipped."""
     try:
         wanted = await _listing(source, prefix)
         present = await _listing(target, prefix)
     except Exception as exc:  # noqa: BLE001 - one line for the user, whatever the store raised
         raise ServeError(f"cannot list: {one_line(exc)}") from None
-    tally = Tally()
     todo = []
     for key, size in sorted(wanted.items()):
         if present.get(key) == size:
             tally.skipped += 1
         else:
             todo.append((key, size))
-    total_bytes = sum(size for _, size in todo)
-    bar = _bar(len(todo), total_bytes)
+    tally.todo = len(todo)
+    return todo
+
+
+async def _copy_all(source: Any, target: Bucket, todo: list[tuple[str, int]], concurrency: int, spool: str | None,
+                    tally: Tally) -> None:
+    """Copy `todo` with `concurrency` workers, each failure noted in the tally rather than stopping the rest."""
+    bar = _bar(len(todo), sum(size for _, size in todo))
     queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
     for item in todo:
         queue.put_nowait(item)
@@ -116,7 +291,7 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
         while not queue.empty():
             key, size = queue.get_nowait()
             try:
-                await _copy_one(source, target, key, size)
+                await _copy_one(source, target, key, size, spool)
                 tally.copied += 1
                 tally.copied_bytes += size
             except Exception as exc:  # noqa: BLE001 - reported per object in the summary
@@ -130,13 +305,6 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
     finally:
         if bar is not None:
             bar.close()
-    seconds = time.monotonic() - started
-    rate = tally.copied_bytes / seconds / 1e6 if seconds > 0 else 0.0
-    print(f"migrated {source_url} -> {target_url}: {tally.copied} copied ({tally.copied_bytes:,} bytes), "
-          f"{tally.skipped} already there, {len(tally.failed)} failed, in {seconds:.1f} s ({rate:.1f} MB/s)")
-    for line in tally.failed[:20]:
-        print(f"  failed: {line}", file=sys.stderr)
-    return 1 if tally.failed else 0
 
 
 def _bar(objects: int, total_bytes: int):  # noqa: ANN202 - tqdm or None

@@ -21,9 +21,11 @@ async def put_file(store: Any, key: str, path: str, attributes: Mapping[str, str
     """PUT the file at `path` as `key` in one request (object_store's errors raise as they are)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else contextlib.nullcontext(b"") as data:
-            return await obstore.put_async(store, key, memoryview(data), use_multipart=False,
-                                           attributes=dict(attributes) if attributes else None)
+        # Not closed here: object_store may hold the buffer a moment past the put (closing
+        # then raises BufferError); the mapping goes with its last reference.
+        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        return await obstore.put_async(store, key, memoryview(data), use_multipart=False,
+                                       attributes=dict(attributes) if attributes else None)
 
 
 async def put_spooled(store: Any, key: str, body: AsyncIterator[bytes], spool_dir: str,  # noqa: ANN401
