@@ -154,6 +154,8 @@ def test_durations(n: int, unit: tuple[str, int]) -> None:
         ('[s3]\n[[s3.credentials]]\naccess_key = "k"\nsecret_key = "longenough"\n', "s3.credentials[0].access_key"),
         ('[s3]\n[[s3.credentials]]\naccess_key = "key"\nsecret_key = "short"\n', "s3.credentials[0].secret_key"),
         ('[s3]\nregion = "Mars 1"\n', "s3.region"),
+        ('[s3]\nsingle_put_max = "6GiB"\n', "s3.single_put_max"),
+        ('[s3]\nsingle_put_max = "big"\n', "s3.single_put_max"),
         ('[s3]\nbuckets = 1\n', "s3.buckets"),
         ('[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "a"\n', "mount[0].s3_bucket"),
         ('[s3]\n[[mount]]\nurl_prefix = "/a"\norigin = "http://x"\ns3_bucket = "Bad_Name"\n', "mount[0].s3_bucket"),
@@ -185,6 +187,8 @@ def test_the_minimal_s3_config_works_as_written() -> None:
     assert settings.s3 is not None and settings.s3.credentials == {"edgekey": "edgesecret"}
     assert (settings.s3.host, settings.s3.port, settings.mounts[0].s3_bucket) == ("127.0.0.1", 9000, "assets")
     assert settings.processes == 2  # the edge's worker and the S3 API's
+    assert settings.s3.single_put_max == 5 * 1024**3
+    assert parse('[s3]\nsingle_put_max = "64MiB"\n').s3.single_put_max == 64 * 1024**2  # type: ignore[union-attr]
 
 
 def test_the_embedded_default_config_mounts_the_bundled_site() -> None:
