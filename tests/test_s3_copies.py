@@ -10,7 +10,8 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from test_s3_api import BIG, BODY, S3Edge, s3_edge  # noqa: F401 - the module's edge, shared
+from edge_server import EdgeServer, free_port
+from test_s3_api import BIG, BODY, S3Edge, s3_edge, wait_port  # noqa: F401 - the module's edge, shared
 
 
 def code_of(call, *args, **kwargs) -> str:  # noqa: ANN001
@@ -104,3 +105,29 @@ def test_a_put_of_a_known_length_is_one_put_whose_etag_is_the_md5(s3_edge: S3Edg
     assert answer["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(BIG).hexdigest()}"'  # the source's, as S3 keeps it
     uploads = s3_edge.server.workdir / "store" / "uploads"
     assert not any(p.name.startswith("whole-") for p in uploads.iterdir())  # no spool left behind
+
+
+def test_a_write_past_single_put_max_goes_as_a_multipart_upload(tmp_path, seaweedfs) -> None:  # noqa: ANN001
+    port = free_port()
+    config = f"""
+[s3]
+listen = "127.0.0.1:{port}"
+single_put_max = "1MiB"
+[[s3.credentials]]
+access_key = "edgekey"
+secret_key = "edgesecret"
+[[mount]]
+url_prefix = "/rw"
+origin = "s3://s3origin/small-puts"
+s3_bucket = "rwb"
+writable = true
+allow_http = true
+"""
+    seaweedfs.create_bucket("s3origin")
+    with EdgeServer(tmp_path, config) as server:
+        wait_port(port)
+        s3 = S3Edge(server, port).client()
+        at_most, past = os.urandom(1024 * 1024), os.urandom(1024 * 1024 + 1)
+        assert s3.put_object(Bucket="rwb", Key="at.bin", Body=at_most)["ETag"] == f'"{hashlib.md5(at_most).hexdigest()}"'
+        assert "-" in s3.put_object(Bucket="rwb", Key="past.bin", Body=past)["ETag"]  # a multipart upload's
+        assert s3.get_object(Bucket="rwb", Key="past.bin")["Body"].read() == past
