@@ -78,18 +78,32 @@ def test_copy_conditions_and_missing_sources(s3_edge: S3Edge) -> None:  # noqa: 
 
 def test_upload_part_copy_with_ranges(s3_edge: S3Edge) -> None:  # noqa: F811
     s3 = s3_edge.client()
-    key = fresh("partcopy")
+    source, key = fresh("partsource"), fresh("partcopy")
+    whole = os.urandom(6 * 1024 * 1024 + 4096)  # every part but the last holds 5 MiB at least, as in S3
+    s3.put_object(Bucket="rwb", Key=source, Body=whole)
     upload = s3.create_multipart_upload(Bucket="rwb", Key=key)["UploadId"]
-    cut = 2 * 1024 * 1024
+    cut = 5 * 1024 * 1024
     parts = []
-    for number, span in ((1, f"bytes=0-{cut - 1}"), (2, f"bytes={cut}-{len(BIG) - 1}")):
+    for number, span in ((1, f"bytes=0-{cut - 1}"), (2, f"bytes={cut}-{len(whole) - 1}")):
         copied = s3.upload_part_copy(Bucket="rwb", Key=key, UploadId=upload, PartNumber=number,
-                                     CopySource={"Bucket": "assets", "Key": "big.bin"}, CopySourceRange=span)
+                                     CopySource={"Bucket": "rwb", "Key": source}, CopySourceRange=span)
         parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
-    assert code_of(s3.upload_part_copy, Bucket="rwb", Key=key, UploadId=upload, PartNumber=3,
-                   CopySource={"Bucket": "assets", "Key": "big.bin"}, CopySourceRange="bytes=9-1") == "InvalidArgument"
+    for bad, code in (("bytes=9-1", "InvalidArgument"), (f"bytes=0-{len(whole)}", "InvalidRange")):  # past its end
+        assert code_of(s3.upload_part_copy, Bucket="rwb", Key=key, UploadId=upload, PartNumber=3,
+                       CopySource={"Bucket": "rwb", "Key": source}, CopySourceRange=bad) == code, bad
     s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
-    assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == BIG
+    assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == whole
+
+
+def test_a_part_but_the_last_under_5_mib_is_too_small(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    key = fresh("small-parts")
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)["UploadId"]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="rwb", Key=key, UploadId=upload, PartNumber=n,
+                                                      Body=b"p" * 10240)["ETag"]} for n in (1, 2)]
+    assert code_of(s3.complete_multipart_upload, Bucket="rwb", Key=key, UploadId=upload,
+                   MultipartUpload={"Parts": parts}) == "EntityTooSmall"
+    assert code_of(s3_edge.origin.head_object, Bucket="s3origin", Key=f"rw/{key}") == "404"
 
 
 def test_a_put_of_a_known_length_is_one_put_whose_etag_is_the_md5(s3_edge: S3Edge) -> None:  # noqa: F811

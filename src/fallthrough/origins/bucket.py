@@ -141,6 +141,9 @@ class BucketOrigin:
         except PreconditionError:
             return OriginResponse(412, CIMultiDict(), 0)
         except (ObstoreError, OSError) as exc:
+            unsatisfiable = await self._unsatisfiable(key, wanted) if wanted is not None else None
+            if unsatisfiable is not None:
+                return unsatisfiable
             message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: {message}") from None
         meta = result.meta
@@ -158,6 +161,17 @@ class BucketOrigin:
         # aclose() before the end stops the stream, and with it the store's download.
         body = self._stream(result, length)
         return OriginResponse(status, out, length, body, closer=lambda: _stop(body))
+
+    async def _unsatisfiable(self, key: str, wanted: tuple[int, int | None]) -> OriginResponse | None:
+        """A 416 (RFC 9110 §15.5.17) when the store refused a range that starts past the
+        object's end, which is the client's mistake, not an origin out of reach."""
+        try:
+            size = int((await obstore.head_async(self._store, key))["size"])
+        except (ObstoreError, OSError):
+            return None
+        if wanted[0] < size:
+            return None
+        return OriginResponse(416, CIMultiDict({"Content-Range": f"bytes */{size}", "Content-Length": "0"}), 0)
 
     async def _not_modified(self, key: str) -> OriginResponse:
         try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from ...cache.origin import OriginResponse
+from ...cache.parts import content_range
 from ..mounts import Mount
 from .errors import S3Error
 from .listing import XMLNS, iso8601
@@ -110,6 +111,10 @@ async def read_source(mount: Mount, key: str, span: tuple[int, int] | None = Non
     if response.status == 404:
         await response.aclose()
         raise S3Error("NoSuchKey", "The specified key does not exist.")
+    placed = content_range(response.headers.get("content-range")) if span is not None else None
+    if response.status == 416 or (span is not None and (placed is None or placed[1] < span[1])):
+        await response.aclose()  # a range past the source's end, cut short by the origin
+        raise S3Error("InvalidRange", "The requested range is not satisfiable")
     if response.status not in (200, 206) or (span is not None and response.status != 206):
         await response.aclose()
         raise S3Error("InvalidRequest", f"the copy source answered {response.status}")

@@ -78,6 +78,12 @@ _REFUSED_ON_WRITES = (
     ("x-amz-website-redirect-location", "website redirects"),
     ("if-none-match", "conditional writes (If-None-Match)"),
     ("if-match", "conditional writes (If-Match)"),
+    ("expires", "an object's Expires"),
+)
+_REFUSED_ON_DELETES = (
+    ("if-match", "conditional deletes (If-Match)"),
+    ("x-amz-if-match-last-modified-time", "conditional deletes"),
+    ("x-amz-if-match-size", "conditional deletes"),
 )
 # Canned ACLs that say what the edge does anyway: the bucket's owner alone.
 _PLAIN_ACLS = frozenset({"private", "bucket-owner-full-control"})
@@ -93,6 +99,16 @@ def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
             raise S3Error("NotImplemented", f"the canned ACL {acl!r} is not implemented (objects are private)")
         if any(name.startswith("x-amz-grant-") for name in headers):
             raise S3Error("NotImplemented", "ACL grants are not implemented (objects are private)")
+    elif op == "DeleteObject":
+        for name, what in _REFUSED_ON_DELETES:
+            if name in headers:
+                raise S3Error("NotImplemented", f"{what} ({name}) is not implemented")
+    elif op == "CreateBucket":  # the bucket exists as configured: what would change it is refused
+        if headers.get("x-amz-bucket-object-lock-enabled", "").strip().lower() == "true":
+            raise S3Error("NotImplemented", "object lock is not implemented")
+        acl = headers.get("x-amz-acl")
+        if (acl is not None and acl.strip() not in _PLAIN_ACLS) or any(n.startswith("x-amz-grant-") for n in headers):
+            raise S3Error("NotImplemented", "bucket ACLs are not implemented (buckets are private)")
     elif op in ("GetObject", "HeadObject") and "x-amz-server-side-encryption-customer-algorithm" in headers:
         raise S3Error("NotImplemented", "server-side encryption with a customer key is not implemented")
 

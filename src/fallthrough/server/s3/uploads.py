@@ -28,6 +28,7 @@ from .subresources import OWNER
 PART_READ = 1024 * 1024
 DONE_KEPT = 3600  # seconds a completed upload's answer is kept for a completion sent again
 MAX_PART_NUMBER = 10_000
+MIN_PART = 5 * 1024 * 1024  # bytes every part but the last must hold, as in S3
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _PART = re.compile(r"(\d{5})-([0-9a-f]{32})\.part")
 
@@ -106,10 +107,12 @@ class Uploads:
         if numbers != sorted(set(numbers)):
             raise S3Error("InvalidPartOrder", "The list of parts was not in ascending order.")
         files = []
-        for number, etag in parts:
+        for at, (number, etag) in enumerate(parts):
             path = os.path.join(folder, f"{number:05d}-{etag.strip(chr(34)).lower()}.part")
             if not re.fullmatch(r'"?[0-9a-fA-F]{32}"?', etag) or not os.path.exists(path):
                 raise S3Error("InvalidPart", f"part {number} was not uploaded, or its ETag does not match")
+            if at < len(parts) - 1 and os.path.getsize(path) < MIN_PART:
+                raise S3Error("EntityTooSmall", f"part {number} is smaller than 5 MiB, which only the last may be")
             files.append(path)
         return files
 

@@ -159,9 +159,13 @@ def objects_to_delete(document: bytes) -> tuple[list[str], bool]:
         if _name(element) == "Quiet":
             quiet = (element.text or "").strip().lower() == "true"
         elif _name(element) == "Object":
-            key = next(((child.text or "") for child in element if _name(child) == "Key"), "")
+            fields = {_name(child): (child.text or "") for child in element}
+            key = fields.get("Key", "")
             if not key:
                 raise S3Error("MalformedXML", "each Object needs a Key")
+            if {"ETag", "LastModifiedTime", "Size"} & fields.keys() or fields.get("VersionId", "null") != "null":
+                # A condition or a version it cannot honour: refused whole, never ignored.
+                raise S3Error("NotImplemented", "conditional and versioned deletes are not implemented")
             keys.append(key)
     if not keys or len(keys) > MAX_DELETE:
         raise S3Error("MalformedXML", f"a Delete lists from 1 to {MAX_DELETE} objects")
