@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,6 +145,11 @@ def test_parts_with_a_strong_etag_that_meet_become_the_whole(edge: EdgeServer, o
     for spec in ("bytes=0-399999", "bytes=300000-"):
         assert edge.get("/o/v.mp4", headers={"Range": spec}).status == 206
         edge.wait_idle()
+    # The parts are combined in the background once the second is stored.
+    deadline = time.monotonic() + 10
+    while edge.get("/o/v.mp4", headers={"Cache-Control": "only-if-cached"}).status != 200:
+        assert time.monotonic() < deadline, "the parts were never combined"
+        time.sleep(0.02)
     whole = edge.get("/o/v.mp4")
     assert (whole.status, whole.header("x-cache"), whole.body == BODY) == (200, "HIT", True)
     assert ranges_asked(origin, "/v.mp4") == ["bytes=0-399999", "bytes=300000-"]
