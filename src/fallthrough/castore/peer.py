@@ -140,8 +140,12 @@ class PeerTier(ReadOnly):
             raise StoreUnavailable(f"{self.name} is down (tried again in {left:.0f} s)")
         if self._stub is None:
             # Opened on first use, so that it belongs to the event loop that uses it.
+            # A subchannel pool of its own: the global one would hand the new channel the
+            # old one's connection still in its reconnect backoff, and a peer that is back
+            # would look down for that long.
             self._channel = grpc.aio.insecure_channel(
-                self.address, options=[("grpc.max_receive_message_length", UNKNOWN_SIZE_BOUND + 65536)]
+                self.address, options=[("grpc.max_receive_message_length", UNKNOWN_SIZE_BOUND + 65536),
+                                       ("grpc.use_local_subchannel_pool", 1)]
             )
             self._stub = BlobServiceStub(self._channel)
         return self._stub
