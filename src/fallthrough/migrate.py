@@ -22,7 +22,6 @@ import configparser
 import hashlib
 import mmap
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -38,12 +37,12 @@ from obstore.store import LocalStore
 from .cache.origin import one_line
 from .castore.errors import BadStoreURL
 from .castore.s3 import s3_store
+from .origins.whole import is_md5
 from .serve_errors import ServeError
 
 READ_SIZE = 1024 * 1024
 # The most one PUT may carry on S3: an object whose ETag is a plain MD5 is never larger.
 SINGLE_PUT_LIMIT = 5 * 1024**3
-PLAIN_MD5_ETAG = re.compile(r'"?[0-9a-fA-F]{32}"?')
 
 # Each S3 setting a side may give: the s3_store() option, the key in an AWS profile, and
 # the variable (after SOURCE_ or TARGET_) that gives it when neither option nor profile does.
@@ -199,7 +198,7 @@ class _Reading:
 def _stored_by_one_put(etag: str | None, size: int) -> bool:
     """A plain-MD5 ETag (no "-N") means the source took the object in one PUT: one PUT to
     the target then gives the same ETag, where a multipart upload would not."""
-    return etag is not None and size <= SINGLE_PUT_LIMIT and PLAIN_MD5_ETAG.fullmatch(etag) is not None
+    return etag is not None and size <= SINGLE_PUT_LIMIT and is_md5(etag)
 
 
 def _mapped(file: IO[bytes], size: int) -> Any:

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
+from xml.sax.saxutils import escape
 
 from ...cache.origin import OriginResponse
 from ...cache.parts import content_range
@@ -97,11 +98,7 @@ def target_attributes(headers: Mapping[str, str], source: OriginResponse) -> dic
 
 def copy_result(tag: str, etag: str | None, when: float | None = None) -> str:
     return (f'<{tag} xmlns="{XMLNS}"><LastModified>{iso8601(when or time.time())}</LastModified>'
-            f"<ETag>{_escape(etag or '')}</ETag></{tag}>")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+            f"<ETag>{escape(etag or '')}</ETag></{tag}>")
 
 
 async def read_source(mount: Mount, key: str, span: tuple[int, int] | None = None) -> OriginResponse:
