@@ -67,6 +67,15 @@ def test_success_action_status_201_answers_a_post_response(s3_edge: S3Edge) -> N
     assert s3_edge.client().get_object(Bucket="rwb", Key="forms/made.txt")["ContentType"] == "text/plain"
 
 
+def test_a_forms_tagging_field_tags_the_object(s3_edge: S3Edge) -> None:  # noqa: F811
+    tagging = "<Tagging><TagSet><Tag><Key>from</Key><Value>form</Value></Tag></TagSet></Tagging>"
+    fields = presigned(s3_edge, "forms/tagged.txt", Fields={"tagging": tagging}, Conditions=[{"tagging": tagging}])
+    status, _, _ = post(s3_edge, "rwb", fields, b"tagged by a form")
+    assert status == 204
+    held = s3_edge.origin.get_object_tagging(Bucket="s3origin", Key="rw/forms/tagged.txt")["TagSet"]
+    assert held == [{"Key": "from", "Value": "form"}]
+
+
 @pytest.mark.parametrize("spoil, code", [
     ("key", "AccessDenied"),            # outside what the policy allows
     ("signature", "SignatureDoesNotMatch"),

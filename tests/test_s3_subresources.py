@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from test_s3_api import S3Edge, s3_edge  # noqa: F401 - the module's edge, shared
@@ -35,10 +38,7 @@ def held(s3_edge: S3Edge, key: str) -> bytes:  # noqa: F811
 
 def test_writes_with_a_subresource_never_touch_the_object(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
     s3 = s3_edge.client()
-    tags = {"TagSet": [{"Key": "colour", "Value": "blue"}]}
     assert code_of(s3.put_object_acl, Bucket="rwb", Key=kept, ACL="public-read") == "NotImplemented"
-    assert code_of(s3.put_object_tagging, Bucket="rwb", Key=kept, Tagging=tags) == "NotImplemented"
-    assert code_of(s3.delete_object_tagging, Bucket="rwb", Key=kept) == "NotImplemented"
     assert code_of(s3.put_object_legal_hold, Bucket="rwb", Key=kept, LegalHold={"Status": "ON"}) == "NotImplemented"
     assert code_of(s3.put_object_retention, Bucket="rwb", Key=kept,
                    Retention={"Mode": "GOVERNANCE", "RetainUntilDate": "2030-01-01T00:00:00Z"}) == "NotImplemented"
@@ -51,17 +51,68 @@ def test_reads_with_a_subresource_are_never_the_object(s3_edge: S3Edge, kept: st
     s3 = s3_edge.client()
     acl = s3.get_object_acl(Bucket="rwb", Key=kept)
     assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"] and acl["Owner"]["ID"] == "fallthrough"
+    assert s3.get_object_tagging(Bucket="rwb", Key=kept)["TagSet"] == []
     with pytest.raises(ClientError) as raised:
-        s3.get_object_tagging(Bucket="rwb", Key=kept)
+        s3.get_object_lock_configuration(Bucket="rwb")
     assert raised.value.response["Error"]["Code"] == "NotImplemented"
     assert ORIGINAL not in raised.value.response["Error"].get("Message", "").encode()
     status, headers, body = s3_edge.raw("GET", f"{s3_edge.endpoint}/pub/p.txt?torrent")
     assert status == 501 and headers["content-type"] == "application/xml" and b"NotImplemented" in body
 
 
+def test_an_objects_tags_are_kept_by_the_origin_bucket(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    tags = [{"Key": "colour", "Value": "blue"}, {"Key": "größe/form", "Value": "a+b=c @ 1.5:2_x-y"}]
+    s3.put_object_tagging(Bucket="rwb", Key=kept, Tagging={"TagSet": tags})
+    assert s3.get_object_tagging(Bucket="rwb", Key=kept)["TagSet"] == tags
+    assert s3_edge.origin.get_object_tagging(Bucket="s3origin", Key=f"rw/{kept}")["TagSet"] == tags
+    assert held(s3_edge, kept) == ORIGINAL and s3.get_object(Bucket="rwb", Key=kept)["Body"].read() == ORIGINAL
+    s3.delete_object_tagging(Bucket="rwb", Key=kept)
+    assert s3.get_object_tagging(Bucket="rwb", Key=kept)["TagSet"] == []
+    assert held(s3_edge, kept) == ORIGINAL
+
+
+def test_writes_take_their_tags_with_them(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    s3.put_object(Bucket="rwb", Key="tagged/one.bin", Body=b"one", Tagging="colour=red&shape=round%20ish")
+    upload = s3.create_multipart_upload(Bucket="rwb", Key="tagged/parts.bin", Tagging="colour=green")
+    part = s3.upload_part(Bucket="rwb", Key="tagged/parts.bin", UploadId=upload["UploadId"], PartNumber=1, Body=b"p")
+    s3.complete_multipart_upload(Bucket="rwb", Key="tagged/parts.bin", UploadId=upload["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    for key, tags in (("one.bin", {"colour": "red", "shape": "round ish"}), ("parts.bin", {"colour": "green"})):
+        held_tags = s3_edge.origin.get_object_tagging(Bucket="s3origin", Key=f"rw/tagged/{key}")["TagSet"]
+        assert {t["Key"]: t["Value"] for t in held_tags} == tags, key
+    assert code_of(s3.put_object, Bucket="rwb", Key="tagged/bad.bin", Body=b"x", Tagging="k=<c>") == "InvalidTag"
+    assert code_of(s3.copy_object, Bucket="rwb", Key="tagged/copy.bin", CopySource="rwb/tagged/one.bin",
+                   TaggingDirective="REPLACE", Tagging="a=b") == "NotImplemented"
+    for key in ("bad.bin", "copy.bin"):
+        assert code_of(s3_edge.origin.head_object, Bucket="s3origin", Key=f"rw/tagged/{key}") == "404"
+
+
+def test_tags_out_of_s3s_limits_are_refused_before_the_origin(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    too_many = [{"Key": f"k{n}", "Value": "v"} for n in range(11)]
+    for bad in (too_many, [{"Key": "k" * 129, "Value": "v"}], [{"Key": "k", "Value": "v" * 257}],
+                [{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}], [{"Key": "aws:mine", "Value": "v"}],
+                [{"Key": "a&b", "Value": "v"}], [{"Key": "k", "Value": "<big>"}]):
+        assert code_of(s3.put_object_tagging, Bucket="rwb", Key=kept, Tagging={"TagSet": bad}) == "InvalidTag"
+    most = [{"Key": f"{n}" + "k" * 127, "Value": "v" * 256} for n in range(10)]
+    s3.put_object_tagging(Bucket="rwb", Key=kept, Tagging={"TagSet": most})
+    assert s3.get_object_tagging(Bucket="rwb", Key=kept)["TagSet"] == most
+    request = AWSRequest("PUT", f"{s3_edge.endpoint}/rwb/{kept}?tagging", data=b"<Tagging><TagSet>")
+    S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
+    status, _, body = s3_edge.raw_request("PUT", f"/rwb/{kept}?tagging", dict(request.headers.items()),
+                                          b"<Tagging><TagSet>")
+    assert status == 400 and b"MalformedXML" in body
+    assert code_of(s3.get_object_tagging, Bucket="rwb", Key="no/such/key") == "NoSuchKey"
+    assert code_of(s3.put_object_tagging, Bucket="rwb", Key="no/such/key", Tagging={"TagSet": []}) == "NoSuchKey"
+    assert code_of(s3.put_object_tagging, Bucket="assets", Key="p.txt", Tagging={"TagSet": []}) == "AccessDenied"
+    assert held(s3_edge, kept) == ORIGINAL
+
+
 def test_what_the_edge_does_not_do_is_refused_not_ignored(s3_edge: S3Edge) -> None:  # noqa: F811
     s3 = s3_edge.client()
-    for extra in ({"ServerSideEncryption": "AES256"}, {"IfNoneMatch": "*"}, {"Tagging": "a=b"},
+    for extra in ({"ServerSideEncryption": "AES256"}, {"IfNoneMatch": "*"},
                   {"ACL": "public-read"}, {"ObjectLockLegalHoldStatus": "ON"}):
         key = f"refused/{os.urandom(4).hex()}"
         assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"x", **extra) == "NotImplemented", extra

@@ -147,12 +147,15 @@ class Listable(Protocol):
 class Writable(Protocol):
     """An origin that takes writes (a bucket, for mounts configured writable)."""
 
-    async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str]) -> str | None:
+    async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str],
+                         tags: Mapping[str, str] | None = None) -> str | None:
         """Store the whole body under `key`, or nothing if the body raises; the new ETag.
-        `attributes`: Content-Type, Cache-Control, ... and user metadata by bare name."""
+        `attributes`: Content-Type, Cache-Control, ... and user metadata by bare name;
+        `tags`: the object's tags, written with it."""
         ...
 
-    async def put_file(self, key: str, path: str, attributes: Mapping[str, str]) -> str | None:
+    async def put_file(self, key: str, path: str, attributes: Mapping[str, str],
+                       tags: Mapping[str, str] | None = None) -> str | None:
         """Store a whole file (a checked body spooled to disk) under `key` in one request,
         so that the object's ETag is its MD5, as S3 clients expect of a single PUT."""
         ...

@@ -31,6 +31,7 @@ from ..cache.origin import (
 )
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
+from .bucket_tags import ObjectTags, bucket_address
 from .whole import put_file
 
 READ_SIZE = 256 * 1024
@@ -82,6 +83,8 @@ class BucketOrigin:
             self._store: Any = s3_store(url, dict(options or {}))
         except BadStoreURL as exc:
             raise BadOriginURL(str(exc).replace("store URL", "origin URL")) from None
+        # The object-store client keeps no tags: those few requests are signed here.
+        self.tags = ObjectTags(self.name, bucket_address(self.name, options or {}))
         prefix = urlsplit(self.name).path.strip("/")
         self._prefix_bytes = len(prefix.encode()) + 1 if prefix else 0
 
@@ -217,20 +220,23 @@ class BucketOrigin:
             message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: cannot list: {message}") from None
 
-    async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str]) -> str | None:
+    async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str],
+                         tags: Mapping[str, str] | None = None) -> str | None:
         checked_key(key)
         try:
-            result = await obstore.put_async(self._store, key, body, attributes=dict(attributes) or None)
+            result = await obstore.put_async(self._store, key, body, attributes=dict(attributes) or None,
+                                             tags=dict(tags) if tags else None)
         except (ObstoreError, OSError) as exc:
             message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {message}") from None
         tag = result.get("e_tag")
         return None if not tag else (tag if tag.startswith('"') else f'"{tag}"')
 
-    async def put_file(self, key: str, path: str, attributes: Mapping[str, str]) -> str | None:
+    async def put_file(self, key: str, path: str, attributes: Mapping[str, str],
+                       tags: Mapping[str, str] | None = None) -> str | None:
         checked_key(key)
         try:
-            result = await put_file(self._store, key, path, attributes)  # mapped, one request
+            result = await put_file(self._store, key, path, attributes, tags)  # mapped, one request
         except (ObstoreError, OSError) as exc:
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {one_line(exc)}") from None
         tag = result.get("e_tag")

@@ -17,7 +17,8 @@ from typing import Any
 import obstore
 
 
-async def put_file(store: Any, key: str, path: str, attributes: Mapping[str, str] | None) -> dict[str, Any]:  # noqa: ANN401
+async def put_file(store: Any, key: str, path: str, attributes: Mapping[str, str] | None,  # noqa: ANN401
+                   tags: Mapping[str, str] | None = None) -> dict[str, Any]:
     """PUT the file at `path` as `key` in one request (object_store's errors raise as they are)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -25,7 +26,8 @@ async def put_file(store: Any, key: str, path: str, attributes: Mapping[str, str
         # then raises BufferError); the mapping goes with its last reference.
         data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         return await obstore.put_async(store, key, memoryview(data), use_multipart=False,
-                                       attributes=dict(attributes) if attributes else None)
+                                       attributes=dict(attributes) if attributes else None,
+                                       tags=dict(tags) if tags else None)
 
 
 async def put_spooled(store: Any, key: str, body: AsyncIterator[bytes], spool_dir: str,  # noqa: ANN401

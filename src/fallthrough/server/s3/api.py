@@ -18,12 +18,14 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 from email.utils import formatdate
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
 from ...cache.origin import BadObjectPath, OriginError
+from ...origins.bucket_tags import NoSuchObject, TagsRefused, TagsUnsupported, tagging_document
 from ...castore import CastoreError
 from ...config import S3Settings
 from ..delivery import BodyBroken, NotStarted
@@ -48,13 +50,27 @@ from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, 
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
-from .subresources import acl_document, operation, refuse_unimplemented_headers
+from .subresources import TAGGING, acl_document, operation, refuse_unimplemented_headers
+from .tagging import tags_of, tags_of_document
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
 
 log = logging.getLogger(__name__)
 
 MAX_KEY = 1024  # bytes of UTF-8, as in S3
+T = TypeVar("T")
+
+
+async def _told(call: Awaitable[T]) -> T:
+    """What the origin bucket answered about an object's tags, in S3's words."""
+    try:
+        return await call
+    except NoSuchObject:
+        raise S3Error("NoSuchKey", "The specified key does not exist.") from None
+    except TagsUnsupported as exc:
+        raise S3Error("NotImplemented", str(exc)) from None
+    except TagsRefused as exc:
+        raise S3Error(exc.code, str(exc), 400) from None
 
 
 class S3Api:
@@ -155,9 +171,31 @@ class S3Api:
             self._require_signed(identity)
             self._xml(proto, self.uploads.list_parts(params.get("uploadId", ""), bucket, key, params))
             return
+        if op in TAGGING:
+            await self._tagging(proto, op, headers, mount, key, identity)
+            return
         self._check_writable(mount, identity)
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
         self.edge.invalidate([mount.key("/" + key, "")], "written")
+
+    async def _tagging(self, proto, op: str, headers: dict[str, str], mount: Mount, key: str,  # noqa: ANN001
+                       identity: Identity | None) -> None:
+        """An object's tags, kept by the origin bucket (the edge caches bodies, not tags)."""
+        tags = getattr(mount.origin, "tags", None)
+        if tags is None:
+            raise S3Error("NotImplemented", "this bucket's origin is not a bucket: it keeps no object tags")
+        if op == "GetObjectTagging":
+            self._require_signed(identity)
+            self._xml(proto, tagging_document(await _told(tags.get(key))).decode())
+            return
+        self._check_writable(mount, identity)
+        if op == "PutObjectTagging":
+            document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
+            await _told(tags.put(key, tags_of_document(document)))
+            proto.response_empty(200, [])
+        else:
+            await _told(tags.delete(key))
+            proto.response_empty(204, [])
 
     async def _bucket_operation(self, proto, op: str, bucket: str, mount: Mount, params: dict[str, str],  # noqa: ANN001
                                 headers: dict[str, str], identity: Identity | None) -> None:
@@ -222,7 +260,8 @@ class S3Api:
             attributes = attributes_of(form.fields)
             if "Content-Type" not in attributes and form.file_type:
                 attributes["Content-Type"] = form.file_type
-            etag = await mount.origin.put_file(key, spool, attributes)  # type: ignore[attr-defined]
+            tags = dict(tags_of_document(form.fields["tagging"].encode())) if "tagging" in form.fields else None
+            etag = await mount.origin.put_file(key, spool, attributes, tags)  # type: ignore[attr-defined]
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool)
@@ -305,11 +344,11 @@ class S3Api:
             proto.response_empty(200, [("etag", etag)])
         elif method == "PUT":
             body = CheckedBody(proto, headers, identity)
-            etag = await self._put_whole(origin, key, body, body.length, attributes_of(headers))
+            etag = await self._put_whole(origin, key, body, body.length, attributes_of(headers), tags_of(headers))
             await self.mirror.put_through(mount, key)
             proto.response_empty(200, [("etag", etag)] if etag else [])
         elif method == "POST" and "uploads" in params:
-            upload_id = self.uploads.create(bucket, key, attributes_of(headers))
+            upload_id = self.uploads.create(bucket, key, attributes_of(headers), tags_of(headers))
             self._xml(proto, f'<InitiateMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
                              f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
                              "</InitiateMultipartUploadResult>")
@@ -318,8 +357,8 @@ class S3Api:
             etag = self.uploads.completed_etag(upload_id, bucket, key)  # sent again: the same answer
             if etag is None:
                 files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))
-                attributes = self.uploads.attributes(upload_id, bucket, key)
-                etag = await self._put(origin, key, self.uploads.read_parts(files), attributes)
+                attributes, tags = self.uploads.attributes(upload_id, bucket, key)
+                etag = await self._put(origin, key, self.uploads.read_parts(files), attributes, tags)
                 self.uploads.completed(upload_id, bucket, key, etag)
                 await self.mirror.put_through(mount, key)
             self._xml(proto, f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
@@ -338,6 +377,9 @@ class S3Api:
                     mount: Mount, key: str, identity: Identity) -> None:
         """CopyObject, or UploadPartCopy with ?uploadId (see copies.py)."""
         source = copy_source(headers["x-amz-copy-source"])
+        if "x-amz-tagging" in headers or headers.get("x-amz-tagging-directive", "COPY").upper() != "COPY":
+            raise S3Error("NotImplemented", "tags given with a copy (x-amz-tagging, a REPLACE directive) are not "
+                                            "implemented")
         from_mount = self.buckets.get(source.bucket)
         if from_mount is None:
             raise S3Error("NoSuchBucket", "The specified copy source bucket does not exist.")
@@ -384,28 +426,29 @@ class S3Api:
         await self.mirror.delete_through(mount, key)
 
     async def _put_whole(self, origin, key: str, body: AsyncIterator[bytes], length: int | None,  # noqa: ANN001
-                         attributes: dict[str, str]) -> str | None:
+                         attributes: dict[str, str], tags: dict[str, str] | None = None) -> str | None:
         """A body of a known length up to s3.single_put_max goes to the origin in one PUT
         (its ETag the MD5 S3 clients expect), spooled to disk first so that it is checked
         whole before the origin sees a byte; any other streams as a multipart upload."""
         if length is None or length > self.settings.single_put_max or not hasattr(origin, "put_file"):
-            return await self._put(origin, key, body, attributes)
+            return await self._put(origin, key, body, attributes, tags)
         os.makedirs(self.uploads.root, exist_ok=True)
         spool = os.path.join(self.uploads.root, f"whole-{secrets.token_hex(8)}")
         try:
             with open(spool, "xb") as f:
                 async for data in body:
                     f.write(data)
-            return await origin.put_file(key, spool, attributes)
+            return await origin.put_file(key, spool, attributes, tags)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool)
 
     @staticmethod
-    async def _put(origin, key: str, body, attributes: dict[str, str]) -> str | None:  # noqa: ANN001
+    async def _put(origin, key: str, body, attributes: dict[str, str],  # noqa: ANN001
+                   tags: dict[str, str] | None = None) -> str | None:
         """Write through to the origin; a body that failed its checks raises its own error."""
         try:
-            return await origin.put_object(key, body, attributes)
+            return await origin.put_object(key, body, attributes, tags)
         except S3Error:
             raise
         except Exception:

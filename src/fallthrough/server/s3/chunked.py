@@ -17,8 +17,9 @@ import hmac
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ...aws_signing import EMPTY_SHA256
 from .errors import S3Error
-from .sigv4 import EMPTY_SHA256, Identity
+from .sigv4 import Identity
 
 MAX_LINE = 4096
 SIGNED = ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")

@@ -46,6 +46,7 @@ STATUS = {
     "MaxPostPreDataLengthExceeded": 400,
     "InvalidPolicyDocument": 400,
     "EntityTooSmall": 400,
+    "InvalidTag": 400,
 }
 
 # The code for an error the edge answered by status alone.

@@ -22,8 +22,8 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ...aws_signing import ALGORITHM, signing_key
 from .errors import S3Error
-from .sigv4 import ALGORITHM, signing_key
 
 MAX_FIELDS = 64 * 1024  # bytes of form fields other than the file (S3: 20 KB of policy and fields)
 # Fields the policy need not name (S3's rule), besides those starting x-ignore-.

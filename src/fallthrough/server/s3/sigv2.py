@@ -10,7 +10,8 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-from .sigv4 import AuthError, Identity, UNSIGNED, uri_encode
+from ...aws_signing import UNSIGNED, uri_encode
+from .sigv4 import AuthError, Identity
 
 # Query parameters that are part of the signed resource (the rest are not signed).
 SUBRESOURCES = frozenset({

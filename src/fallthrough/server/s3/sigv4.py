@@ -12,18 +12,15 @@ InvalidAccessKeyId, AuthorizationHeaderMalformed, RequestTimeTooSkewed).
 from __future__ import annotations
 
 import calendar
-import hashlib
 import hmac
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, unquote
 
-ALGORITHM = "AWS4-HMAC-SHA256"
-UNSIGNED = "UNSIGNED-PAYLOAD"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+from ...aws_signing import ALGORITHM, UNSIGNED, canonical_request, signature, signing_key
+
 MAX_SKEW = 15 * 60  # seconds between the client's clock and ours
 MAX_EXPIRES = 7 * 24 * 3600  # the longest a presigned URL may live
 
@@ -57,49 +54,12 @@ class Identity:
     seed: Seed | None = None
 
 
-def uri_encode(text: str, keep_slash: bool) -> str:
-    """RFC 3986 unreserved characters stay; everything else is %XX of its UTF-8 bytes."""
-    return quote(text, safe="/~" if keep_slash else "~")
-
-
-def canonical_query(query: str | list[tuple[str, str]], drop: str | None = None) -> str:
-    """`query`: the raw query string, or its pairs already parsed."""
-    parsed = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else query
-    pairs = [(uri_encode(k, False), uri_encode(v, False)) for k, v in parsed if k != drop]
-    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
-
-
-def _canonical_headers(headers: Mapping[str, str], signed: list[str]) -> str:
-    lines = []
-    for name in signed:
-        value = headers.get(name)
-        if value is None:
-            raise AuthError("AccessDenied", f"the signed header {name!r} is missing from the request")
-        lines.append(f"{name}:{' '.join(value.split())}\n")
-    return "".join(lines)
-
-
-def canonical_request(method: str, path: str, query: str | list[tuple[str, str]], headers: Mapping[str, str], signed: list[str],
-                      payload: str, drop_query: str | None = None) -> str:
-    return "\n".join([
-        method, uri_encode(path, True), canonical_query(query, drop_query),
-        _canonical_headers(headers, signed), ";".join(signed), payload,
-    ])
-
-
-@lru_cache(maxsize=256)
-def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
-    """The same for every request of a key on one day: derived once."""
-    key = ("AWS4" + secret).encode()
-    for part in (day, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
-
-
-def signature(secret: str, amz_date: str, scope: str, request: str) -> str:
-    day, region, service, _ = scope.split("/")
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(request.encode()).hexdigest()])
-    return hmac.new(signing_key(secret, day, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
+def _canonical_request(method: str, path: str, query: str | list[tuple[str, str]], headers: Mapping[str, str],
+                       signed: list[str], payload: str, drop_query: str | None = None) -> str:
+    missing = next((name for name in signed if name not in headers), None)
+    if missing is not None:
+        raise AuthError("AccessDenied", f"the signed header {missing!r} is missing from the request")
+    return canonical_request(method, path, query, headers, signed, payload, drop_query)
 
 
 def _parse_amz_date(value: str | None) -> float:
@@ -191,7 +151,7 @@ def _from_header(method: str, path: str, query: list[tuple[str, str]], headers: 
     payload = headers.get("x-amz-content-sha256")
     if payload is None:
         raise AuthError("AccessDenied", "x-amz-content-sha256 is required with a signed request")
-    request = canonical_request(method, path, query, headers, signed, payload)
+    request = _canonical_request(method, path, query, headers, signed, payload)
     _check(signature(secret, amz_date, scope, request), given)
     day, region, service, _ = scope.split("/")
     return Identity(access_key, payload, Seed(signing_key(secret, day, region, service), amz_date, scope,
@@ -220,7 +180,7 @@ def _from_query(method: str, path: str, query: list[tuple[str, str]], headers: M
         raise AuthError("AuthorizationQueryParametersError", "X-Amz-Signature must be 64 hex digits")
     # A presigned URL covers no body unless the client signed a digest of one.
     payload = headers.get("x-amz-content-sha256", UNSIGNED) if "x-amz-content-sha256" in signed else UNSIGNED
-    request = canonical_request(method, path, query, headers, signed, payload, drop_query="X-Amz-Signature")
+    request = _canonical_request(method, path, query, headers, signed, payload, drop_query="X-Amz-Signature")
     _check(signature(secret, amz_date, scope, request), given)
     return Identity(access_key, payload)
 

@@ -35,7 +35,11 @@ OBJECT_OPERATIONS = {
     ("DELETE", frozenset({"uploadId"})): "AbortMultipartUpload",
     ("GET", frozenset({"uploadId"})): "ListParts",
     ("GET", frozenset({"acl"})): "GetObjectAcl",
+    ("GET", frozenset({"tagging"})): "GetObjectTagging",
+    ("PUT", frozenset({"tagging"})): "PutObjectTagging",
+    ("DELETE", frozenset({"tagging"})): "DeleteObjectTagging",
 }
+TAGGING = frozenset({"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"})
 BUCKET_OPERATIONS = {
     ("GET", frozenset()): "ListObjects",
     ("HEAD", frozenset()): "HeadBucket",
@@ -74,7 +78,6 @@ _REFUSED_ON_WRITES = (
     ("x-amz-object-lock-mode", "object lock"),
     ("x-amz-object-lock-retain-until-date", "object lock"),
     ("x-amz-object-lock-legal-hold", "object lock"),
-    ("x-amz-tagging", "object tags"),
     ("x-amz-website-redirect-location", "website redirects"),
     ("if-none-match", "conditional writes (If-None-Match)"),
     ("if-match", "conditional writes (If-Match)"),

@@ -56,17 +56,19 @@ class Uploads:
             raise S3Error("NoSuchUpload", "The specified upload is for another key.", 404)
         return folder
 
-    def create(self, bucket: str, key: str, attributes: dict[str, str]) -> str:
+    def create(self, bucket: str, key: str, attributes: dict[str, str], tags: dict[str, str] | None = None) -> str:
         upload_id = secrets.token_hex(16)
         folder = os.path.join(self.root, upload_id)
         os.makedirs(folder)
         with open(os.path.join(folder, "upload.json"), "w", encoding="utf-8") as f:
-            json.dump({"bucket": bucket, "key": key, "attributes": attributes}, f)
+            json.dump({"bucket": bucket, "key": key, "attributes": attributes, "tags": tags}, f)
         return upload_id
 
-    def attributes(self, upload_id: str, bucket: str, key: str) -> dict[str, str]:
+    def attributes(self, upload_id: str, bucket: str, key: str) -> tuple[dict[str, str], dict[str, str] | None]:
+        """What the object is written with: its attributes, and its tags if it was given any."""
         with open(os.path.join(self._folder(upload_id, bucket, key), "upload.json"), encoding="utf-8") as f:
-            return dict(json.load(f)["attributes"])
+            meta = json.load(f)
+        return dict(meta["attributes"]), meta.get("tags")
 
     async def put_part(self, upload_id: str, bucket: str, key: str, number: int,
                        body: AsyncIterator[bytes]) -> str:

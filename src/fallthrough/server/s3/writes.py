@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from xml.etree import ElementTree
 
+from ...aws_signing import UNSIGNED
 from .chunked import STREAMING, AwsChunked
 from .errors import S3Error
-from .sigv4 import UNSIGNED, Identity
+from .sigv4 import Identity
 
 MAX_XML = 1024 * 1024
 # Request headers kept with an object, by the names the origin's attributes use.

@@ -1,0 +1,179 @@
+"""An object's tags in an origin bucket: GetObjectTagging, PutObjectTagging and
+DeleteObjectTagging, sent to the bucket signed.
+
+The object-store client reads and writes objects, not their tags, so these few requests
+are made here, with Signature V4 and the same endpoint, region and keys the client uses:
+the mount's options where it names them, else the standard AWS_* variables. A bucket
+that does not keep tags answers NotImplemented, and that is what the caller is told.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+import aiohttp
+
+from ..aws_signing import signed_headers
+from ..cache.origin import OriginUnavailable, one_line
+
+XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+MAX_ANSWER = 64 * 1024  # a tag set is at most a few kilobytes
+
+
+class NoSuchObject(Exception):
+    """The bucket holds no object of that key."""
+
+
+class TagsUnsupported(Exception):
+    """The origin bucket does not keep object tags."""
+
+
+class TagsRefused(Exception):
+    """The origin bucket refused a tag set (its S3 error code is `code`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class BucketAddress:
+    """Where a bucket's requests go and who signs them."""
+
+    endpoint: str  # scheme://host[:port], no path
+    bucket: str
+    prefix: str  # the origin's folder in the bucket, "" or "a/b"
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    session_token: str | None
+    virtual_hosted: bool
+
+    def url_and_path(self, key: str) -> tuple[str, str, str]:
+        """The request's URL (query left out), its host and its decoded path for `key`."""
+        full = f"{self.prefix}/{key}" if self.prefix else key
+        parts = urlsplit(self.endpoint)
+        host, path = parts.netloc, f"/{self.bucket}/{full}"
+        if self.virtual_hosted:
+            host, path = f"{self.bucket}.{parts.netloc}", f"/{full}"
+        return f"{parts.scheme}://{host}{quote(path, safe='/~')}", host, path
+
+
+def _truthy(value: object) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def bucket_address(url: str, options: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> BucketAddress:
+    """The address the object-store client would use for `s3://bucket/prefix`."""
+    parts = urlsplit(url)
+    region = str(options.get("region") or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+                 or "us-east-1")
+    endpoint = str(options.get("endpoint") or environ.get("AWS_ENDPOINT_URL") or f"https://s3.{region}.amazonaws.com")
+    endpoint_parts = urlsplit(endpoint)
+    hosted = options.get("virtual_hosted_style_request", environ.get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", ""))
+    return BucketAddress(
+        endpoint=f"{endpoint_parts.scheme}://{endpoint_parts.netloc}",
+        bucket=parts.netloc,
+        prefix=parts.path.strip("/"),
+        region=region,
+        access_key=options.get("access_key_id") or environ.get("AWS_ACCESS_KEY_ID"),
+        secret_key=options.get("secret_access_key") or environ.get("AWS_SECRET_ACCESS_KEY"),
+        session_token=options.get("session_token") or environ.get("AWS_SESSION_TOKEN"),
+        virtual_hosted=_truthy(hosted),
+    )
+
+
+def tagging_document(tags: list[tuple[str, str]]) -> bytes:
+    """A tag set as S3's Tagging document."""
+    items = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags)
+    return f'<Tagging xmlns="{XMLNS}"><TagSet>{items}</TagSet></Tagging>'.encode()
+
+
+def parse_tag_set(document: bytes) -> list[tuple[str, str]]:
+    """The (key, value) pairs of a Tagging document; ValueError for one that is not."""
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError as exc:
+        raise ValueError(f"not XML: {exc}") from None
+    if _local(root.tag) != "Tagging":
+        raise ValueError("the document is not a Tagging document")
+    tags = []
+    for tag_set in root:
+        if _local(tag_set.tag) != "TagSet":
+            continue
+        for tag in tag_set:
+            if _local(tag.tag) != "Tag":
+                raise ValueError(f"unexpected {_local(tag.tag)!r} in a TagSet")
+            fields = {_local(child.tag): child.text or "" for child in tag}
+            if "Key" not in fields:
+                raise ValueError("a Tag without its Key")
+            tags.append((fields["Key"], fields.get("Value", "")))
+    return tags
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _error_code(document: bytes) -> str:
+    try:
+        return ElementTree.fromstring(document).findtext("Code") or ""
+    except ElementTree.ParseError:
+        return ""
+
+
+class ObjectTags:
+    """The tag requests of one bucket origin."""
+
+    def __init__(self, name: str, address: BucketAddress) -> None:
+        self.name = name
+        self.address = address
+
+    async def get(self, key: str) -> list[tuple[str, str]]:
+        status, answer = await self._send("GET", key)
+        try:
+            return parse_tag_set(answer)
+        except ValueError as exc:
+            raise OriginUnavailable(f"origin {self.name}: its tags of {key} are unreadable: {exc}") from None
+
+    async def put(self, key: str, tags: list[tuple[str, str]]) -> None:
+        await self._send("PUT", key, tagging_document(tags))
+
+    async def delete(self, key: str) -> None:
+        await self._send("DELETE", key)
+
+    async def _send(self, method: str, key: str, body: bytes = b"") -> tuple[int, bytes]:
+        address = self.address
+        url, host, path = address.url_and_path(key)
+        headers: dict[str, str] = {}
+        if address.access_key and address.secret_key:
+            headers = signed_headers(method, host, path, "tagging=", body, address.access_key, address.secret_key,
+                                     address.region, address.session_token)
+        if body:
+            headers["content-type"] = "application/xml"
+        try:
+            async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+                async with session.request(method, f"{url}?tagging=", data=body or None, headers=headers,
+                                           skip_auto_headers=("Content-Type",) if not body else ()) as response:
+                    answer = await response.content.read(MAX_ANSWER)
+                    status = response.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise OriginUnavailable(f"origin {self.name}: cannot reach it for the tags of {key}: "
+                                    f"{one_line(exc) or type(exc).__name__}") from None
+        if status < 300:
+            return status, answer
+        code = _error_code(answer)
+        if status == 404 and code != "NoSuchBucket":
+            raise NoSuchObject(key)
+        if status == 501 or code in ("NotImplemented", "MethodNotAllowed"):
+            raise TagsUnsupported(f"origin {self.name} does not keep object tags")
+        if status == 400:
+            raise TagsRefused(code or "InvalidTag", f"the origin bucket refused the tags of {key} ({code or status})")
+        raise OriginUnavailable(f"origin {self.name}: {method} of the tags of {key} answered {status} {code}".rstrip())
