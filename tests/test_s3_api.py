@@ -247,6 +247,20 @@ def test_list_buckets(s3_edge: S3Edge) -> None:
     assert status == 403 and b"AccessDenied" in body
 
 
+def test_list_buckets_in_pages_and_by_prefix(s3_edge: S3Edge) -> None:
+    s3 = s3_edge.client()
+    pages = list(s3.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": 3}))
+    assert [[b["Name"] for b in page["Buckets"]] for page in pages] == [["assets", "both", "pub"], ["rwb"]]
+    assert "ContinuationToken" in pages[0] and "ContinuationToken" not in pages[1]
+    assert [b["Name"] for b in s3.list_buckets(Prefix="p")["Buckets"]] == ["pub"]
+    assert s3.list_buckets(MaxBuckets=4)["Buckets"][0]["BucketRegion"] == "us-east-1"
+    for bad in ("0", "10001", "x"):
+        request = AWSRequest("GET", f"{s3_edge.endpoint}/?max-buckets={bad}")
+        S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
+        status, _, body = s3_edge.raw_request("GET", f"/?max-buckets={bad}", dict(request.headers.items()), b"")
+        assert status == 400 and b"InvalidArgument" in body, bad
+
+
 def test_bad_requests_get_s3_errors(s3_edge: S3Edge) -> None:
     for path in ("/assets/..%2fsecret", "/assets/a.txt?X-Amz-Credential=x"):
         status, headers, body = s3_edge.raw("GET", f"{s3_edge.endpoint}{path}")

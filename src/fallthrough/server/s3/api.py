@@ -46,7 +46,7 @@ from .copies import (
 )
 from .errors import S3Error, send_error
 from .post_object import Form, FormReader, check_form, length_range
-from .listing import XMLNS, decode_token, iso8601, list_page, listing_document, max_keys
+from .listing import XMLNS, decode_token, encode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
@@ -58,6 +58,7 @@ from .sigv4 import AuthError, Identity, authenticate
 log = logging.getLogger(__name__)
 
 MAX_KEY = 1024  # bytes of UTF-8, as in S3
+MAX_BUCKETS = 10000  # the most one ListBuckets page gives
 T = TypeVar("T")
 
 
@@ -139,7 +140,7 @@ class S3Api:
                 raise S3Error("MethodNotAllowed", f"{method} is not allowed on the service")
             if identity is None:
                 raise S3Error("AccessDenied", "listing buckets needs a signed request")
-            self._list_buckets(proto, method)
+            self._list_buckets(proto, method, params)
             return
         # Dispatched by the subresources named as well as the method: what is not
         # implemented is refused here, before anything is read or written.
@@ -497,13 +498,24 @@ class S3Api:
         proto.response_bytes(200, [("content-type", "application/xml")],
                              f'<?xml version="1.0" encoding="UTF-8"?>\n{document}'.encode())
 
-    def _list_buckets(self, proto, method: str) -> None:  # noqa: ANN001
+    def _list_buckets(self, proto, method: str, params: dict[str, str]) -> None:  # noqa: ANN001
+        """ListBuckets: the mounts' buckets by name, paged by max-buckets and a
+        continuation token (the last name given, encoded), narrowed by prefix."""
         created = iso8601(self.created)
-        buckets = "".join(f"<Bucket><Name>{escape(name)}</Name><CreationDate>{created}</CreationDate></Bucket>"
-                          for name in sorted(self.buckets))
+        prefix = params.get("prefix", "")
+        after = decode_token(params["continuation-token"]) if "continuation-token" in params else ""
+        limit = params.get("max-buckets")
+        if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= MAX_BUCKETS):
+            raise S3Error("InvalidArgument", f"max-buckets must be from 1 to {MAX_BUCKETS}")
+        names = [name for name in sorted(self.buckets) if name.startswith(prefix) and name > after]
+        page = names[:int(limit)] if limit is not None else names
+        buckets = "".join(f"<Bucket><Name>{escape(name)}</Name><CreationDate>{created}</CreationDate>"
+                          f"<BucketRegion>{escape(self.settings.region)}</BucketRegion></Bucket>" for name in page)
+        more = f"<ContinuationToken>{encode_token(page[-1])}</ContinuationToken>" if len(page) < len(names) else ""
+        told_prefix = f"<Prefix>{escape(prefix)}</Prefix>" if "prefix" in params else ""
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult xmlns="{XMLNS}">'
                 "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
-                f"<Buckets>{buckets}</Buckets></ListAllMyBucketsResult>").encode()
+                f"<Buckets>{buckets}</Buckets>{more}{told_prefix}</ListAllMyBucketsResult>").encode()
         headers = [("content-type", "application/xml"), ("date", formatdate(usegmt=True))]
         if method == "HEAD":
             proto.response_empty(200, headers + [("content-length", str(len(body)))])
