@@ -6,6 +6,7 @@ a bucket one owns) answer as S3 does."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.auth import S3SigV4Auth
@@ -110,9 +111,47 @@ def test_tags_out_of_s3s_limits_are_refused_before_the_origin(s3_edge: S3Edge, k
     assert held(s3_edge, kept) == ORIGINAL
 
 
+def test_conditional_writes_write_only_when_their_condition_holds(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    key = f"conditional/{os.urandom(4).hex()}"
+    assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"x", IfMatch="*") == "NoSuchKey"
+    first = s3.put_object(Bucket="rwb", Key=key, Body=b"first", IfNoneMatch="*")["ETag"]
+    assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"second", IfNoneMatch="*") == "PreconditionFailed"
+    assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"second", IfNoneMatch=first) == "PreconditionFailed"
+    assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"second", IfMatch='"0123"') == "PreconditionFailed"
+    assert held(s3_edge, key) == b"first" and s3.get_object(Bucket="rwb", Key=key)["Body"].read() == b"first"
+    second = s3.put_object(Bucket="rwb", Key=key, Body=b"second", IfMatch=first.strip('"'))["ETag"]
+    third = s3.put_object(Bucket="rwb", Key=key, Body=b"third", IfNoneMatch=first)["ETag"]
+    s3.put_object(Bucket="rwb", Key=key, Body=b"fourth", IfMatch="*")
+    assert len({first, second, third}) == 3
+    assert held(s3_edge, key) == b"fourth" and s3.get_object(Bucket="rwb", Key=key)["Body"].read() == b"fourth"
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)
+    part = s3.upload_part(Bucket="rwb", Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"parts")
+    assert code_of(s3.complete_multipart_upload, Bucket="rwb", Key=key, UploadId=upload["UploadId"], IfNoneMatch="*",
+                   MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}) == "NotImplemented"
+    assert held(s3_edge, key) == b"fourth"
+
+
+def test_of_racing_create_only_writes_exactly_one_lands(s3_edge: S3Edge) -> None:  # noqa: F811
+    key = f"conditional/race-{os.urandom(4).hex()}"
+
+    def create(n: int) -> str:
+        try:
+            s3_edge.client().put_object(Bucket="rwb", Key=key, Body=f"writer {n}".encode(), IfNoneMatch="*")
+            return f"writer {n}"
+        except ClientError as exc:
+            return exc.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(create, range(8)))
+    winners = [o for o in outcomes if o.startswith("writer")]
+    assert len(winners) == 1 and outcomes.count("PreconditionFailed") == 7, outcomes
+    assert held(s3_edge, key) == winners[0].encode()
+
+
 def test_what_the_edge_does_not_do_is_refused_not_ignored(s3_edge: S3Edge) -> None:  # noqa: F811
     s3 = s3_edge.client()
-    for extra in ({"ServerSideEncryption": "AES256"}, {"IfNoneMatch": "*"},
+    for extra in ({"ServerSideEncryption": "AES256"},
                   {"ACL": "public-read"}, {"ObjectLockLegalHoldStatus": "ON"}):
         key = f"refused/{os.urandom(4).hex()}"
         assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"x", **extra) == "NotImplemented", extra

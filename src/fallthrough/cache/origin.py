@@ -91,6 +91,24 @@ class BadObjectPath(OriginError):
     """A request path that names no object a bucket could hold."""
 
 
+class NoSuchObject(Exception):
+    """A write's condition, or a request about an object, named one the origin does not hold."""
+
+
+class ConditionFailed(Exception):
+    """A conditional write's If-Match / If-None-Match did not hold: nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """A write's preconditions, as S3 takes them (RFC 9110 §13.1.1-2): If-Match (an ETag
+    list, or `*`: the object exists) and If-None-Match (`*`: it does not; ETags: it is
+    none of them)."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
@@ -155,9 +173,11 @@ class Writable(Protocol):
         ...
 
     async def put_file(self, key: str, path: str, attributes: Mapping[str, str],
-                       tags: Mapping[str, str] | None = None) -> str | None:
+                       tags: Mapping[str, str] | None = None, condition: WriteCondition | None = None) -> str | None:
         """Store a whole file (a checked body spooled to disk) under `key` in one request,
-        so that the object's ETag is its MD5, as S3 clients expect of a single PUT."""
+        so that the object's ETag is its MD5, as S3 clients expect of a single PUT. With a
+        condition, the write happens only if it holds when the origin takes it
+        (ConditionFailed, NoSuchObject otherwise)."""
         ...
 
     async def delete_object(self, key: str) -> None: ...

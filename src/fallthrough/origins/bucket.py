@@ -17,15 +17,18 @@ from urllib.parse import unquote, urlsplit
 import obstore
 from multidict import CIMultiDict
 from obstore.exceptions import BaseError as ObstoreError
-from obstore.exceptions import NotFoundError, NotModifiedError, PreconditionError
+from obstore.exceptions import AlreadyExistsError, NotFoundError, NotModifiedError, PreconditionError
 
 from ..cache.origin import (
     BadObjectPath,
     BadOriginURL,
+    ConditionFailed,
     ListedObject,
+    NoSuchObject,
     OriginBodyError,
     OriginResponse,
     OriginUnavailable,
+    WriteCondition,
     one_line,
     single_range,
 )
@@ -233,14 +236,41 @@ class BucketOrigin:
         return None if not tag else (tag if tag.startswith('"') else f'"{tag}"')
 
     async def put_file(self, key: str, path: str, attributes: Mapping[str, str],
-                       tags: Mapping[str, str] | None = None) -> str | None:
+                       tags: Mapping[str, str] | None = None, condition: WriteCondition | None = None) -> str | None:
         checked_key(key)
         try:
-            result = await put_file(self._store, key, path, attributes, tags)  # mapped, one request
+            mode = await self._mode(key, condition)
+            result = await put_file(self._store, key, path, attributes, tags, mode)  # mapped, one request
+        except (AlreadyExistsError, PreconditionError):
+            raise ConditionFailed(key) from None
+        except (NotFoundError, FileNotFoundError):
+            raise NoSuchObject(key) from None
         except (ObstoreError, OSError) as exc:
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {one_line(exc)}") from None
         tag = result.get("e_tag")
         return None if not tag else (tag if tag.startswith('"') else f'"{tag}"')
+
+    async def _mode(self, key: str, condition: WriteCondition | None) -> Any:  # noqa: ANN401
+        """The store's put mode that makes the bucket itself hold the condition as it
+        writes: create-only, or replace-only-the-version-seen. The object is looked at
+        first for what the bucket cannot check alone (that it exists, what it is now)."""
+        if condition is None:
+            return "overwrite"
+        if condition.if_none_match is not None and condition.if_none_match.strip() == "*":
+            return "create"
+        try:
+            meta = await obstore.head_async(self._store, key)
+        except (NotFoundError, FileNotFoundError):
+            if condition.if_match is not None:
+                raise NoSuchObject(key) from None
+            return "create"
+        current = _quoted(str(meta.get("e_tag") or ""))
+        if condition.if_match is not None and condition.if_match.strip() != "*":
+            if current not in _etags(condition.if_match):
+                raise ConditionFailed(key)
+        if condition.if_none_match is not None and current in _etags(condition.if_none_match):
+            raise ConditionFailed(key)
+        return {"e_tag": current}
 
     async def copy_object(self, source: str, key: str) -> str | None:
         """Copy within this bucket, by the bucket itself (metadata kept); the copy's ETag."""
@@ -271,6 +301,16 @@ class BucketOrigin:
 
     async def close(self) -> None:
         return None
+
+
+def _quoted(tag: str) -> str:
+    tag = tag.strip().removeprefix("W/")
+    return tag if tag.startswith('"') else f'"{tag}"'
+
+
+def _etags(header: str) -> set[str]:
+    """An If-Match / If-None-Match list, each ETag quoted (clients send them either way)."""
+    return {_quoted(part) for part in header.split(",") if part.strip()}
 
 
 async def _listed(store: Any, folder: str, options: dict[str, Any]) -> AsyncIterator[Any]:  # noqa: ANN401

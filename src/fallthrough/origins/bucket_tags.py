@@ -20,15 +20,11 @@ from xml.sax.saxutils import escape
 import aiohttp
 
 from ..aws_signing import signed_headers
-from ..cache.origin import OriginUnavailable, one_line
+from ..cache.origin import NoSuchObject, OriginUnavailable, one_line
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 MAX_ANSWER = 64 * 1024  # a tag set is at most a few kilobytes
-
-
-class NoSuchObject(Exception):
-    """The bucket holds no object of that key."""
 
 
 class TagsUnsupported(Exception):
@@ -118,6 +114,18 @@ def parse_tag_set(document: bytes) -> list[tuple[str, str]]:
     return tags
 
 
+async def _read_all(stream: aiohttp.StreamReader) -> bytes:
+    """The whole answer (a read returns what has arrived, not all of it), at most
+    MAX_ANSWER bytes: more is no tag set."""
+    parts, size = [], 0
+    while data := await stream.read(MAX_ANSWER):
+        size += len(data)
+        if size > MAX_ANSWER:
+            raise aiohttp.ClientPayloadError(f"an answer of more than {MAX_ANSWER} bytes")
+        parts.append(data)
+    return b"".join(parts)
+
+
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
@@ -162,7 +170,7 @@ class ObjectTags:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
                 async with session.request(method, f"{url}?tagging=", data=body or None, headers=headers,
                                            skip_auto_headers=("Content-Type",) if not body else ()) as response:
-                    answer = await response.content.read(MAX_ANSWER)
+                    answer = await _read_all(response.content)
                     status = response.status
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise OriginUnavailable(f"origin {self.name}: cannot reach it for the tags of {key}: "

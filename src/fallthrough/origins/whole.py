@@ -18,16 +18,17 @@ import obstore
 
 
 async def put_file(store: Any, key: str, path: str, attributes: Mapping[str, str] | None,  # noqa: ANN401
-                   tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+                   tags: Mapping[str, str] | None = None, mode: Any = None) -> dict[str, Any]:  # noqa: ANN401
     """PUT the file at `path` as `key` in one request (object_store's errors raise as they are)."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         # Not closed here: object_store may hold the buffer a moment past the put (closing
         # then raises BufferError); the mapping goes with its last reference.
         data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        options: dict[str, Any] = {"mode": mode} if mode is not None else {}
         return await obstore.put_async(store, key, memoryview(data), use_multipart=False,
                                        attributes=dict(attributes) if attributes else None,
-                                       tags=dict(tags) if tags else None)
+                                       tags=dict(tags) if tags else None, **options)
 
 
 async def put_spooled(store: Any, key: str, body: AsyncIterator[bytes], spool_dir: str,  # noqa: ANN401

@@ -19,15 +19,15 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
 from email.utils import formatdate
+from typing import TypeVar
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
-from ...cache.origin import BadObjectPath, OriginError
-from ...origins.bucket_tags import NoSuchObject, TagsRefused, TagsUnsupported, tagging_document
+from ...cache.origin import BadObjectPath, ConditionFailed, NoSuchObject, OriginError, WriteCondition
 from ...castore import CastoreError
 from ...config import S3Settings
+from ...origins.bucket_tags import TagsRefused, TagsUnsupported, tagging_document
 from ..delivery import BodyBroken, NotStarted
 from ..edge import Edge, log_failure, upstream_failure
 from ..mirror import Mirror
@@ -50,7 +50,7 @@ from .listing import XMLNS, decode_token, encode_token, iso8601, list_page, list
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
-from .subresources import TAGGING, acl_document, operation, refuse_unimplemented_headers
+from .subresources import TAGGING, acl_document, operation, refuse_unimplemented_headers, write_condition
 from .tagging import tags_of, tags_of_document
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
@@ -345,7 +345,18 @@ class S3Api:
             proto.response_empty(200, [("etag", etag)])
         elif method == "PUT":
             body = CheckedBody(proto, headers, identity)
-            etag = await self._put_whole(origin, key, body, body.length, attributes_of(headers), tags_of(headers))
+            condition = write_condition(headers)
+            if condition is not None and not self._whole(origin, body.length):
+                raise S3Error("NotImplemented", "a conditional write is one PUT to the origin: of a known length, at "
+                                                "most s3.single_put_max")
+            try:
+                etag = await self._put_whole(origin, key, body, body.length, attributes_of(headers),
+                                             tags_of(headers), condition)
+            except ConditionFailed:
+                raise S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not "
+                                                    "hold") from None
+            except NoSuchObject:
+                raise S3Error("NoSuchKey", "The specified key does not exist.") from None
             await self.mirror.put_through(mount, key)
             proto.response_empty(200, [("etag", etag)] if etag else [])
         elif method == "POST" and "uploads" in params:
@@ -378,6 +389,9 @@ class S3Api:
                     mount: Mount, key: str, identity: Identity) -> None:
         """CopyObject, or UploadPartCopy with ?uploadId (see copies.py)."""
         source = copy_source(headers["x-amz-copy-source"])
+        if "if-match" in headers or "if-none-match" in headers:
+            raise S3Error("NotImplemented", "conditions on a copy's target (If-Match, If-None-Match) are not "
+                                            "implemented")
         if "x-amz-tagging" in headers or headers.get("x-amz-tagging-directive", "COPY").upper() != "COPY":
             raise S3Error("NotImplemented", "tags given with a copy (x-amz-tagging, a REPLACE directive) are not "
                                             "implemented")
@@ -427,11 +441,12 @@ class S3Api:
         await self.mirror.delete_through(mount, key)
 
     async def _put_whole(self, origin, key: str, body: AsyncIterator[bytes], length: int | None,  # noqa: ANN001
-                         attributes: dict[str, str], tags: dict[str, str] | None = None) -> str | None:
+                         attributes: dict[str, str], tags: dict[str, str] | None = None,
+                         condition: WriteCondition | None = None) -> str | None:
         """A body of a known length up to s3.single_put_max goes to the origin in one PUT
         (its ETag the MD5 S3 clients expect), spooled to disk first so that it is checked
         whole before the origin sees a byte; any other streams as a multipart upload."""
-        if length is None or length > self.settings.single_put_max or not hasattr(origin, "put_file"):
+        if not self._whole(origin, length):
             return await self._put(origin, key, body, attributes, tags)
         os.makedirs(self.uploads.root, exist_ok=True)
         spool = os.path.join(self.uploads.root, f"whole-{secrets.token_hex(8)}")
@@ -439,10 +454,14 @@ class S3Api:
             with open(spool, "xb") as f:
                 async for data in body:
                     f.write(data)
-            return await origin.put_file(key, spool, attributes, tags)
+            return await origin.put_file(key, spool, attributes, tags, condition)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(spool)
+
+    def _whole(self, origin, length: int | None) -> bool:  # noqa: ANN001
+        """Whether a write of `length` bytes goes to `origin` in one PUT."""
+        return length is not None and length <= self.settings.single_put_max and hasattr(origin, "put_file")
 
     @staticmethod
     async def _put(origin, key: str, body, attributes: dict[str, str],  # noqa: ANN001

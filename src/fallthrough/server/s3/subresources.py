@@ -11,6 +11,7 @@ x-id, anything else) do not change the operation, as in S3.
 
 from __future__ import annotations
 
+from ...cache.origin import WriteCondition
 from .errors import S3Error
 from .listing import XMLNS
 
@@ -79,10 +80,10 @@ _REFUSED_ON_WRITES = (
     ("x-amz-object-lock-retain-until-date", "object lock"),
     ("x-amz-object-lock-legal-hold", "object lock"),
     ("x-amz-website-redirect-location", "website redirects"),
-    ("if-none-match", "conditional writes (If-None-Match)"),
-    ("if-match", "conditional writes (If-Match)"),
     ("expires", "an object's Expires"),
 )
+# PutObject honours these (origins/bucket.py); the multipart operations do not yet.
+_CONDITIONS = (("if-none-match", "If-None-Match"), ("if-match", "If-Match"))
 _REFUSED_ON_DELETES = (
     ("if-match", "conditional deletes (If-Match)"),
     ("x-amz-if-match-last-modified-time", "conditional deletes"),
@@ -97,6 +98,9 @@ def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
         for name, what in _REFUSED_ON_WRITES:
             if name in headers:
                 raise S3Error("NotImplemented", f"{what} ({name}) is not implemented")
+        for name, what in _CONDITIONS:
+            if name in headers and op != "PutObject":
+                raise S3Error("NotImplemented", f"conditional {op} ({what}) is not implemented")
         acl = headers.get("x-amz-acl")
         if acl is not None and acl.strip() not in _PLAIN_ACLS:
             raise S3Error("NotImplemented", f"the canned ACL {acl!r} is not implemented (objects are private)")
@@ -114,6 +118,15 @@ def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
             raise S3Error("NotImplemented", "bucket ACLs are not implemented (buckets are private)")
     elif op in ("GetObject", "HeadObject") and "x-amz-server-side-encryption-customer-algorithm" in headers:
         raise S3Error("NotImplemented", "server-side encryption with a customer key is not implemented")
+
+
+def write_condition(headers: dict[str, str]) -> WriteCondition | None:
+    """A PutObject's If-Match / If-None-Match, or None when it names neither."""
+    if "if-match" not in headers and "if-none-match" not in headers:
+        return None
+    if "if-match" in headers and "if-none-match" in headers:
+        raise S3Error("NotImplemented", "If-Match and If-None-Match together are not implemented")
+    return WriteCondition(headers.get("if-match"), headers.get("if-none-match"))
 
 
 OWNER = "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
