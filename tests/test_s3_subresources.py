@@ -5,6 +5,7 @@ a bucket one owns) answer as S3 does."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from test_s3_api import S3Edge, s3_edge  # noqa: F401 - the module's edge, shared
 
 ORIGINAL = os.urandom(5000)
+MiB = 1 << 20
 
 
 def code_of(call, *args, **kwargs) -> str:  # noqa: ANN001
@@ -147,6 +149,48 @@ def test_of_racing_create_only_writes_exactly_one_lands(s3_edge: S3Edge) -> None
     winners = [o for o in outcomes if o.startswith("writer")]
     assert len(winners) == 1 and outcomes.count("PreconditionFailed") == 7, outcomes
     assert held(s3_edge, key) == winners[0].encode()
+
+
+def multipart_etag(parts: list[bytes]) -> str:
+    """S3's ETag of an object uploaded in these parts."""
+    digests = b"".join(hashlib.md5(part).digest() for part in parts)
+    return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
+
+
+def test_a_multipart_upload_reaches_the_bucket_in_the_clients_parts(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(MiB // 2)]
+    key = f"parts/{os.urandom(4).hex()}.bin"
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)
+    sent = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
+                                                     PartNumber=n, Body=body)["ETag"]}
+            for n, body in enumerate(parts, 1)]
+    done = s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": sent})
+    assert done["ETag"] == multipart_etag(parts)
+    assert s3_edge.origin.head_object(Bucket="s3origin", Key=f"rw/{key}")["ETag"] == multipart_etag(parts)
+    asked = ["ETag", "ObjectParts", "StorageClass", "ObjectSize"]
+    found = s3.get_object_attributes(Bucket="rwb", Key=key, ObjectAttributes=asked)
+    assert found["ETag"] == multipart_etag(parts).strip('"') and found["ObjectSize"] == sum(map(len, parts))
+    assert found["StorageClass"] == "STANDARD" and found["ObjectParts"]["TotalPartsCount"] == 3
+    assert [(p["PartNumber"], p["Size"]) for p in found["ObjectParts"]["Parts"]] == [(1, 5 * MiB), (2, 5 * MiB),
+                                                                                     (3, MiB // 2)]
+    page = s3.get_object_attributes(Bucket="rwb", Key=key, ObjectAttributes=asked, MaxParts=1, PartNumberMarker=1)
+    assert [p["PartNumber"] for p in page["ObjectParts"]["Parts"]] == [2] and page["ObjectParts"]["IsTruncated"]
+    assert page["ObjectParts"]["NextPartNumberMarker"] == 2
+    assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == b"".join(parts)
+
+
+def test_object_attributes_of_a_single_put(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    found = s3.get_object_attributes(Bucket="rwb", Key=kept, ObjectAttributes=["ETag", "ObjectSize", "ObjectParts"])
+    assert found["ETag"] == hashlib.md5(ORIGINAL).hexdigest() and found["ObjectSize"] == len(ORIGINAL)
+    assert "ObjectParts" not in found
+    assert code_of(s3.get_object_attributes, Bucket="rwb", Key="no/such.bin", ObjectAttributes=["ETag"]) == "NoSuchKey"
+    request = AWSRequest("GET", f"{s3_edge.endpoint}/rwb/{kept}?attributes", headers={"x-amz-object-attributes": "Colour"})
+    S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
+    status, _, body = s3_edge.raw_request("GET", f"/rwb/{kept}?attributes", dict(request.headers.items()), b"")
+    assert status == 400 and b"InvalidArgument" in body
 
 
 def test_what_the_edge_does_not_do_is_refused_not_ignored(s3_edge: S3Edge) -> None:  # noqa: F811

@@ -60,11 +60,14 @@ def signature(secret: str, amz_date: str, scope: str, request: str) -> str:
 
 
 def signed_headers(method: str, host: str, path: str, query: str, body: bytes, access_key: str, secret: str,
-                   region: str, session_token: str | None = None, now: float | None = None) -> dict[str, str]:
-    """The headers that sign a request to S3 at `host` (its Authorization among them).
-    `path` is the decoded path; it is encoded here as S3 expects."""
+                   region: str, session_token: str | None = None, now: float | None = None,
+                   extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers that sign a request to S3 at `host` (its Authorization among them),
+    the `extra` ones (lowercase names) signed with them. `path` is the decoded path; it
+    is encoded here as S3 expects."""
     amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    headers = {"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
+    headers = {**(extra or {}), "host": host, "x-amz-date": amz_date,
+               "x-amz-content-sha256": hashlib.sha256(body).hexdigest()}
     if session_token:
         headers["x-amz-security-token"] = session_token
     names = sorted(headers)

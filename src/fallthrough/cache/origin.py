@@ -166,10 +166,12 @@ class Writable(Protocol):
     """An origin that takes writes (a bucket, for mounts configured writable)."""
 
     async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str],
-                         tags: Mapping[str, str] | None = None) -> str | None:
+                         tags: Mapping[str, str] | None = None, part_size: int | None = None) -> str | None:
         """Store the whole body under `key`, or nothing if the body raises; the new ETag.
         `attributes`: Content-Type, Cache-Control, ... and user metadata by bare name;
-        `tags`: the object's tags, written with it."""
+        `tags`: the object's tags, written with it; `part_size`: the size of the parts
+        it is uploaded in (a client's multipart upload's), so that the bucket's parts
+        and ETag are the ones that upload would have made."""
         ...
 
     async def put_file(self, key: str, path: str, attributes: Mapping[str, str],

@@ -34,7 +34,7 @@ from ..cache.origin import (
 )
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
-from .bucket_tags import ObjectTags, bucket_address
+from .bucket_requests import BucketRequests, bucket_address
 from .whole import put_file
 
 READ_SIZE = 256 * 1024
@@ -86,8 +86,8 @@ class BucketOrigin:
             self._store: Any = s3_store(url, dict(options or {}))
         except BadStoreURL as exc:
             raise BadOriginURL(str(exc).replace("store URL", "origin URL")) from None
-        # The object-store client keeps no tags: those few requests are signed here.
-        self.tags = ObjectTags(self.name, bucket_address(self.name, options or {}))
+        # What the object-store client has no call for (tags, attributes) is asked signed.
+        self.requests = BucketRequests(self.name, bucket_address(self.name, options or {}))
         prefix = urlsplit(self.name).path.strip("/")
         self._prefix_bytes = len(prefix.encode()) + 1 if prefix else 0
 
@@ -224,11 +224,12 @@ class BucketOrigin:
             raise OriginUnavailable(f"origin {self.name}: cannot list: {message}") from None
 
     async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str],
-                         tags: Mapping[str, str] | None = None) -> str | None:
+                         tags: Mapping[str, str] | None = None, part_size: int | None = None) -> str | None:
         checked_key(key)
+        sized = {"chunk_size": part_size} if part_size else {}
         try:
             result = await obstore.put_async(self._store, key, body, attributes=dict(attributes) or None,
-                                             tags=dict(tags) if tags else None)
+                                             tags=dict(tags) if tags else None, **sized)
         except (ObstoreError, OSError) as exc:
             message = one_line(exc)
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {message}") from None

@@ -27,13 +27,14 @@ from xml.sax.saxutils import escape
 from ...cache.origin import BadObjectPath, ConditionFailed, NoSuchObject, OriginError, WriteCondition
 from ...castore import CastoreError
 from ...config import S3Settings
-from ...origins.bucket_tags import TagsRefused, TagsUnsupported, tagging_document
+from ...origins.bucket_requests import BucketRequests, Refused, Unsupported, tagging_document
 from ..delivery import BodyBroken, NotStarted
 from ..edge import Edge, log_failure, upstream_failure
 from ..mirror import Mirror
 from ..mounts import Mount, Router
 from ..pipes import ClientGone
 from ..requests import BadRequest, check_path
+from .attributes import attributes_asked, attributes_document
 from .copies import (
     MAX_COPY,
     body_of,
@@ -48,7 +49,7 @@ from .errors import S3Error, send_error
 from .post_object import Form, FormReader, check_form, length_range
 from .listing import XMLNS, decode_token, encode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
-from .uploads import Uploads
+from .uploads import Uploads, part_size
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
 from .subresources import TAGGING, acl_document, operation, refuse_unimplemented_headers, write_condition
 from .tagging import tags_of, tags_of_document
@@ -63,14 +64,14 @@ T = TypeVar("T")
 
 
 async def _told(call: Awaitable[T]) -> T:
-    """What the origin bucket answered about an object's tags, in S3's words."""
+    """What the origin bucket answered about an object's tags or attributes, in S3's words."""
     try:
         return await call
     except NoSuchObject:
         raise S3Error("NoSuchKey", "The specified key does not exist.") from None
-    except TagsUnsupported as exc:
+    except Unsupported as exc:
         raise S3Error("NotImplemented", str(exc)) from None
-    except TagsRefused as exc:
+    except Refused as exc:
         raise S3Error(exc.code, str(exc), 400) from None
 
 
@@ -175,6 +176,9 @@ class S3Api:
         if op in TAGGING:
             await self._tagging(proto, op, headers, mount, key, identity)
             return
+        if op == "GetObjectAttributes":
+            await self._attributes(proto, headers, mount, key, identity)
+            return
         self._check_writable(mount, identity)
         await self._write(proto, method, params, headers, bucket, mount, key, identity)
         self.edge.invalidate([mount.key("/" + key, "")], "written")
@@ -182,21 +186,37 @@ class S3Api:
     async def _tagging(self, proto, op: str, headers: dict[str, str], mount: Mount, key: str,  # noqa: ANN001
                        identity: Identity | None) -> None:
         """An object's tags, kept by the origin bucket (the edge caches bodies, not tags)."""
-        tags = getattr(mount.origin, "tags", None)
-        if tags is None:
-            raise S3Error("NotImplemented", "this bucket's origin is not a bucket: it keeps no object tags")
+        requests = self._bucket_requests(mount, "object tags")
         if op == "GetObjectTagging":
             self._require_signed(identity)
-            self._xml(proto, tagging_document(await _told(tags.get(key))).decode())
+            self._xml(proto, tagging_document(await _told(requests.get_tags(key))).decode())
             return
         self._check_writable(mount, identity)
         if op == "PutObjectTagging":
             document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
-            await _told(tags.put(key, tags_of_document(document)))
+            await _told(requests.put_tags(key, tags_of_document(document)))
             proto.response_empty(200, [])
         else:
-            await _told(tags.delete(key))
+            await _told(requests.delete_tags(key))
             proto.response_empty(204, [])
+
+    async def _attributes(self, proto, headers: dict[str, str], mount: Mount, key: str,  # noqa: ANN001
+                          identity: Identity | None) -> None:
+        """GetObjectAttributes, as the origin bucket keeps them (the parts it was uploaded in)."""
+        self._require_signed(identity)
+        names, max_parts, marker = attributes_asked(headers)
+        requests = self._bucket_requests(mount, "object attributes")
+        found = await _told(requests.get_attributes(key, names, max_parts, marker))
+        extra = [("last-modified", found.last_modified)] if found.last_modified else []
+        proto.response_bytes(200, [("content-type", "application/xml"), *extra],
+                             attributes_document(found, names).encode())
+
+    @staticmethod
+    def _bucket_requests(mount: Mount, what: str) -> BucketRequests:
+        requests = getattr(mount.origin, "requests", None)
+        if not isinstance(requests, BucketRequests):
+            raise S3Error("NotImplemented", f"this bucket's origin is not a bucket: it keeps no {what}")
+        return requests
 
     async def _bucket_operation(self, proto, op: str, bucket: str, mount: Mount, params: dict[str, str],  # noqa: ANN001
                                 headers: dict[str, str], identity: Identity | None) -> None:
@@ -370,7 +390,8 @@ class S3Api:
             if etag is None:
                 files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))
                 attributes, tags = self.uploads.attributes(upload_id, bucket, key)
-                etag = await self._put(origin, key, self.uploads.read_parts(files), attributes, tags)
+                etag = await self._put(origin, key, self.uploads.read_parts(files), attributes, tags,
+                                       part_size(files))
                 self.uploads.completed(upload_id, bucket, key, etag)
                 await self.mirror.put_through(mount, key)
             self._xml(proto, f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
@@ -465,10 +486,10 @@ class S3Api:
 
     @staticmethod
     async def _put(origin, key: str, body, attributes: dict[str, str],  # noqa: ANN001
-                   tags: dict[str, str] | None = None) -> str | None:
+                   tags: dict[str, str] | None = None, part_size: int | None = None) -> str | None:
         """Write through to the origin; a body that failed its checks raises its own error."""
         try:
-            return await origin.put_object(key, body, attributes, tags)
+            return await origin.put_object(key, body, attributes, tags, part_size)
         except S3Error:
             raise
         except Exception:

@@ -39,6 +39,7 @@ OBJECT_OPERATIONS = {
     ("GET", frozenset({"tagging"})): "GetObjectTagging",
     ("PUT", frozenset({"tagging"})): "PutObjectTagging",
     ("DELETE", frozenset({"tagging"})): "DeleteObjectTagging",
+    ("GET", frozenset({"attributes"})): "GetObjectAttributes",
 }
 TAGGING = frozenset({"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging"})
 BUCKET_OPERATIONS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from ...origins.bucket_tags import parse_tag_set
+from ...origins.bucket_requests import parse_tag_set
 from .errors import S3Error
 
 MAX_TAGS = 10

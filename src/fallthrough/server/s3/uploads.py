@@ -39,6 +39,17 @@ def _count(value: str, name: str) -> int:
     return int(value)
 
 
+def part_size(files: list[str]) -> int | None:
+    """The size of a completed upload's parts when the bucket can be given the same ones:
+    every part but the last of one size, the last no larger. The bucket's parts, and so
+    its ETag (the MD5 of the parts' MD5s, -N), are then the client's. None otherwise."""
+    sizes = [os.path.getsize(path) for path in files]
+    first = sizes[0] if sizes else 0
+    if not first or any(size != first for size in sizes[:-1]) or sizes[-1] > first:
+        return None
+    return first
+
+
 class Uploads:
     def __init__(self, root: str) -> None:
         self.root = root

@@ -1,10 +1,11 @@
-"""An object's tags in an origin bucket: GetObjectTagging, PutObjectTagging and
-DeleteObjectTagging, sent to the bucket signed.
+"""What an origin bucket keeps beside an object's bytes: its tags (GetObjectTagging,
+PutObjectTagging, DeleteObjectTagging) and its attributes (GetObjectAttributes: the
+parts it was uploaded in), asked of the bucket in requests signed here.
 
-The object-store client reads and writes objects, not their tags, so these few requests
+The object-store client reads and writes objects, nothing else, so these few requests
 are made here, with Signature V4 and the same endpoint, region and keys the client uses:
 the mount's options where it names them, else the standard AWS_* variables. A bucket
-that does not keep tags answers NotImplemented, and that is what the caller is told.
+that does not implement one answers NotImplemented, and that is what the caller is told.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 MAX_ANSWER = 64 * 1024  # a tag set is at most a few kilobytes
 
 
-class TagsUnsupported(Exception):
-    """The origin bucket does not keep object tags."""
+class Unsupported(Exception):
+    """The origin bucket does not implement the request (it keeps no tags, say)."""
 
 
-class TagsRefused(Exception):
-    """The origin bucket refused a tag set (its S3 error code is `code`)."""
+class Refused(Exception):
+    """The origin bucket refused the request as a client's mistake (its S3 error code is `code`)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -137,51 +138,123 @@ def _error_code(document: bytes) -> str:
         return ""
 
 
-class ObjectTags:
-    """The tag requests of one bucket origin."""
+@dataclass(frozen=True)
+class ObjectAttributes:
+    """GetObjectAttributes' answer, as the bucket gave it."""
+
+    etag: str | None
+    size: int | None
+    storage_class: str | None
+    parts_count: int | None  # of a multipart object, else None
+    parts: list[tuple[int, int]]  # (number, size), the page asked for
+    part_number_marker: int
+    next_part_number_marker: int | None
+    max_parts: int | None
+    truncated: bool
+    last_modified: str | None  # the answer's Last-Modified header
+
+
+def parse_attributes(document: bytes, last_modified: str | None) -> ObjectAttributes:
+    """GetObjectAttributesResponse; ValueError for a document that is not one."""
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError as exc:
+        raise ValueError(f"not XML: {exc}") from None
+    fields = {_local(child.tag): child for child in root}
+
+    def number(element: ElementTree.Element | None, name: str) -> int | None:
+        found = None if element is None else next((c for c in element if _local(c.tag) == name), None)
+        if found is None or not (found.text or "").strip().isdigit():
+            return None
+        return int(found.text)  # type: ignore[arg-type]
+
+    parts_element = fields.get("ObjectParts")
+    parts = []
+    if parts_element is not None:
+        for part in parts_element:
+            if _local(part.tag) == "Part":
+                n, size = number(part, "PartNumber"), number(part, "Size")
+                if n is not None and size is not None:
+                    parts.append((n, size))
+    etag = fields["ETag"].text if "ETag" in fields else None
+    truncated = parts_element is not None and any(
+        _local(c.tag) == "IsTruncated" and (c.text or "").strip().lower() == "true" for c in parts_element)
+    return ObjectAttributes(
+        etag=etag.strip().strip('"') if etag else None,
+        size=number(root, "ObjectSize"),
+        storage_class=fields["StorageClass"].text if "StorageClass" in fields else None,
+        parts_count=number(parts_element, "TotalPartsCount") or number(parts_element, "PartsCount"),
+        parts=parts,
+        part_number_marker=number(parts_element, "PartNumberMarker") or 0,
+        next_part_number_marker=number(parts_element, "NextPartNumberMarker"),
+        max_parts=number(parts_element, "MaxParts"),
+        truncated=truncated,
+        last_modified=last_modified,
+    )
+
+
+class BucketRequests:
+    """The signed requests of one bucket origin that its object-store client cannot make."""
 
     def __init__(self, name: str, address: BucketAddress) -> None:
         self.name = name
         self.address = address
 
-    async def get(self, key: str) -> list[tuple[str, str]]:
-        status, answer = await self._send("GET", key)
+    async def get_tags(self, key: str) -> list[tuple[str, str]]:
+        answer, _ = await self._send("GET", key, "tagging=", "tags")
         try:
             return parse_tag_set(answer)
         except ValueError as exc:
             raise OriginUnavailable(f"origin {self.name}: its tags of {key} are unreadable: {exc}") from None
 
-    async def put(self, key: str, tags: list[tuple[str, str]]) -> None:
-        await self._send("PUT", key, tagging_document(tags))
+    async def put_tags(self, key: str, tags: list[tuple[str, str]]) -> None:
+        await self._send("PUT", key, "tagging=", "tags", tagging_document(tags))
 
-    async def delete(self, key: str) -> None:
-        await self._send("DELETE", key)
+    async def delete_tags(self, key: str) -> None:
+        await self._send("DELETE", key, "tagging=", "tags")
 
-    async def _send(self, method: str, key: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def get_attributes(self, key: str, names: list[str], max_parts: int | None,
+                             part_number_marker: int | None) -> ObjectAttributes:
+        headers = {"x-amz-object-attributes": ",".join(names)}
+        if max_parts is not None:
+            headers["x-amz-max-parts"] = str(max_parts)
+        if part_number_marker is not None:
+            headers["x-amz-part-number-marker"] = str(part_number_marker)
+        answer, answered = await self._send("GET", key, "attributes=", "attributes", extra=headers)
+        try:
+            return parse_attributes(answer, answered.get("last-modified"))
+        except ValueError as exc:
+            raise OriginUnavailable(f"origin {self.name}: its attributes of {key} are unreadable: {exc}") from None
+
+    async def _send(self, method: str, key: str, query: str, what: str, body: bytes = b"",
+                    extra: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
         address = self.address
         url, host, path = address.url_and_path(key)
         headers: dict[str, str] = {}
         if address.access_key and address.secret_key:
-            headers = signed_headers(method, host, path, "tagging=", body, address.access_key, address.secret_key,
-                                     address.region, address.session_token)
+            headers = signed_headers(method, host, path, query, body, address.access_key, address.secret_key,
+                                     address.region, address.session_token, extra=extra)
+        elif extra:
+            headers = dict(extra)
         if body:
             headers["content-type"] = "application/xml"
         try:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-                async with session.request(method, f"{url}?tagging=", data=body or None, headers=headers,
+                async with session.request(method, f"{url}?{query}", data=body or None, headers=headers,
                                            skip_auto_headers=("Content-Type",) if not body else ()) as response:
                     answer = await _read_all(response.content)
                     status = response.status
+                    answered = {k.lower(): v for k, v in response.headers.items()}
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise OriginUnavailable(f"origin {self.name}: cannot reach it for the tags of {key}: "
+            raise OriginUnavailable(f"origin {self.name}: cannot reach it for the {what} of {key}: "
                                     f"{one_line(exc) or type(exc).__name__}") from None
         if status < 300:
-            return status, answer
+            return answer, answered
         code = _error_code(answer)
         if status == 404 and code != "NoSuchBucket":
             raise NoSuchObject(key)
         if status == 501 or code in ("NotImplemented", "MethodNotAllowed"):
-            raise TagsUnsupported(f"origin {self.name} does not keep object tags")
+            raise Unsupported(f"origin {self.name} does not answer for the {what} of its objects")
         if status == 400:
-            raise TagsRefused(code or "InvalidTag", f"the origin bucket refused the tags of {key} ({code or status})")
-        raise OriginUnavailable(f"origin {self.name}: {method} of the tags of {key} answered {status} {code}".rstrip())
+            raise Refused(code or "InvalidArgument", f"the origin bucket refused the {what} of {key} ({code or status})")
+        raise OriginUnavailable(f"origin {self.name}: {method} of the {what} of {key} answered {status} {code}".rstrip())

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fallthrough.aws_signing import signed_headers
-from fallthrough.origins.bucket_tags import bucket_address, parse_tag_set, tagging_document
+from fallthrough.origins.bucket_requests import bucket_address, parse_tag_set, tagging_document
 
 # What XML 1.0 can carry: no control characters but tab, newline and carriage return, no
 # surrogates; and XML turns a carriage return into a newline, so none of those either.
