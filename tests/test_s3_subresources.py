@@ -260,6 +260,13 @@ def test_listing_and_metadata_details(s3_edge: S3Edge) -> None:  # noqa: F811
     nothing = s3.list_objects_v2(Bucket="assets", MaxKeys=0)
     assert not nothing["IsTruncated"] and nothing["KeyCount"] == 0 and "Contents" not in nothing
     assert s3.list_objects_v2(Bucket="assets", Prefix="\x01").get("Contents", []) == []
+    # A version 1 listing tells its Prefix as asked (the SDKs decode only its keys); both tell an owner.
+    assert s3.list_objects(Bucket="assets", Prefix="a\nb c")["Prefix"] == "a\nb c"
+    assert s3.list_objects_v2(Bucket="assets", Prefix="a\nb c")["Prefix"] == "a\nb c"
+    acl_owner = s3.get_object_acl(Bucket="assets", Key="a.txt")["Owner"]
+    assert all(c["Owner"] == acl_owner for c in s3.list_objects(Bucket="assets")["Contents"])
+    assert all("Owner" not in c for c in s3.list_objects_v2(Bucket="assets")["Contents"])
+    assert all(c["Owner"] == acl_owner for c in s3.list_objects_v2(Bucket="assets", FetchOwner=True)["Contents"])
     # An object that holds an empty metadata value (SeaweedFS keeps one from a multipart upload).
     origin = s3_edge.origin
     upload = origin.create_multipart_upload(Bucket="s3origin", Key="rw/meta/empty.txt",

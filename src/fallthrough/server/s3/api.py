@@ -47,7 +47,7 @@ from .copies import (
 )
 from .errors import S3Error, send_error
 from .post_object import Form, FormReader, check_form, length_range
-from .listing import XMLNS, decode_token, encode_token, iso8601, list_page, listing_document, max_keys
+from .listing import OWNER, XMLNS, decode_token, encode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads, part_size
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
@@ -554,7 +554,7 @@ class S3Api:
         more = f"<ContinuationToken>{encode_token(page[-1])}</ContinuationToken>" if len(page) < len(names) else ""
         told_prefix = f"<Prefix>{escape(prefix)}</Prefix>" if "prefix" in params else ""
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult xmlns="{XMLNS}">'
-                "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
+                f"{OWNER}"
                 f"<Buckets>{buckets}</Buckets>{more}{told_prefix}</ListAllMyBucketsResult>").encode()
         headers = [("content-type", "application/xml"), ("date", formatdate(usegmt=True))]
         if method == "HEAD":

@@ -82,20 +82,28 @@ def max_keys(value: str | None) -> int:
     return min(int(value), MAX_KEYS)
 
 
+# The one owner of everything the edge serves: its buckets, objects and uploads.
+OWNER = "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
+
+
 def iso8601(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
 
 
 def listing_document(bucket: str, params: dict[str, str], page: Page, version: int, limit: int) -> bytes:
     """The ListBucketResult for a page; keys %-encoded when the client asked for
-    encoding-type=url (the AWS SDKs always do)."""
+    encoding-type=url (the AWS SDKs always do), as S3 encodes them: in a version 1
+    listing the Prefix it was asked for goes back as it came. Each object's Owner is
+    told in version 1 listings, and in version 2 ones with fetch-owner=true."""
     url = params.get("encoding-type") == "url"
 
     def text(value: str) -> str:
         return escape(quote(value, safe="/~") if url else value)
 
     prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
-    parts = [f"<Name>{escape(bucket)}</Name><Prefix>{text(prefix)}</Prefix>"]
+    told_prefix = text(prefix) if version == 2 else escape(prefix)
+    owner = OWNER if version == 1 or params.get("fetch-owner", "").lower() == "true" else ""
+    parts = [f"<Name>{escape(bucket)}</Name><Prefix>{told_prefix}</Prefix>"]
     if version == 2:
         parts.append(f"<KeyCount>{len(page.contents) + len(page.prefixes)}</KeyCount>")
         if "continuation-token" in params:
@@ -117,7 +125,8 @@ def listing_document(bucket: str, params: dict[str, str], page: Page, version: i
     for item in page.contents:
         etag = f"<ETag>{escape(item.etag)}</ETag>" if item.etag else ""
         parts.append(f"<Contents><Key>{text(item.key)}</Key><LastModified>{iso8601(item.last_modified)}"
-                     f"</LastModified>{etag}<Size>{item.size}</Size><StorageClass>STANDARD</StorageClass></Contents>")
+                     f"</LastModified>{etag}<Size>{item.size}</Size>{owner}<StorageClass>STANDARD</StorageClass>"
+                     "</Contents>")
     for common in page.prefixes:
         parts.append(f"<CommonPrefixes><Prefix>{text(common)}</Prefix></CommonPrefixes>")
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="{XMLNS}">'

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ...cache.origin import WriteCondition
 from .errors import S3Error
-from .listing import XMLNS
+from .listing import OWNER, XMLNS
 
 # Every subresource S3 knows on a key or on a bucket (from its API reference).
 SUBRESOURCES = frozenset({
@@ -130,7 +130,6 @@ def write_condition(headers: dict[str, str]) -> WriteCondition | None:
     return WriteCondition(headers.get("if-match"), headers.get("if-none-match"))
 
 
-OWNER = "<Owner><ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Owner>"
 
 
 def acl_document() -> str:

@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 
 from .errors import S3Error
 from .listing import XMLNS, iso8601
-from .subresources import OWNER
+from .listing import OWNER
 
 PART_READ = 1024 * 1024
 DONE_KEPT = 3600  # seconds a completed upload's answer is kept for a completion sent again
