@@ -83,6 +83,7 @@ def test_a_forms_tagging_field_tags_the_object(s3_edge: S3Edge) -> None:  # noqa
     ("expired", "AccessDenied"),
     ("too-big", "EntityTooLarge"),
     ("no-policy", "AccessDenied"),
+    ("no-signature", "InvalidArgument"),
 ])
 def test_a_form_the_policy_does_not_allow_stores_nothing(s3_edge: S3Edge, spoil: str, code: str) -> None:  # noqa: F811
     key = f"forms/{spoil}-{os.urandom(3).hex()}.bin"
@@ -96,6 +97,8 @@ def test_a_form_the_policy_does_not_allow_stores_nothing(s3_edge: S3Edge, spoil:
         fields["x-amz-meta-sneaky"] = "1"
     elif spoil == "no-policy":
         del fields["policy"]
+    elif spoil == "no-signature":
+        del fields["x-amz-signature"]
     status, _, body = post(s3_edge, "rwb", fields, b"x" * (500 if spoil == "too-big" else 50))
     assert status in (400, 403) and f"<Code>{code}</Code>".encode() in body, body
     assert in_origin(s3_edge, key) is None

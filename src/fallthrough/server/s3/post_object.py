@@ -151,9 +151,11 @@ def _check_signature(fields: Mapping[str, str], secrets: Mapping[str, str], regi
     that the AWS SDK for Python makes by default."""
     policy = fields["policy"].encode()
     if "x-amz-algorithm" not in fields and "awsaccesskeyid" in fields:
+        if "signature" not in fields:
+            raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'Signature'.")
         secret = _secret_of(secrets, fields["awsaccesskeyid"])
         expected = base64.b64encode(hmac.new(secret.encode(), policy, "sha1").digest()).decode()
-        given = fields.get("signature", "")
+        given = fields["signature"]
     else:
         if fields.get("x-amz-algorithm") != ALGORITHM:
             raise S3Error("InvalidArgument", f"x-amz-algorithm must be {ALGORITHM}")
@@ -163,6 +165,8 @@ def _check_signature(fields: Mapping[str, str], secrets: Mapping[str, str], regi
         access_key, day, scope_region = credential[0], credential[1], credential[2]
         if scope_region != region:
             raise S3Error("AuthorizationHeaderMalformed", f"the credential's region {scope_region!r} is not {region!r}")
+        if "x-amz-signature" not in fields:
+            raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'X-Amz-Signature'.")
         key = signing_key(_secret_of(secrets, access_key), day, scope_region, "s3")
         expected, given = hmac.new(key, policy, "sha256").hexdigest(), fields.get("x-amz-signature", "").lower()
     if not hmac.compare_digest(expected, given):
