@@ -181,6 +181,20 @@ def test_a_multipart_upload_reaches_the_bucket_in_the_clients_parts(s3_edge: S3E
     assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == b"".join(parts)
 
 
+def test_an_upload_in_uneven_parts_is_whole_all_the_same(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    parts = [os.urandom(6 * MiB), os.urandom(5 * MiB), os.urandom(100)]  # the bucket's parts cannot be these
+    key = f"parts/{os.urandom(4).hex()}.bin"
+    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)
+    sent = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
+                                                     PartNumber=n, Body=body)["ETag"]}
+            for n, body in enumerate(parts, 1)]
+    done = s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": sent})
+    assert done["ETag"] == s3_edge.origin.head_object(Bucket="s3origin", Key=f"rw/{key}")["ETag"]
+    assert held(s3_edge, key) == b"".join(parts)
+
+
 def test_object_attributes_of_a_single_put(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
     s3 = s3_edge.client()
     found = s3.get_object_attributes(Bucket="rwb", Key=kept, ObjectAttributes=["ETag", "ObjectSize", "ObjectParts"])
