@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from test_s3_api import S3Edge, s3_edge  # noqa: F401 - the module's edge, shared
+from test_s3_post_object import form_body
 
 ORIGINAL = os.urandom(5000)
 MiB = 1 << 20
@@ -205,6 +206,24 @@ def test_object_attributes_of_a_single_put(s3_edge: S3Edge, kept: str) -> None: 
     S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
     status, _, body = s3_edge.raw_request("GET", f"/rwb/{kept}?attributes", dict(request.headers.items()), b"")
     assert status == 400 and b"InvalidArgument" in body
+
+
+def test_canned_acls_say_what_is_true_of_the_bucket(s3_edge: S3Edge) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    everyone = {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+                "Permission": "READ"}
+    assert everyone in s3.get_bucket_acl(Bucket="pub")["Grants"]
+    assert everyone in s3.get_object_acl(Bucket="pub", Key="p.txt")["Grants"]
+    assert everyone not in s3.get_bucket_acl(Bucket="rwb")["Grants"]
+    s3.create_bucket(Bucket="pub", ACL="public-read")  # what a public mount is
+    assert code_of(s3.create_bucket, Bucket="pub", ACL="private") == "NotImplemented"
+    assert code_of(s3.create_bucket, Bucket="rwb", ACL="public-read") == "NotImplemented"
+    fields = s3_edge.client(signature="s3v4").generate_presigned_post(
+        "rwb", "forms/public.txt", Fields={"acl": "public-read"}, Conditions=[{"acl": "public-read"}])["fields"]
+    body, content_type = form_body(fields, b"meant for everyone")
+    status, _, answer = s3_edge.raw_request("POST", "/rwb", {"Content-Type": content_type}, body)
+    assert status == 501 and b"NotImplemented" in answer
+    assert code_of(s3_edge.origin.head_object, Bucket="s3origin", Key="rw/forms/public.txt") == "404"
 
 
 def test_what_the_edge_does_not_do_is_refused_not_ignored(s3_edge: S3Edge) -> None:  # noqa: F811

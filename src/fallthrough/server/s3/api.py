@@ -51,7 +51,7 @@ from .listing import OWNER, XMLNS, decode_token, encode_token, iso8601, list_pag
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads, part_size
 from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
-from .subresources import TAGGING, acl_document, operation, refuse_unimplemented_headers, write_condition
+from .subresources import TAGGING, acl_document, check_canned_acl, operation, refuse_unimplemented_headers, write_condition
 from .tagging import tags_of, tags_of_document
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
@@ -146,8 +146,8 @@ class S3Api:
         # Dispatched by the subresources named as well as the method: what is not
         # implemented is refused here, before anything is read or written.
         op = operation(method, params, on_bucket=not key)
-        refuse_unimplemented_headers(op, headers)
         mount = self.buckets.get(bucket)
+        refuse_unimplemented_headers(op, headers, public=mount is not None and mount.settings.s3_public)
         if mount is None:
             if op == "CreateBucket":
                 raise S3Error("AccessDenied", "this edge's buckets are the mounts its configuration names; "
@@ -167,7 +167,7 @@ class S3Api:
             await self._get_object(proto, method, scope.path, params, headers, mount, key, identity)
             return
         if op == "GetObjectAcl":
-            self._xml(proto, acl_document())
+            self._xml(proto, acl_document(mount.settings.s3_public))
             return
         if op == "ListParts":
             self._require_signed(identity)
@@ -231,7 +231,7 @@ class S3Api:
             self._xml(proto, f'<VersioningConfiguration xmlns="{XMLNS}"/>')
         elif op == "GetBucketAcl":
             self._require_signed(identity)
-            self._xml(proto, acl_document())
+            self._xml(proto, acl_document(mount.settings.s3_public))
         elif op == "ListMultipartUploads":
             self._require_signed(identity)
             self._xml(proto, self.uploads.list_uploads(bucket, params))
@@ -274,6 +274,7 @@ class S3Api:
             if allowed is not None and not allowed[0] <= form.size <= allowed[1]:
                 raise S3Error("EntityTooLarge" if form.size > allowed[1] else "EntityTooSmall",
                               "Your proposed upload is outside the size the policy allows")
+            check_canned_acl(form.fields.get("acl"), mount.settings.s3_public)
             key = form.fields["key"]
             if not key or len(key.encode()) > MAX_KEY:
                 raise S3Error("InvalidArgument", f"the key must be 1 to {MAX_KEY} bytes")

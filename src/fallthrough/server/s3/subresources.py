@@ -90,11 +90,23 @@ _REFUSED_ON_DELETES = (
     ("x-amz-if-match-last-modified-time", "conditional deletes"),
     ("x-amz-if-match-size", "conditional deletes"),
 )
-# Canned ACLs that say what the edge does anyway: the bucket's owner alone.
-_PLAIN_ACLS = frozenset({"private", "bucket-owner-full-control"})
+# Canned ACLs that say what the edge does anyway: on a private bucket the owner alone may
+# read, on a public one (s3_public) anyone may; the owner has full control of either.
+_TRUE_ACLS = {False: frozenset({"private", "bucket-owner-full-control"}),
+              True: frozenset({"public-read", "bucket-owner-full-control"})}
 
 
-def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
+def check_canned_acl(acl: str | None, public: bool) -> None:
+    """A canned ACL (x-amz-acl, a form's acl field) must say what is true of the bucket."""
+    if acl is not None and acl.strip() not in _TRUE_ACLS[public]:
+        kind = "public" if public else "private"
+        raise S3Error("NotImplemented", f"the canned ACL {acl!r} is not implemented (this bucket is {kind})")
+
+
+def refuse_unimplemented_headers(op: str, headers: dict[str, str], public: bool = False) -> None:
+    """Refuse a request whose headers ask for what the edge would not do. `public`: the
+    bucket is readable by anyone (a canned ACL must say so, or say nothing)."""
+    kind = "public" if public else "private"
     if op in _WRITES:
         for name, what in _REFUSED_ON_WRITES:
             if name in headers:
@@ -102,11 +114,9 @@ def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
         for name, what in _CONDITIONS:
             if name in headers and op != "PutObject":
                 raise S3Error("NotImplemented", f"conditional {op} ({what}) is not implemented")
-        acl = headers.get("x-amz-acl")
-        if acl is not None and acl.strip() not in _PLAIN_ACLS:
-            raise S3Error("NotImplemented", f"the canned ACL {acl!r} is not implemented (objects are private)")
+        check_canned_acl(headers.get("x-amz-acl"), public)
         if any(name.startswith("x-amz-grant-") for name in headers):
-            raise S3Error("NotImplemented", "ACL grants are not implemented (objects are private)")
+            raise S3Error("NotImplemented", f"ACL grants are not implemented (this bucket's objects are {kind})")
     elif op == "DeleteObject":
         for name, what in _REFUSED_ON_DELETES:
             if name in headers:
@@ -114,9 +124,9 @@ def refuse_unimplemented_headers(op: str, headers: dict[str, str]) -> None:
     elif op == "CreateBucket":  # the bucket exists as configured: what would change it is refused
         if headers.get("x-amz-bucket-object-lock-enabled", "").strip().lower() == "true":
             raise S3Error("NotImplemented", "object lock is not implemented")
-        acl = headers.get("x-amz-acl")
-        if (acl is not None and acl.strip() not in _PLAIN_ACLS) or any(n.startswith("x-amz-grant-") for n in headers):
-            raise S3Error("NotImplemented", "bucket ACLs are not implemented (buckets are private)")
+        check_canned_acl(headers.get("x-amz-acl"), public)
+        if any(n.startswith("x-amz-grant-") for n in headers):
+            raise S3Error("NotImplemented", f"bucket ACL grants are not implemented (this bucket is {kind})")
     elif op in ("GetObject", "HeadObject") and "x-amz-server-side-encryption-customer-algorithm" in headers:
         raise S3Error("NotImplemented", "server-side encryption with a customer key is not implemented")
 
@@ -132,9 +142,17 @@ def write_condition(headers: dict[str, str]) -> WriteCondition | None:
 
 
 
-def acl_document() -> str:
-    """The one ACL the edge has: the owner, with full control."""
-    return (f'<AccessControlPolicy xmlns="{XMLNS}">{OWNER}<AccessControlList><Grant>'
-            '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
-            "<ID>fallthrough</ID><DisplayName>fallthrough</DisplayName></Grantee>"
-            "<Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>")
+_GRANTEE = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+def acl_document(public: bool = False) -> str:
+    """The ACL the edge has: the owner with full control, and on a public bucket
+    (s3_public) everyone with read, as S3's public-read canned ACL."""
+    grants = (f'<Grant><Grantee {_GRANTEE} xsi:type="CanonicalUser"><ID>fallthrough</ID>'
+              "<DisplayName>fallthrough</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant>")
+    if public:
+        grants += (f'<Grant><Grantee {_GRANTEE} xsi:type="Group"><URI>{ALL_USERS}</URI></Grantee>'
+                   "<Permission>READ</Permission></Grant>")
+    return (f'<AccessControlPolicy xmlns="{XMLNS}">{OWNER}<AccessControlList>{grants}</AccessControlList>'
+            "</AccessControlPolicy>")
