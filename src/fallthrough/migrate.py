@@ -12,7 +12,9 @@ Each side has its own endpoint, region and keys (`Side`), so one run can copy fr
 provider to another. An object the source stored with one PUT (its ETag a plain MD5) is
 written to an s3 target with one PUT too, so that the target computes the same ETag and
 clients that compare ETags see the same object; it waits for that in a spool file on
-disk, never in memory. Multipart-uploaded objects stream through.
+disk, never in memory. Multipart-uploaded objects stream through, in the source's own
+part size where the source tells it (GetObjectAttributes) and its parts are even, so the
+target's ETag (the MD5 of the parts' MD5s, -N) is the source's too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import hashlib
-import mmap
+import math
 import os
 import shutil
 import sys
@@ -29,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import obstore
 from obstore.store import LocalStore
@@ -37,7 +39,8 @@ from obstore.store import LocalStore
 from .cache.origin import one_line
 from .castore.errors import BadStoreURL
 from .castore.s3 import s3_store
-from .origins.whole import is_md5
+from .origins.bucket_requests import BucketRequests, bucket_address
+from .origins.whole import is_md5, put_spooled
 from .serve_errors import ServeError
 
 READ_SIZE = 1024 * 1024
@@ -130,6 +133,7 @@ class Bucket:
 
     store: Any
     is_s3: bool
+    requests: BucketRequests | None = None  # an s3 side's signed requests (its objects' parts)
 
 
 def open_bucket(url: str, side: Side | None = None) -> Bucket:
@@ -141,8 +145,9 @@ def open_bucket(url: str, side: Side | None = None) -> Bucket:
             raise ServeError(f"bad bucket URL {url!r}: {exc}") from None
     if not url.startswith("s3://"):
         raise ServeError(f"bad bucket URL {url!r}: expected s3://bucket/prefix or file:///dir")
+    options = side.options() if side else {}
     try:
-        return Bucket(s3_store(url, side.options() if side else None), is_s3=True)
+        return Bucket(s3_store(url, options), is_s3=True, requests=BucketRequests(url, bucket_address(url, options)))
     except BadStoreURL as exc:
         raise ServeError(str(exc)) from None
 
@@ -201,35 +206,36 @@ def _stored_by_one_put(etag: str | None, size: int) -> bool:
     return etag is not None and size <= SINGLE_PUT_LIMIT and is_md5(etag)
 
 
-def _mapped(file: IO[bytes], size: int) -> Any:
-    """The spool file as a buffer obstore takes without copying, its pages file-backed.
-    Not closed here: the upload may keep a reference a while, and the mapping goes with
-    the last one (the file itself has no name to remove)."""
-    if size == 0:
-        return b""  # mmap cannot map an empty file
-    return memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
+async def _source_part_size(source: Bucket, key: str, etag: str | None, size: int) -> int | None:
+    """The part size a multipart-uploaded object was sent in, when the source tells it and
+    its parts are even (all but the last of one size): uploading it in parts of that size
+    gives the target the same ETag. None when that cannot be known."""
+    tag = (etag or "").strip('"')
+    count = tag.rpartition("-")[2]
+    if source.requests is None or "-" not in tag or not count.isdigit():
+        return None
+    try:
+        found = await source.requests.get_attributes(key, ["ObjectParts"], 1, None)
+    except Exception:  # noqa: BLE001 - a source that cannot tell streams in the default parts
+        return None
+    if not found.parts or found.parts[0][0] != 1 or found.parts_count != int(count):
+        return None
+    first = found.parts[0][1]
+    return first if first > 0 and math.ceil(size / first) == int(count) else None
 
 
-async def _put_spooled(target: Any, key: str, reading: _Reading, attributes: dict[str, str] | None,
-                       spool: str | None) -> None:
-    """One PUT of the whole object, staged in a spool file, not in memory. The file is
-    anonymous (O_TMPFILE where there is one) and closed on the way out, whatever happens."""
-    with tempfile.TemporaryFile(dir=spool, prefix="fallthrough-migrate-") as file:
-        async for part in reading.parts():
-            file.write(part)
-        file.flush()
-        await obstore.put_async(target, key, _mapped(file, reading.size), attributes=attributes, use_multipart=False)
-
-
-async def _copy_one(source: Any, target: Bucket, key: str, size: int, spool: str | None) -> None:
+async def _copy_one(source: Bucket, target: Bucket, key: str, size: int, spool: str | None) -> None:
     """Copy one object, then read the copy back: it counts as copied only if size and SHA-256 match."""
-    result = await obstore.get_async(source, key)
+    result = await obstore.get_async(source.store, key)
     attributes = {name: str(value) for name, value in result.attributes.items() if value} if target.is_s3 else {}
     reading = _Reading(result)
-    if target.is_s3 and _stored_by_one_put(result.meta.get("e_tag"), size):
-        await _put_spooled(target.store, key, reading, attributes or None, spool)
+    etag = result.meta.get("e_tag")
+    if target.is_s3 and _stored_by_one_put(etag, size):
+        await put_spooled(target.store, key, reading.parts(), spool or tempfile.gettempdir(), attributes or None)
     else:
-        await obstore.put_async(target.store, key, reading.parts(), attributes=attributes or None)
+        part = await _source_part_size(source, key, etag, size) if target.is_s3 else None
+        sized = {"chunk_size": part} if part else {}
+        await obstore.put_async(target.store, key, reading.parts(), attributes=attributes or None, **sized)
     if reading.size != size:
         raise ValueError(f"read {reading.size} bytes of {size}")
     copied_size, copied_digest = await _digest_of(target.store, key)
@@ -248,7 +254,7 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
     tally = Tally()
     try:
         todo = await _plan(source.store, target.store, prefix, tally)
-        await _copy_all(source.store, target, todo, concurrency, spool, tally)
+        await _copy_all(source, target, todo, concurrency, spool, tally)
     except asyncio.CancelledError:
         print(tally.interrupted_line(), file=sys.stderr)
         raise
@@ -278,7 +284,7 @@ async def _plan(source: Any, target: Any, prefix: str | None, tally: Tally) -> l
     return todo
 
 
-async def _copy_all(source: Any, target: Bucket, todo: list[tuple[str, int]], concurrency: int, spool: str | None,
+async def _copy_all(source: Bucket, target: Bucket, todo: list[tuple[str, int]], concurrency: int, spool: str | None,
                     tally: Tally) -> None:
     """Copy `todo` with `concurrency` workers, each failure noted in the tally rather than stopping the rest."""
     bar = _bar(len(todo), sum(size for _, size in todo))
