@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import configparser
 import hashlib
-import math
 import os
 import shutil
 import sys
@@ -40,12 +39,10 @@ from .cache.origin import one_line
 from .castore.errors import BadStoreURL
 from .castore.s3 import s3_store
 from .origins.bucket_requests import BucketRequests, bucket_address
-from .origins.whole import is_md5, put_spooled
+from .origins.whole import put_as_source
 from .serve_errors import ServeError
 
 READ_SIZE = 1024 * 1024
-# The most one PUT may carry on S3: an object whose ETag is a plain MD5 is never larger.
-SINGLE_PUT_LIMIT = 5 * 1024**3
 
 # Each S3 setting a side may give: the s3_store() option, the key in an AWS profile, and
 # the variable (after SOURCE_ or TARGET_) that gives it when neither option nor profile does.
@@ -200,42 +197,15 @@ class _Reading:
             yield part
 
 
-def _stored_by_one_put(etag: str | None, size: int) -> bool:
-    """A plain-MD5 ETag (no "-N") means the source took the object in one PUT: one PUT to
-    the target then gives the same ETag, where a multipart upload would not."""
-    return etag is not None and size <= SINGLE_PUT_LIMIT and is_md5(etag)
-
-
-async def _source_part_size(source: Bucket, key: str, etag: str | None, size: int) -> int | None:
-    """The part size a multipart-uploaded object was sent in, when the source tells it and
-    its parts are even (all but the last of one size): uploading it in parts of that size
-    gives the target the same ETag. None when that cannot be known."""
-    tag = (etag or "").strip('"')
-    count = tag.rpartition("-")[2]
-    if source.requests is None or "-" not in tag or not count.isdigit():
-        return None
-    try:
-        found = await source.requests.get_attributes(key, ["ObjectParts"], 1, None)
-    except Exception:  # noqa: BLE001 - a source that cannot tell streams in the default parts
-        return None
-    if not found.parts or found.parts[0][0] != 1 or found.parts_count != int(count):
-        return None
-    first = found.parts[0][1]
-    return first if first > 0 and math.ceil(size / first) == int(count) else None
-
-
 async def _copy_one(source: Bucket, target: Bucket, key: str, size: int, spool: str | None) -> None:
     """Copy one object, then read the copy back: it counts as copied only if size and SHA-256 match."""
     result = await obstore.get_async(source.store, key)
     attributes = {name: str(value) for name, value in result.attributes.items() if value} if target.is_s3 else {}
     reading = _Reading(result)
-    etag = result.meta.get("e_tag")
-    if target.is_s3 and _stored_by_one_put(etag, size):
-        await put_spooled(target.store, key, reading.parts(), spool or tempfile.gettempdir(), attributes or None)
-    else:
-        part = await _source_part_size(source, key, etag, size) if target.is_s3 else None
-        sized = {"chunk_size": part} if part else {}
-        await obstore.put_async(target.store, key, reading.parts(), attributes=attributes or None, **sized)
+    etag = result.meta.get("e_tag") if target.is_s3 else None  # a directory computes no ETags
+    part = await source.requests.even_part_size(key, etag, size) if source.requests and etag else None
+    await put_as_source(target.store, key, reading.parts(), etag, spool or tempfile.gettempdir(),
+                        attributes or None, part)
     if reading.size != size:
         raise ValueError(f"read {reading.size} bytes of {size}")
     copied_size, copied_digest = await _digest_of(target.store, key)

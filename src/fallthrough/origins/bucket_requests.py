@@ -10,6 +10,7 @@ that does not implement one answers NotImplemented, and that is what the caller 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -225,6 +226,23 @@ class BucketRequests:
             return parse_attributes(answer, answered.get("last-modified"))
         except ValueError as exc:
             raise OriginUnavailable(f"origin {self.name}: its attributes of {key} are unreadable: {exc}") from None
+
+    async def even_part_size(self, key: str, etag: str | None, size: int) -> int | None:
+        """The part size a multipart-uploaded object was sent in, when the bucket tells it
+        and its parts are even (all but the last of one size): a copy uploaded in parts of
+        that size has the same ETag. None when that cannot be known."""
+        tag = (etag or "").strip().strip('"')
+        count = tag.rpartition("-")[2]
+        if "-" not in tag or not count.isdigit():
+            return None
+        try:
+            found = await self.get_attributes(key, ["ObjectParts"], 1, None)
+        except (NoSuchObject, Unsupported, Refused, OriginUnavailable):
+            return None
+        if not found.parts or found.parts[0][0] != 1 or found.parts_count != int(count):
+            return None
+        first = found.parts[0][1]
+        return first if first > 0 and math.ceil(size / first) == int(count) else None
 
     async def _send(self, method: str, key: str, query: str, what: str, body: bytes = b"",
                     extra: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:

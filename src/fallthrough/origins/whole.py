@@ -47,6 +47,19 @@ async def put_spooled(store: Any, key: str, body: AsyncIterator[bytes], spool_di
             os.unlink(spool)
 
 
+async def put_as_source(store: Any, key: str, body: AsyncIterator[bytes], etag: str | None,  # noqa: ANN401
+                        spool_dir: str, attributes: Mapping[str, str] | None,
+                        part_size: int | None = None) -> dict[str, Any]:
+    """A copy written the way its source was, so that the target computes the source's
+    ETag: one PUT for an object the source took in one PUT (its ETag a plain MD5), else a
+    multipart upload in `part_size` parts (the source's, when known: see
+    BucketRequests.even_part_size)."""
+    if is_md5(etag):
+        return await put_spooled(store, key, body, spool_dir, attributes)
+    sized = {"chunk_size": part_size} if part_size else {}
+    return await obstore.put_async(store, key, body, attributes=dict(attributes) if attributes else None, **sized)
+
+
 def is_md5(etag: str | None) -> bool:
     """Whether an S3 ETag is the MD5 of the object (one PUT made it), not a multipart
     upload's `-N` digest: then a copy written in one PUT has the same ETag."""

@@ -21,7 +21,8 @@ from ..cache.cache import Cache
 from ..cache.entry import Entry
 from ..cache.origin import OriginUnavailable, one_line
 from ..castore.s3 import s3_store
-from ..origins.whole import is_md5, put_spooled
+from ..origins.bucket_requests import BucketRequests
+from ..origins.whole import put_as_source
 from .mounts import Mount, Router
 from .s3.writes import attributes_of
 
@@ -62,15 +63,22 @@ class Mirror:
     async def _copy(self, target: Any, mount: Mount, key: str, entry: Entry) -> None:
         body, attributes = self.cache.body(entry, 0, entry.size), attributes_of(entry.headers) or None
         try:
-            if is_md5(entry.etag):  # the origin's one-PUT ETag: one PUT keeps it in the mirror too
-                await put_spooled(target, key, body, self.cache.spool_dir or tempfile.gettempdir(), attributes)
-            else:
-                await obstore.put_async(target, key, body, attributes=attributes)
+            part = await self._part_size(mount, key, entry.etag, entry.size)
+            await put_as_source(target, key, body, entry.etag, self.cache.spool_dir or tempfile.gettempdir(),
+                                attributes, part)
             self.copied += 1
         except Exception as exc:  # noqa: BLE001 - any failure: logged, the next fill tries again
             self.failed += 1
             log.warning("mirroring %s%s to %s failed: %s", mount.prefix, "/" + key,
                         mount.settings.mirror_to, one_line(exc))
+
+    @staticmethod
+    async def _part_size(mount: Mount, key: str, etag: str | None, size: int) -> int | None:
+        """The parts the origin bucket holds the object in, for a copy with its ETag."""
+        requests = getattr(mount.origin, "requests", None)
+        if not isinstance(requests, BucketRequests):
+            return None
+        return await requests.even_part_size(key, etag, size)
 
     def _writes_through(self, mount: Mount) -> bool:
         return mount.settings.mirror_writes and mount.prefix in self.targets
@@ -84,12 +92,10 @@ class Mirror:
         try:
             source = await obstore.get_async(mount.origin.store, key)  # type: ignore[attr-defined]
             attributes = {name: str(value) for name, value in source.attributes.items() if value}
-            target = self.targets[mount.prefix]
-            if is_md5(source.meta.get("e_tag")):
-                await put_spooled(target, key, source.stream(), self.cache.spool_dir or tempfile.gettempdir(),
-                                  attributes or None)
-            else:
-                await obstore.put_async(target, key, source.stream(), attributes=attributes or None)
+            etag, size = source.meta.get("e_tag"), int(source.meta["size"])
+            part = await self._part_size(mount, key, etag, size)
+            await put_as_source(self.targets[mount.prefix], key, source.stream(), etag,
+                                self.cache.spool_dir or tempfile.gettempdir(), attributes or None, part)
         except Exception as exc:  # noqa: BLE001 - the origin has it; the client hears the mirror failed
             raise OriginUnavailable(f"written, but not to the mirror {mount.settings.mirror_to}: "
                                     f"{one_line(exc)}") from None
