@@ -39,6 +39,10 @@ def attributes_of(headers: Mapping[str, str]) -> dict[str, str]:
     out = {}
     for name, value in headers.items():
         lowered = name.lower()
+        if lowered == "content-encoding":  # aws-chunked is how the body came, not what it is
+            value = ", ".join(t.strip() for t in value.split(",") if t.strip() and t.strip().lower() != "aws-chunked")
+            if not value:
+                continue
         if lowered in STORED_HEADERS:
             out[STORED_HEADERS[lowered]] = value
         elif lowered.startswith("x-amz-meta-") and len(lowered) > len("x-amz-meta-"):
@@ -90,7 +94,9 @@ class CheckedBody:
 
     def __init__(self, proto, headers: Mapping[str, str], identity: Identity) -> None:  # noqa: ANN001
         payload = identity.payload_sha256
-        chunked = payload in STREAMING or "aws-chunked" in headers.get("content-encoding", "")
+        # A STREAMING-* payload (or the decoded length it comes with) is aws-chunked; a
+        # Content-Encoding that names aws-chunked over a plain payload is only a header.
+        chunked = payload in STREAMING or "x-amz-decoded-content-length" in headers
         length = headers.get("x-amz-decoded-content-length" if chunked else "content-length")
         if length is None or not length.isdigit():
             raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header "
