@@ -83,6 +83,12 @@ def test_an_expired_presigned_url_is_refused() -> None:
     with pytest.raises(AuthError) as raised:
         authenticate(method, path, raw_query, headers, SECRETS, time.time() + 61)
     assert (raised.value.code, raised.value.message) == ("AccessDenied", "Request has expired")
+    # A lifetime out of range (none, negative, past a week) is denied too, as S3 denies it.
+    for lifetime in (0, -7, 7 * 24 * 3600 + 1):
+        method, path, raw_query, headers = signed("a.txt", presign=lifetime)
+        with pytest.raises(AuthError) as raised:
+            authenticate(method, path, raw_query, headers, SECRETS, time.time())
+        assert raised.value.code == "AccessDenied", lifetime
 
 
 def test_a_stale_or_future_signature_is_refused() -> None:

@@ -165,9 +165,10 @@ def _from_query(method: str, path: str, query: list[tuple[str, str]], headers: M
     amz_date = params.get("X-Amz-Date", "")
     when = _parse_amz_date(amz_date)
     expires_text = params.get("X-Amz-Expires", "")
-    if not expires_text.isdigit() or not 1 <= int(expires_text) <= MAX_EXPIRES:
-        raise AuthError("AuthorizationQueryParametersError",
-                        f"X-Amz-Expires must be a number of seconds from 1 to {MAX_EXPIRES}")
+    if not expires_text.lstrip("-").isdigit():
+        raise AuthError("AuthorizationQueryParametersError", "X-Amz-Expires must be a number of seconds")
+    if not 1 <= int(expires_text) <= MAX_EXPIRES:  # refused as S3 refuses it: access denied, not a bad request
+        raise AuthError("AccessDenied", f"X-Amz-Expires must be from 1 to {MAX_EXPIRES} seconds")
     if now > when + int(expires_text):
         raise AuthError("AccessDenied", "Request has expired")
     if when > now + MAX_SKEW:
