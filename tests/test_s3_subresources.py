@@ -180,6 +180,20 @@ def test_a_multipart_upload_reaches_the_bucket_in_the_clients_parts(s3_edge: S3E
     assert [p["PartNumber"] for p in page["ObjectParts"]["Parts"]] == [2] and page["ObjectParts"]["IsTruncated"]
     assert page["ObjectParts"]["NextPartNumberMarker"] == 2
     assert s3.get_object(Bucket="rwb", Key=key)["Body"].read() == b"".join(parts)
+    for number, body in enumerate(parts, 1):  # each part by its number, as the client sent it
+        got = s3.get_object(Bucket="rwb", Key=key, PartNumber=number)
+        assert (got["Body"].read(), got["PartsCount"], got["ETag"]) == (body, 3, done["ETag"])
+    assert s3.head_object(Bucket="rwb", Key=key, PartNumber=3)["PartsCount"] == 3
+    assert code_of(s3.get_object, Bucket="rwb", Key=key, PartNumber=4) == "InvalidPart"
+    assert code_of(s3.get_object, Bucket="rwb", Key=key, PartNumber=1, Range="bytes=0-1") == "InvalidRequest"
+
+
+def test_a_part_number_of_an_object_put_whole(s3_edge: S3Edge, kept: str) -> None:  # noqa: F811
+    s3 = s3_edge.client()
+    whole = s3.get_object(Bucket="rwb", Key=kept, PartNumber=1)
+    assert whole["Body"].read() == ORIGINAL and "PartsCount" not in whole
+    assert code_of(s3.get_object, Bucket="rwb", Key=kept, PartNumber=2) == "InvalidPart"
+    assert code_of(s3.get_object, Bucket="rwb", Key="no/such.bin", PartNumber=1) == "NoSuchKey"
 
 
 def test_an_upload_in_uneven_parts_is_whole_all_the_same(s3_edge: S3Edge) -> None:  # noqa: F811

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MAX_KEY = 1024  # bytes of UTF-8, as in S3
 MAX_BUCKETS = 10000  # the most one ListBuckets page gives
+MAX_PART_NUMBER = 10000
+MAX_PART_PAGE = 1000
 T = TypeVar("T")
 
 
@@ -516,8 +518,44 @@ class S3Api:
                                             "GET requests.")
         # The client's signature and S3 parameters are for us, not for the origin.
         forwarded = {k: v for k, v in headers.items() if k != "authorization" and not k.startswith("x-amz-")}
+        if "partNumber" in params:
+            if "range" in headers:
+                raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+            wanted, count = await self._part(mount, key, params["partNumber"])
+            if wanted is not None:
+                forwarded["range"] = f"bytes={wanted[0]}-{wanted[1] - 1}"
+            if count is not None:
+                overrides["x-amz-mp-parts-count"] = str(count)
         reply = S3Reply(proto, method, path, overrides)
         await self.edge.serve_object(reply, method, forwarded, mount, "/" + key)
+
+    async def _part(self, mount: Mount, key: str, number_text: str) -> tuple[tuple[int, int] | None, int | None]:
+        """GetObject's partNumber: the bytes of that part, as the origin bucket lists the
+        object's parts ((start, end), or None for the whole of a one-part object), and the
+        object's part count (None for an object not uploaded in parts)."""
+        if not number_text.isdigit() or not 1 <= int(number_text) <= MAX_PART_NUMBER:
+            raise S3Error("InvalidArgument", f"partNumber must be a number from 1 to {MAX_PART_NUMBER}")
+        number = int(number_text)
+        requests = getattr(mount.origin, "requests", None)
+        parts: list[tuple[int, int]] = []
+        count: int | None = None
+        marker = 0
+        while isinstance(requests, BucketRequests):  # the parts before it, page by page
+            found = await _told(requests.get_attributes(key, ["ObjectParts"], MAX_PART_PAGE, marker))
+            count = found.parts_count
+            parts += found.parts
+            if count is None or not found.truncated or not found.parts or parts[-1][0] >= number:
+                break
+            marker = found.parts[-1][0]
+        if count is None:  # one PUT made it: its one part is the whole object
+            if number != 1:
+                raise S3Error("InvalidPart", "the object was not uploaded in parts: its only part is 1", 400)
+            return None, None
+        start = sum(size for n, size in parts if n < number)
+        size = next((size for n, size in parts if n == number), None)
+        if size is None:
+            raise S3Error("InvalidPart", f"the object has {count} parts", 400)
+        return (start, start + size), count
 
     async def _get_bucket(self, proto, bucket: str, mount: Mount, params: dict[str, str]) -> None:  # noqa: ANN001
         if not hasattr(mount.origin, "list_after"):

@@ -28,6 +28,8 @@ SUBRESOURCES = frozenset({
 OBJECT_OPERATIONS = {
     ("GET", frozenset()): "GetObject",
     ("HEAD", frozenset()): "HeadObject",
+    ("GET", frozenset({"partNumber"})): "GetObject",  # one part of a multipart-uploaded object
+    ("HEAD", frozenset({"partNumber"})): "HeadObject",
     ("PUT", frozenset()): "PutObject",
     ("DELETE", frozenset()): "DeleteObject",
     ("POST", frozenset({"uploads"})): "CreateMultipartUpload",
