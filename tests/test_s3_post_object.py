@@ -4,6 +4,7 @@ signature, an expired policy or a file outside the allowed size stores nothing."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from xml.etree import ElementTree
@@ -74,6 +75,19 @@ def test_a_forms_tagging_field_tags_the_object(s3_edge: S3Edge) -> None:  # noqa
     assert status == 204
     held = s3_edge.origin.get_object_tagging(Bucket="s3origin", Key="rw/forms/tagged.txt")["TagSet"]
     assert held == [{"Key": "from", "Value": "form"}]
+
+
+def test_a_forms_digests_are_checked_before_anything_is_stored(s3_edge: S3Edge) -> None:  # noqa: F811
+    file = b"checked by its digest" * 100
+    good = base64.b64encode(hashlib.sha256(file).digest()).decode()
+    bad = base64.b64encode(hashlib.sha256(b"another file").digest()).decode()
+    for digest, status in ((bad, 400), ("not base64!", 400), (good, 204)):
+        fields = presigned(s3_edge, "forms/digest.bin")
+        fields["x-amz-checksum-sha256"] = digest  # a digest needs no condition of the policy
+        got, _, body = post(s3_edge, "rwb", fields, file)
+        assert got == status, body
+        stored = in_origin(s3_edge, "forms/digest.bin")
+        assert stored == (file if status == 204 else None)
 
 
 @pytest.mark.parametrize("spoil, code", [

@@ -24,6 +24,7 @@ from typing import TypeVar
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
+from ...aws_signing import UNSIGNED
 from ...cache.origin import BadObjectPath, ConditionFailed, NoSuchObject, OriginError, WriteCondition
 from ...castore import CastoreError
 from ...config import S3Settings
@@ -50,7 +51,7 @@ from .post_object import Form, FormReader, check_form, length_range
 from .listing import OWNER, XMLNS, decode_token, encode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads, part_size
-from .writes import CheckedBody, attributes_of, completed_parts, objects_to_delete
+from .writes import CheckedBody, attributes_of, completed_parts, expected_digests, objects_to_delete
 from .subresources import TAGGING, acl_document, check_canned_acl, operation, refuse_unimplemented_headers, write_condition
 from .tagging import tags_of, tags_of_document
 from .sigv2 import authenticate_query as authenticate_v2_query
@@ -257,13 +258,18 @@ class S3Api:
         spool = os.path.join(self.uploads.root, f"form-{secrets.token_hex(8)}")
         try:
             with open(spool, "xb") as f:
+                checks: list = []
+
                 def ready(form: Form) -> None:
                     policy.update(check_form(form, bucket, self.settings.credentials, self.settings.region,
                                              time.time()))
+                    checks.extend(expected_digests(form.fields, UNSIGNED))  # the digests the form gives
 
                 def sink(data: bytes) -> None:
                     if reader.form.size > limit:
                         raise S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                    for _, hasher, _, _ in checks:
+                        hasher.update(data)
                     f.write(data)
 
                 reader = FormReader(headers.get("content-type", ""), ready, sink)
@@ -272,6 +278,9 @@ class S3Api:
             form = reader.form
             if not policy or not reader.ended:
                 raise S3Error("InvalidArgument", "POST requires exactly one file upload per request.")
+            for name, hasher, wanted, code in checks:
+                if hasher.digest() != wanted:
+                    raise S3Error(code, f"the file does not match its {name}")
             allowed = length_range(policy)
             if allowed is not None and not allowed[0] <= form.size <= allowed[1]:
                 raise S3Error("EntityTooLarge" if form.size > allowed[1] else "EntityTooSmall",

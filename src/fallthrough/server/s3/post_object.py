@@ -27,7 +27,9 @@ from .errors import S3Error
 
 MAX_FIELDS = 64 * 1024  # bytes of form fields other than the file (S3: 20 KB of policy and fields)
 # Fields the policy need not name (S3's rule), besides those starting x-ignore-.
-UNCONDITIONED = frozenset({"x-amz-signature", "file", "policy", "awsaccesskeyid", "signature"})
+# Fields a policy need not name: the signature's own, and the digests of the file (checked).
+UNCONDITIONED = frozenset({"x-amz-signature", "file", "policy", "awsaccesskeyid", "signature", "content-md5",
+                           "x-amz-checksum-crc32", "x-amz-checksum-sha1", "x-amz-checksum-sha256"})
 
 
 @dataclass

@@ -65,7 +65,7 @@ _CHECKSUMS = (("content-md5", lambda: hashlib.md5(usedforsecurity=False)), ("x-a
               ("x-amz-checksum-sha1", hashlib.sha1), ("x-amz-checksum-sha256", hashlib.sha256))
 
 
-def _expected(headers: Mapping[str, str], payload: str, trailer: str = "") -> list[tuple[str, Any, bytes, str]]:
+def expected_digests(headers: Mapping[str, str], payload: str, trailer: str = "") -> list[tuple[str, Any, bytes, str]]:
     """(header, hasher, the digest it must give, the error code) for each digest sent;
     a digest named in x-amz-trailer is checked once the trailer has come (wanted b"")."""
     checks: list[tuple[str, Any, bytes, str]] = []
@@ -107,7 +107,7 @@ class CheckedBody:
         self._chunks = AwsChunked(proto, identity) if chunked else None
         self._source = self._chunks if self._chunks is not None else proto
         trailer = headers.get("x-amz-trailer", "").strip().lower() if chunked else ""
-        self._checks = _expected(headers, payload, trailer)
+        self._checks = expected_digests(headers, payload, trailer)
         self.error: S3Error | None = None
 
     def _fail(self, error: S3Error) -> S3Error:
