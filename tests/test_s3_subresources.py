@@ -158,16 +158,21 @@ def multipart_etag(parts: list[bytes]) -> str:
     return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
 
 
+def upload_in_parts(s3, bucket: str, key: str, parts: list[bytes]) -> dict:  # noqa: ANN001 - a boto3 client
+    """A multipart upload of these parts, completed; CompleteMultipartUpload's answer."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    sent = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                                     PartNumber=n, Body=body)["ETag"]}
+            for n, body in enumerate(parts, 1)]
+    return s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": sent})
+
+
 def test_a_multipart_upload_reaches_the_bucket_in_the_clients_parts(s3_edge: S3Edge) -> None:  # noqa: F811
     s3 = s3_edge.client()
     parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(MiB // 2)]
     key = f"parts/{os.urandom(4).hex()}.bin"
-    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)
-    sent = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
-                                                     PartNumber=n, Body=body)["ETag"]}
-            for n, body in enumerate(parts, 1)]
-    done = s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
-                                        MultipartUpload={"Parts": sent})
+    done = upload_in_parts(s3, "rwb", key, parts)
     assert done["ETag"] == multipart_etag(parts)
     assert s3_edge.origin.head_object(Bucket="s3origin", Key=f"rw/{key}")["ETag"] == multipart_etag(parts)
     asked = ["ETag", "ObjectParts", "StorageClass", "ObjectSize"]
@@ -200,12 +205,7 @@ def test_an_upload_in_uneven_parts_is_whole_all_the_same(s3_edge: S3Edge) -> Non
     s3 = s3_edge.client()
     parts = [os.urandom(6 * MiB), os.urandom(5 * MiB), os.urandom(100)]  # the bucket's parts cannot be these
     key = f"parts/{os.urandom(4).hex()}.bin"
-    upload = s3.create_multipart_upload(Bucket="rwb", Key=key)
-    sent = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
-                                                     PartNumber=n, Body=body)["ETag"]}
-            for n, body in enumerate(parts, 1)]
-    done = s3.complete_multipart_upload(Bucket="rwb", Key=key, UploadId=upload["UploadId"],
-                                        MultipartUpload={"Parts": sent})
+    done = upload_in_parts(s3, "rwb", key, parts)
     assert done["ETag"] == s3_edge.origin.head_object(Bucket="s3origin", Key=f"rw/{key}")["ETag"]
     assert held(s3_edge, key) == b"".join(parts)
 
