@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_KEY = 1024  # bytes of UTF-8, as in S3
 MAX_BUCKETS = 10000  # the most one ListBuckets page gives
 MAX_PART_NUMBER = 10000
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 MAX_PART_PAGE = 1000
 T = TypeVar("T")
 
@@ -134,6 +136,8 @@ class S3Api:
 
     async def _handle(self, scope, proto) -> None:  # noqa: ANN001
         method = scope.method
+        if _CONTROL.search(scope.path):  # as S3 refuses a key with a control character (C0 or C1)
+            raise S3Error("InvalidURI", "Couldn't parse the specified URI.")
         check_path(scope.path)
         headers = {name.lower(): value for name, value in scope.headers.items()}
         params = dict(parse_qsl(scope.query_string, keep_blank_values=True))
