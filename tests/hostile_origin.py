@@ -110,7 +110,11 @@ class Fault:
     @classmethod
     def short(cls, n: int) -> Fault:
         """True head, n body bytes, then the connection stays open and silent until the
-        client goes away: a short body that stalls rather than ends."""
+        client goes away: a short body that stalls rather than ends. n is clamped to all
+        but the body's last byte, so the body is short even where the answer is smaller
+        than n (a 206 to a Range request): a whole answer followed by a silent connection
+        would be another fault, a kept-alive connection that hangs, and its victim the
+        next request on it, for another key."""
         return cls("short", n=n)
 
     @classmethod
@@ -419,6 +423,15 @@ class HostileOrigin(LoopbackServer):
         """How many requests for `path` (of `method`, or any) arrived."""
         return sum(1 for r in self.requests(path) if method is None or r.method == method)
 
+    def faults_left(self, path: str) -> int:
+        """How many of the faults queued for `path` (put's `faults`; not the standing
+        `fault`) no request has taken yet. A fault is taken by the first request the origin
+        reads whole: a request its client gave up on before that (on a busy machine, or on
+        a connection the origin had stopped reading) leaves the fault to the next one."""
+        with self._lock:
+            obj = self._objects.get(path)
+            return 0 if obj is None else sum(1 for fault in obj.queue if fault is not None)
+
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
@@ -683,7 +696,8 @@ class HostileOrigin(LoopbackServer):
 
     async def _f_short(self, conn: _Conn, request: Request, obj: _Object | None, plan: _Plan,
                        fault: Fault) -> bool:
-        await self._send(conn, _head(plan.status, plan.headers), plan.body[:fault.n])
+        body = plan.body
+        await self._send(conn, _head(plan.status, plan.headers), body[:min(fault.n or 0, max(len(body) - 1, 0))])
         await conn.wait_gone(None)
         return False
 

@@ -240,6 +240,7 @@ def test_a_big_body_streams_whole(origin: HostileOrigin) -> None:
 
 def test_the_fault_queue_is_consumed_one_per_request(origin: HostileOrigin) -> None:
     origin.put("/q", BODY, faults=[Fault.fin_at(1000), None], fault=Fault.status(503))
+    assert origin.faults_left("/q") == 1  # the None is no fault, the standing 503 is not queued
     replies = []
     for _ in range(4):
         client = Raw(origin)
@@ -250,6 +251,21 @@ def test_the_fault_queue_is_consumed_one_per_request(origin: HostileOrigin) -> N
     assert split_head(replies[1])[2] == BODY
     assert replies[2].startswith(b"HTTP/1.1 503 ") and replies[3].startswith(b"HTTP/1.1 503 ")
     assert origin.count("/q") == 4 and origin.count("/q", "HEAD") == 0
+    assert origin.faults_left("/q") == 0
+
+
+def test_a_request_the_origin_never_read_leaves_its_fault_queued(origin: HostileOrigin) -> None:
+    """A fault goes with the first request the origin reads whole: a client that gives up
+    before that (an edge's timeout) leaves it to the next request, which faults_left shows."""
+    origin.put("/q/unread", BODY, faults=[Fault.status(503)])
+    client = Raw(origin)
+    client.sock.sendall(b"GET /q/unread HTTP/1.1\r\nHost: origin\r\n")  # no end of the head
+    client.close()
+    client = Raw(origin)
+    client.send("/q/unread")
+    assert client.response()[0].startswith(b"HTTP/1.1 503 ")
+    client.close()
+    assert origin.faults_left("/q/unread") == 0 and origin.count("/q/unread") == 1
 
 
 # -- the faults ----------------------------------------------------------------
@@ -292,6 +308,16 @@ def test_short_sends_n_bytes_then_holds_the_connection_silent(origin: HostileOri
     assert origin.is_open(served_on)
     raw.close()
     assert wait_for(lambda: not origin.is_open(served_on))
+
+
+def test_short_withholds_the_last_byte_of_an_answer_smaller_than_n(origin: HostileOrigin, raw: Raw) -> None:
+    """A 206 shorter than n is still cut: a whole answer on a connection that then hangs
+    would stall the next request on it (another key's) instead."""
+    origin.put("/f/short-range", BODY, faults=[Fault.short(5000)])
+    raw.send("/f/short-range", headers={"Range": "bytes=100-199"})
+    head, headers = raw.head_only()
+    assert head.startswith(b"HTTP/1.1 206 ") and headers["content-length"] == "100"
+    assert raw.recv_quiet() == BODY[100:199]  # one byte short, and the connection still open
 
 
 def test_surplus_garbage_in_the_same_write_and_the_connection_kept(origin: HostileOrigin, raw: Raw) -> None:

@@ -35,6 +35,7 @@ READ_TIMEOUT = 2.0  # the mount's: a stalled origin is given up after this long
 # What a client may wait at most: the fill's watchdog, a retry, a slow machine.
 DEADLINE = 3 * READ_TIMEOUT + 6.0
 STALL = 30.0  # longer than the read timeout: only the deadline ends these
+RETRIES = 5  # rounds again for a key whose fault the origin had not served yet
 SMALL_SIZES = [1, 2, 100, 1000, 20_000, 65_536, 300_000, 1_048_576, 1_500_000]
 
 
@@ -173,6 +174,17 @@ def test_every_fault_on_every_size_leaves_every_client_true(edge: EdgeServer, ho
             answer = future.result()
             assert (answer.status, answer.whole) == (200, True), (path, answer.status)
             check_answer(answer, controls[path], None, path)
+    # The edge may rightly give up on a request (its watchdog, after READ_TIMEOUT) before
+    # the origin has read it, on a loaded machine: the key's fault is then still queued and
+    # would meet the re-read below, which is no re-read after a fault at all. Such a key
+    # goes through its round again, every answer checked, until the origin has served it.
+    for path in keys:
+        for _ in range(RETRIES):
+            if not hostile.faults_left(path):
+                break
+            for where, answer, wanted in one_key(path):
+                check_answer(answer, keys[path][0], wanted, where + " (again: its fault was not served)")
+        assert not hostile.faults_left(path), f"{path}: the origin never got to serve its fault"
     # Nothing a fault left may be served: the next read of every key is true, and so is
     # the hit after it, which shows the refetch was stored whole.
     edge.wait_idle(timeout=DEADLINE)
