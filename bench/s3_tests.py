@@ -49,10 +49,11 @@ LEFT_OUT = {
     "object lock": re.compile(r"lock|retention|legal_hold"),
     "versioning": re.compile(r"version"),
     "bucket administration": re.compile(
-        r"bucket_policy|bucketv2_policy|with_policy|policy_prefix|logging_policy|acl|grant|lifecycle|cors|logging|ownership|public_access|block_public|website|bucket_create_naming|"
-        r"bucket_create_exists|bucket_recreate|bucket_head_extended|delete_bucket|bucket_encryption|sse_s3|sse_kms|"
+        r"bucket_policy|bucketv2_policy|with_policy|policy_prefix|logging_policy|acl|grant|lifecycle|cors|logging|"
+        r"ownership|public_access|block_public|website|bucket_create_naming|bucket_create_exists|bucket_recreate|"
+        r"bucket_head_extended|delete_bucket|bucket_encryption|"
         r"storage_class|restore|tenant|iam|sts|cloud"),
-    "server-side encryption": re.compile(r"encrypt|sse"),
+    "server-side encryption": re.compile(r"sse|encryption"),
     "s3select": re.compile(r"s3select"),
 }
 
