@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -108,6 +109,16 @@ def test_tags_out_of_s3s_limits_are_refused_before_the_origin(s3_edge: S3Edge, k
     status, _, body = s3_edge.raw_request("PUT", f"/rwb/{kept}?tagging", dict(request.headers.items()),
                                           b"<Tagging><TagSet>")
     assert status == 400 and b"MalformedXML" in body
+    # An XML document is read whole, so its length is bounded before a byte of it is read.
+    request = AWSRequest("PUT", f"{s3_edge.endpoint}/rwb/{kept}?tagging", headers={
+        "Content-Length": str(5 << 20), "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
+    head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    with socket.create_connection(("127.0.0.1", s3_edge.port), timeout=10) as conn:
+        conn.sendall(f"PUT /rwb/{kept}?tagging HTTP/1.1\r\nHost: 127.0.0.1:{s3_edge.port}\r\n{head}\r\n"
+                     .encode())  # and no body at all
+        answer = conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400") and b"MaxMessageLengthExceeded" in answer
     assert code_of(s3.get_object_tagging, Bucket="rwb", Key="no/such/key") == "NoSuchKey"
     assert code_of(s3.put_object_tagging, Bucket="rwb", Key="no/such/key", Tagging={"TagSet": []}) == "NoSuchKey"
     assert code_of(s3.put_object_tagging, Bucket="assets", Key="p.txt", Tagging={"TagSet": []}) == "AccessDenied"

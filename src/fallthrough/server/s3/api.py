@@ -52,7 +52,7 @@ from .post_object import Form, FormReader, check_form, length_range
 from .listing import OWNER, XMLNS, decode_token, encode_token, iso8601, list_page, listing_document, max_keys
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads, part_size
-from .writes import CheckedBody, attributes_of, completed_parts, expected_digests, objects_to_delete
+from .writes import CheckedBody, attributes_of, completed_parts, expected_digests, objects_to_delete, read_document
 from .subresources import TAGGING, acl_document, check_canned_acl, operation, refuse_unimplemented_headers, write_condition
 from .tagging import tags_of, tags_of_document
 from .sigv2 import authenticate_query as authenticate_v2_query
@@ -200,7 +200,7 @@ class S3Api:
             return
         self._check_writable(mount, identity)
         if op == "PutObjectTagging":
-            document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
+            document = await read_document(proto, headers, identity)
             await _told(requests.put_tags(key, tags_of_document(document)))
             proto.response_empty(200, [])
         else:
@@ -349,7 +349,7 @@ class S3Api:
     async def _delete_objects(self, proto, headers: dict[str, str], mount: Mount,  # noqa: ANN001
                               identity: Identity) -> None:
         """DeleteObjects: up to 1000 keys in one request, each reported deleted or failed."""
-        document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
+        document = await read_document(proto, headers, identity)
         keys, quiet = objects_to_delete(document)
         results = []
         for key in keys:
@@ -401,7 +401,7 @@ class S3Api:
                              f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
                              "</InitiateMultipartUploadResult>")
         elif method == "POST" and upload_id is not None:
-            document = b"".join([part async for part in CheckedBody(proto, headers, identity)])
+            document = await read_document(proto, headers, identity)
             etag = self.uploads.completed_etag(upload_id, bucket, key)  # sent again: the same answer
             if etag is None:
                 files = self.uploads.check_parts(upload_id, bucket, key, completed_parts(document))

@@ -47,6 +47,7 @@ STATUS = {
     "InvalidPolicyDocument": 400,
     "EntityTooSmall": 400,
     "InvalidTag": 400,
+    "MaxMessageLengthExceeded": 400,
 }
 
 # The code for an error the edge answered by status alone.
