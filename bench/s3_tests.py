@@ -156,7 +156,8 @@ def outcomes(junit: Path) -> dict[str, tuple[str, str]]:
         verdict, why = "passed", ""
         for child in case:
             if child.tag in ("failure", "error"):
-                verdict, why = "failed", (child.get("message") or "").splitlines()[0][:160] if child.get("message") else ""
+                message = child.get("message") or ""
+                verdict, why = "failed", message.splitlines()[0][:160] if message else ""
             elif child.tag == "skipped":
                 verdict, why = "skipped", (child.get("message") or "")[:160]
         found[name] = (verdict, why)
@@ -191,7 +192,8 @@ def on_fallthrough(root: Path, python: Path, suite: Path, args: argparse.Namespa
 
 def counts(results: dict[str, tuple[str, str]], names: set[str]) -> str:
     verdicts = [results.get(name, ("missing", ""))[0] for name in names]
-    return f"{verdicts.count('passed')} passed / {verdicts.count('failed')} failed / {verdicts.count('skipped')} skipped"
+    passed, failed, skipped = (verdicts.count(v) for v in ("passed", "failed", "skipped"))
+    return f"{passed} passed / {failed} failed / {skipped} skipped"
 
 
 def main() -> int:

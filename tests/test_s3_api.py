@@ -490,7 +490,8 @@ def test_lazy_mirroring_copies_exactly_what_was_read(s3_edge: S3Edge) -> None:
             for n, part in enumerate(parts, 1)]
     s3_edge.origin.complete_multipart_upload(Bucket="s3origin", Key="site/parts.bin", UploadId=upload,
                                              MultipartUpload={"Parts": sent})
-    read = {"a.txt": BODY, "dir/ünï cødé.txt": b"unicode", "meta.txt": b"with metadata", "parts.bin": b"".join(parts)}
+    read = {"a.txt": BODY, "dir/ünï cødé.txt": b"unicode", "meta.txt": b"with metadata",
+            "parts.bin": b"".join(parts)}
     for key in read:
         assert s3_edge.server.get("/mirrored/" + quote(key)).status == 200
     assert s3_edge.server.get("/mirrored/missing.txt").status == 404  # a 404 is not mirrored

@@ -227,7 +227,8 @@ def test_object_attributes_of_a_single_put(s3_edge: S3Edge, kept: str) -> None: 
     assert found["ETag"] == hashlib.md5(ORIGINAL).hexdigest() and found["ObjectSize"] == len(ORIGINAL)
     assert "ObjectParts" not in found
     assert code_of(s3.get_object_attributes, Bucket="rwb", Key="no/such.bin", ObjectAttributes=["ETag"]) == "NoSuchKey"
-    request = AWSRequest("GET", f"{s3_edge.endpoint}/rwb/{kept}?attributes", headers={"x-amz-object-attributes": "Colour"})
+    request = AWSRequest("GET", f"{s3_edge.endpoint}/rwb/{kept}?attributes",
+                         headers={"x-amz-object-attributes": "Colour"})
     S3SigV4Auth(Credentials("edgekey", "edgesecret"), "s3", "us-east-1").add_auth(request)
     status, _, body = s3_edge.raw_request("GET", f"/rwb/{kept}?attributes", dict(request.headers.items()), b"")
     assert status == 400 and b"InvalidArgument" in body

@@ -244,8 +244,10 @@ class BucketOrigin:
             result = await put_file(self._store, key, path, attributes, tags, mode)  # mapped, one request
         except (AlreadyExistsError, PreconditionError):
             raise ConditionFailed(key) from None
-        except (NotFoundError, FileNotFoundError):
-            raise NoSuchObject(key) from None
+        except (NotFoundError, FileNotFoundError) as exc:
+            if condition is not None and condition.if_match is not None:  # replaced, but gone meanwhile
+                raise NoSuchObject(key) from None
+            raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {one_line(exc)}") from None
         except (ObstoreError, OSError) as exc:
             raise OriginUnavailable(f"origin {self.name}: cannot write {key}: {one_line(exc)}") from None
         tag = result.get("e_tag")

@@ -274,5 +274,7 @@ class BucketRequests:
         if status == 501 or code in ("NotImplemented", "MethodNotAllowed"):
             raise Unsupported(f"origin {self.name} does not answer for the {what} of its objects")
         if status == 400:
-            raise Refused(code or "InvalidArgument", f"the origin bucket refused the {what} of {key} ({code or status})")
-        raise OriginUnavailable(f"origin {self.name}: {method} of the {what} of {key} answered {status} {code}".rstrip())
+            raise Refused(code or "InvalidArgument",
+                          f"the origin bucket refused the {what} of {key} ({code or status})")
+        raise OriginUnavailable(
+            f"origin {self.name}: {method} of the {what} of {key} answered {status} {code}".rstrip())

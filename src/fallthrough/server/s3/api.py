@@ -53,7 +53,14 @@ from .listing import OWNER, XMLNS, decode_token, encode_token, iso8601, list_pag
 from .reply import OVERRIDES, S3Reply
 from .uploads import Uploads, part_size
 from .writes import CheckedBody, attributes_of, completed_parts, expected_digests, objects_to_delete, read_document
-from .subresources import TAGGING, acl_document, check_canned_acl, operation, refuse_unimplemented_headers, write_condition
+from .subresources import (
+    TAGGING,
+    acl_document,
+    check_canned_acl,
+    operation,
+    refuse_unimplemented_headers,
+    write_condition,
+)
 from .tagging import tags_of, tags_of_document
 from .sigv2 import authenticate_query as authenticate_v2_query
 from .sigv4 import AuthError, Identity, authenticate
