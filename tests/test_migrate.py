@@ -3,6 +3,7 @@ between two servers that want different keys; into a local directory."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import os
 import random
@@ -135,6 +136,35 @@ def test_a_prefix_migrates_alone(seaweedfs, client, source) -> None:  # noqa: AN
     assert done.returncode == 0, done.stderr
     wanted = {f"copy/{key}": len(body) for key, (body, _) in source.items() if key.startswith("b/")}
     assert keys_and_sizes(client, "migpart") == wanted
+
+
+def test_folder_markers_are_copied_as_they_are(seaweedfs, client, tmp_path) -> None:  # noqa: ANN001
+    """Keys ending in / (the folder markers consoles make), which the object-store client
+    would list and write without their slash: copied as themselves, or refused aloud."""
+    seaweedfs.create_bucket("migmarks")
+    seaweedfs.create_bucket("migmarks-copy")
+    held = {"docs/": b"", "docs/a.txt": b"a", "empty/": b"", "docs/sub/": b""}
+    for key, body in held.items():
+        client.put_object(Bucket="migmarks", Key=key, Body=body)
+    done = migrate("s3://migmarks", "s3://migmarks-copy")
+    assert done.returncode == 0 and "4 copied" in done.stdout, done.stdout + done.stderr
+    assert keys_and_sizes(client, "migmarks-copy") == {k: len(v) for k, v in held.items()}
+    again = migrate("s3://migmarks", "s3://migmarks-copy")
+    assert "0 copied" in again.stdout and "4 already there" in again.stdout, again.stdout
+    out = tmp_path / "dir"
+    migrate("s3://migmarks", f"file://{out}")
+    assert (out / "docs" / "a.txt").read_bytes() == b"a" and (out / "empty").is_dir() and (out / "docs/sub").is_dir()
+
+
+def test_a_key_the_store_client_cannot_name_is_refused_unless_an_empty_marker() -> None:
+    """A marker holding bytes, or a key with an empty segment, would be written under
+    another key by the store client: refused before anything is written."""
+    from fallthrough.migrate import Bucket, _copy_marker
+
+    nowhere = Bucket(store=None, is_s3=True)
+    for key, size in (("full/", 9), ("a//b", 0), ("./x", 0)):
+        with pytest.raises(ValueError, match="only be copied as an empty folder marker"):
+            asyncio.run(_copy_marker(nowhere, nowhere, key, size))
 
 
 def test_bad_arguments_get_one_line(tmp_path) -> None:  # noqa: ANN001

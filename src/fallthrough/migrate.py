@@ -130,14 +130,16 @@ class Bucket:
 
     store: Any
     is_s3: bool
-    requests: BucketRequests | None = None  # an s3 side's signed requests (its objects' parts)
+    requests: BucketRequests | None = None  # an s3 side's signed requests (its listing, its objects' parts)
+    root: str | None = None  # a directory side's folder
 
 
 def open_bucket(url: str, side: Side | None = None) -> Bucket:
     """s3://bucket/prefix (options from the side, else the AWS_* variables) or file:///dir."""
     if url.startswith("file://"):
         try:
-            return Bucket(LocalStore(url[len("file://"):], mkdir=True), is_s3=False)
+            root = url[len("file://"):]
+            return Bucket(LocalStore(root, mkdir=True), is_s3=False, root=root)
         except Exception as exc:  # noqa: BLE001 - the store's own error types vary
             raise ServeError(f"bad bucket URL {url!r}: {exc}") from None
     if not url.startswith("s3://"):
@@ -165,12 +167,40 @@ class Tally:
                 f"run the same command again to copy the rest")
 
 
-async def _listing(store: Any, prefix: str | None) -> dict[str, int]:
+async def _listing(bucket: Bucket, prefix: str | None) -> dict[str, int]:
+    """Key → size of what a side holds under `prefix` (a folder). An s3 side is listed as
+    the bucket holds its keys: the store client's listing would give a folder marker `a/`
+    as `a`, a key that is not there."""
     found: dict[str, int] = {}
-    async for batch in obstore.list(store, prefix, chunk_size=1000):
+    if bucket.requests is not None:
+        async for key, size in bucket.requests.list_objects(prefix.strip("/") + "/" if prefix else ""):
+            found[key] = size
+        return found
+    async for batch in obstore.list(bucket.store, prefix, chunk_size=1000):
         for meta in batch:
             found[str(meta["path"])] = int(meta["size"])
     return found
+
+
+def _store_can_name(key: str) -> bool:
+    """Whether the object-store client takes `key` as it is: it reads keys as paths, so
+    one ending in `/` or with an empty, `.` or `..` segment would name another object."""
+    return all(segment not in ("", ".", "..") for segment in key.split("/"))
+
+
+async def _copy_marker(source: Bucket, target: Bucket, key: str, size: int) -> None:
+    """A key the store client cannot name: copied if it is an empty folder marker (`a/`,
+    as consoles make them), by a request of its own; anything else is one the copy lists
+    as failed, never one it writes under another key."""
+    if size != 0 or not key.endswith("/") or not _store_can_name(key[:-1]):
+        raise ValueError("a key ending in '/' or with an empty, '.' or '..' segment can only be copied as an "
+                         "empty folder marker")
+    if target.requests is not None:
+        await target.requests.put_empty(key)
+        if await target.requests.size_of(key) != 0:
+            raise ValueError("the folder marker is not empty when read back")
+    elif target.root is not None:
+        os.makedirs(os.path.join(target.root, key), exist_ok=True)  # a directory's own marker
 
 
 async def _digest_of(store: Any, key: str) -> tuple[int, bytes]:
@@ -199,6 +229,9 @@ class _Reading:
 
 async def _copy_one(source: Bucket, target: Bucket, key: str, size: int, spool: str | None) -> None:
     """Copy one object, then read the copy back: it counts as copied only if size and SHA-256 match."""
+    if not _store_can_name(key):
+        await _copy_marker(source, target, key, size)
+        return
     result = await obstore.get_async(source.store, key)
     attributes = {name: str(value) for name, value in result.attributes.items() if value} if target.is_s3 else {}
     reading = _Reading(result)
@@ -223,7 +256,7 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
     started = time.monotonic()
     tally = Tally()
     try:
-        todo = await _plan(source.store, target.store, prefix, tally)
+        todo = await _plan(source, target, prefix, tally)
         await _copy_all(source, target, todo, concurrency, spool, tally)
     except asyncio.CancelledError:
         print(tally.interrupted_line(), file=sys.stderr)
@@ -237,7 +270,7 @@ async def migrate(source_url: str, target_url: str, prefix: str | None, concurre
     return 1 if tally.failed else 0
 
 
-async def _plan(source: Any, target: Any, prefix: str | None, tally: Tally) -> list[tuple[str, int]]:
+async def _plan(source: Bucket, target: Bucket, prefix: str | None, tally: Tally) -> list[tuple[str, int]]:
     """The keys to copy (missing from the target, or of another size), in order; the rest counted as skipped."""
     try:
         wanted = await _listing(source, prefix)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -26,7 +26,8 @@ from ..cache.origin import NoSuchObject, OriginUnavailable, one_line
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
-MAX_ANSWER = 64 * 1024  # a tag set is at most a few kilobytes
+MAX_ANSWER = 64 * 1024  # a tag set, an object's attributes: a few kilobytes
+MAX_LISTING = 8 * 1024 * 1024  # a page of 1000 keys of up to 1 KiB each, and their details
 
 
 class Unsupported(Exception):
@@ -54,11 +55,12 @@ class BucketAddress:
     session_token: str | None
     virtual_hosted: bool
 
-    def url_and_path(self, key: str) -> tuple[str, str, str]:
-        """The request's URL (query left out), its host and its decoded path for `key`."""
-        full = f"{self.prefix}/{key}" if self.prefix else key
+    def url_and_path(self, key: str | None) -> tuple[str, str, str]:
+        """The request's URL (query left out), its host and its decoded path for `key`
+        (None: the bucket itself, as a listing asks it)."""
+        full = "" if key is None else f"{self.prefix}/{key}" if self.prefix else key
         parts = urlsplit(self.endpoint)
-        host, path = parts.netloc, f"/{self.bucket}/{full}"
+        host, path = parts.netloc, f"/{self.bucket}/{full}" if key is not None else f"/{self.bucket}"
         if self.virtual_hosted:
             host, path = f"{self.bucket}.{parts.netloc}", f"/{full}"
         return f"{parts.scheme}://{host}{quote(path, safe='/~')}", host, path
@@ -116,16 +118,42 @@ def parse_tag_set(document: bytes) -> list[tuple[str, str]]:
     return tags
 
 
-async def _read_all(stream: aiohttp.StreamReader) -> bytes:
-    """The whole answer (a read returns what has arrived, not all of it), at most
-    MAX_ANSWER bytes: more is no tag set."""
+async def _read_all(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole answer (a read returns what has arrived, not all of it), at most `limit`
+    bytes: more is no answer to these requests."""
     parts, size = [], 0
-    while data := await stream.read(MAX_ANSWER):
+    while data := await stream.read(limit):
         size += len(data)
-        if size > MAX_ANSWER:
-            raise aiohttp.ClientPayloadError(f"an answer of more than {MAX_ANSWER} bytes")
+        if size > limit:
+            raise aiohttp.ClientPayloadError(f"an answer of more than {limit} bytes")
         parts.append(data)
     return b"".join(parts)
+
+
+def parse_listing(document: bytes) -> tuple[list[tuple[str, int]], str | None]:
+    """A ListObjectsV2 page: its (key, size) pairs and the token of the next page, if any.
+    Keys are %-decoded when the bucket says it encoded them (EncodingType url)."""
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError as exc:
+        raise ValueError(f"not XML: {exc}") from None
+    if _local(root.tag) != "ListBucketResult":
+        raise ValueError("not a ListBucketResult")
+    fields = {_local(child.tag): (child.text or "") for child in root if len(child) == 0}
+    encoded = fields.get("EncodingType", "").strip().lower() == "url"
+    keys = []
+    for item in root:
+        if _local(item.tag) != "Contents":
+            continue
+        found = {_local(child.tag): child.text or "" for child in item}
+        if "Key" not in found or not found.get("Size", "").strip().isdigit():
+            raise ValueError("a listed object without its key or size")
+        keys.append((unquote(found["Key"]) if encoded else found["Key"], int(found["Size"])))
+    truncated = fields.get("IsTruncated", "").strip().lower() == "true"
+    token = fields.get("NextContinuationToken") or None
+    if truncated and not token:
+        raise ValueError("a truncated listing without its next continuation token")
+    return keys, token if truncated else None
 
 
 def _local(tag: str) -> str:
@@ -244,10 +272,42 @@ class BucketRequests:
         first = found.parts[0][1]
         return first if first > 0 and math.ceil(size / first) == int(count) else None
 
-    async def _send(self, method: str, key: str, query: str, what: str, body: bytes = b"",
-                    extra: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[tuple[str, int]]:
+        """Every key under the origin's folder that starts with `prefix`, with its size,
+        exactly as the bucket holds it: the object-store client's own listing takes keys
+        for paths (`a/` comes out as `a`), which a copy of a bucket cannot afford."""
+        base = f"{self.address.prefix}/" if self.address.prefix else ""
+        token: str | None = None
+        while True:
+            params = {"list-type": "2", "prefix": base + prefix, "max-keys": "1000", "encoding-type": "url"}
+            if token:
+                params["continuation-token"] = token
+            query = urlencode(sorted(params.items()), quote_via=quote, safe="~")
+            answer, _ = await self._send("GET", None, query, "listing", limit=MAX_LISTING)
+            try:
+                keys, token = parse_listing(answer)
+            except ValueError as exc:
+                raise OriginUnavailable(f"origin {self.name}: its listing is unreadable: {exc}") from None
+            for key, size in keys:
+                if key.startswith(base):
+                    yield key[len(base):], size
+            if not token:
+                return
+
+    async def put_empty(self, key: str) -> None:
+        """An empty object (a folder marker) under a key the object-store client cannot name."""
+        await self._send("PUT", key, "", "folder marker")
+
+    async def size_of(self, key: str) -> int:
+        """An object's size, as the bucket says it (HEAD)."""
+        _, answered = await self._send("HEAD", key, "", "size")
+        return int(answered.get("content-length", "-1"))
+
+    async def _send(self, method: str, key: str | None, query: str, what: str, body: bytes = b"",
+                    extra: dict[str, str] | None = None, limit: int = MAX_ANSWER) -> tuple[bytes, dict[str, str]]:
         address = self.address
         url, host, path = address.url_and_path(key)
+        where = key if key is not None else "the bucket"
         headers: dict[str, str] = {}
         if address.access_key and address.secret_key:
             headers = signed_headers(method, host, path, query, body, address.access_key, address.secret_key,
@@ -258,23 +318,24 @@ class BucketRequests:
             headers["content-type"] = "application/xml"
         try:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-                async with session.request(method, f"{url}?{query}", data=body or None, headers=headers,
+                async with session.request(method, f"{url}?{query}" if query else url,
+                                           data=body if method in ("PUT", "POST") else None, headers=headers,
                                            skip_auto_headers=("Content-Type",) if not body else ()) as response:
-                    answer = await _read_all(response.content)
+                    answer = await _read_all(response.content, limit)
                     status = response.status
                     answered = {k.lower(): v for k, v in response.headers.items()}
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise OriginUnavailable(f"origin {self.name}: cannot reach it for the {what} of {key}: "
+            raise OriginUnavailable(f"origin {self.name}: cannot reach it for the {what} of {where}: "
                                     f"{one_line(exc) or type(exc).__name__}") from None
         if status < 300:
             return answer, answered
         code = _error_code(answer)
-        if status == 404 and code != "NoSuchBucket":
+        if status == 404 and code != "NoSuchBucket" and key is not None:
             raise NoSuchObject(key)
         if status == 501 or code in ("NotImplemented", "MethodNotAllowed"):
             raise Unsupported(f"origin {self.name} does not answer for the {what} of its objects")
         if status == 400:
             raise Refused(code or "InvalidArgument",
-                          f"the origin bucket refused the {what} of {key} ({code or status})")
+                          f"the origin bucket refused the {what} of {where} ({code or status})")
         raise OriginUnavailable(
-            f"origin {self.name}: {method} of the {what} of {key} answered {status} {code}".rstrip())
+            f"origin {self.name}: {method} of the {what} of {where} answered {status} {code}".rstrip())
