@@ -326,6 +326,13 @@ def test_listing_and_metadata_details(s3_edge: S3Edge) -> None:  # noqa: F811
     assert all(c["Owner"] == acl_owner for c in s3.list_objects(Bucket="assets")["Contents"])
     assert all("Owner" not in c for c in s3.list_objects_v2(Bucket="assets")["Contents"])
     assert all(c["Owner"] == acl_owner for c in s3.list_objects_v2(Bucket="assets", FetchOwner=True)["Contents"])
+    # A folder marker another client made (`docs/`) is listed as the bucket holds it.
+    for key in ("rw/markers/docs/", "rw/markers/docs/a.txt"):
+        s3_edge.origin.put_object(Bucket="s3origin", Key=key, Body=b"" if key.endswith("/") else b"a")
+    marked = s3.list_objects_v2(Bucket="rwb", Prefix="markers/")
+    assert [(o["Key"], o["Size"]) for o in marked["Contents"]] == [("markers/docs/", 0), ("markers/docs/a.txt", 1)]
+    folded = s3.list_objects_v2(Bucket="rwb", Prefix="markers/", Delimiter="/")
+    assert [p["Prefix"] for p in folded["CommonPrefixes"]] == ["markers/docs/"] and "Contents" not in folded
     # An object that holds an empty metadata value (SeaweedFS keeps one from a multipart upload).
     origin = s3_edge.origin
     upload = origin.create_multipart_upload(Bucket="s3origin", Key="rw/meta/empty.txt",

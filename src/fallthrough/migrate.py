@@ -173,8 +173,8 @@ async def _listing(bucket: Bucket, prefix: str | None) -> dict[str, int]:
     as `a`, a key that is not there."""
     found: dict[str, int] = {}
     if bucket.requests is not None:
-        async for key, size in bucket.requests.list_objects(prefix.strip("/") + "/" if prefix else ""):
-            found[key] = size
+        async for item in bucket.requests.list_objects(prefix.strip("/") + "/" if prefix else ""):
+            found[item.key] = item.size
         return found
     async for batch in obstore.list(bucket.store, prefix, chunk_size=1000):
         for meta in batch:

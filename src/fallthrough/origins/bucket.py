@@ -34,7 +34,7 @@ from ..cache.origin import (
 )
 from ..castore.errors import BadStoreURL
 from ..castore.s3 import s3_store
-from .bucket_requests import BucketRequests, bucket_address
+from .bucket_requests import BucketRequests, Refused, Unsupported, bucket_address
 from .whole import put_file
 
 READ_SIZE = 256 * 1024
@@ -201,27 +201,13 @@ class BucketOrigin:
             raise OriginBodyError(f"origin {self.name}: sent {received} of {size} bytes")
 
     async def list_after(self, prefix: str, start_after: str) -> AsyncIterator[ListedObject]:
-        # The store lists by path segments: ask for the folder the prefix lies in, and
-        # stop once the keys have passed the prefix. The order is the bucket's own (some
-        # S3 servers put "a/b/x" before "a/b-c"), and so is its idea of "after".
-        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        options: dict[str, Any] = {"chunk_size": 1000}
-        if start_after:
-            options["offset"] = start_after
+        """Listed by the bucket itself (BucketRequests.list_objects: its keys as it holds
+        them, a folder marker `a/` included), in its order."""
         try:
-            async for batch in _listed(self._store, folder, options):
-                for meta in batch:
-                    key = str(meta["path"])
-                    if not key.startswith(prefix):
-                        if key > prefix:
-                            return
-                        continue
-                    tag = meta.get("e_tag")
-                    etag = None if not tag else (tag if str(tag).startswith('"') else f'"{tag}"')
-                    yield ListedObject(key, int(meta["size"]), meta["last_modified"].timestamp(), etag)
-        except (ObstoreError, OSError) as exc:
-            message = one_line(exc)
-            raise OriginUnavailable(f"origin {self.name}: cannot list: {message}") from None
+            async for item in self.requests.list_objects(prefix, start_after):
+                yield item
+        except (NoSuchObject, Unsupported, Refused) as exc:
+            raise OriginUnavailable(f"origin {self.name}: cannot list: {one_line(exc)}") from None
 
     async def put_object(self, key: str, body: AsyncIterator[bytes], attributes: Mapping[str, str],
                          tags: Mapping[str, str] | None = None, part_size: int | None = None) -> str | None:
@@ -314,28 +300,6 @@ def _quoted(tag: str) -> str:
 def _etags(header: str) -> set[str]:
     """An If-Match / If-None-Match list, each ETag quoted (clients send them either way)."""
     return {_quoted(part) for part in header.split(",") if part.strip()}
-
-
-async def _listed(store: Any, folder: str, options: dict[str, Any]) -> AsyncIterator[Any]:  # noqa: ANN401
-    """The listing's batches. A marker the store cannot take as a path (a key with a
-    control character cannot exist in it) is no offset: the listing starts at the
-    folder's beginning instead, less what does not follow the marker. A folder it cannot
-    take holds nothing."""
-    try:
-        listing = obstore.list(store, folder or None, **options)
-    except ValueError:
-        if "offset" not in options:
-            return
-        after = options["offset"]
-        try:
-            listing = obstore.list(store, folder or None, **{k: v for k, v in options.items() if k != "offset"})
-        except ValueError:
-            return
-        async for batch in listing:
-            yield [meta for meta in batch if str(meta["path"]) > after]
-        return
-    async for batch in listing:
-        yield batch
 
 
 async def _stop(body: AsyncIterator[bytes]) -> None:

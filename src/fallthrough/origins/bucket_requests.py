@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import datetime
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import aiohttp
 
 from ..aws_signing import signed_headers
-from ..cache.origin import NoSuchObject, OriginUnavailable, one_line
+from ..cache.origin import ListedObject, NoSuchObject, OriginUnavailable, one_line
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
@@ -130,9 +131,9 @@ async def _read_all(stream: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def parse_listing(document: bytes) -> tuple[list[tuple[str, int]], str | None]:
-    """A ListObjectsV2 page: its (key, size) pairs and the token of the next page, if any.
-    Keys are %-decoded when the bucket says it encoded them (EncodingType url)."""
+def parse_listing(document: bytes) -> tuple[list[ListedObject], str | None]:
+    """A ListObjectsV2 page: its objects and the token of the next page, if any. Keys
+    are %-decoded when the bucket says it encoded them (EncodingType url)."""
     try:
         root = ElementTree.fromstring(document)
     except ElementTree.ParseError as exc:
@@ -148,7 +149,13 @@ def parse_listing(document: bytes) -> tuple[list[tuple[str, int]], str | None]:
         found = {_local(child.tag): child.text or "" for child in item}
         if "Key" not in found or not found.get("Size", "").strip().isdigit():
             raise ValueError("a listed object without its key or size")
-        keys.append((unquote(found["Key"]) if encoded else found["Key"], int(found["Size"])))
+        try:
+            modified = datetime.fromisoformat(found.get("LastModified", "").strip()).timestamp()
+        except ValueError:
+            raise ValueError(f"a listed object's LastModified {found.get('LastModified')!r} is no time") from None
+        etag = found.get("ETag", "").strip() or None
+        keys.append(ListedObject(unquote_plus(found["Key"]) if encoded else found["Key"], int(found["Size"]), modified,
+                                 etag if etag is None or etag.startswith('"') else f'"{etag}"'))
     truncated = fields.get("IsTruncated", "").strip().lower() == "true"
     token = fields.get("NextContinuationToken") or None
     if truncated and not token:
@@ -272,25 +279,28 @@ class BucketRequests:
         first = found.parts[0][1]
         return first if first > 0 and math.ceil(size / first) == int(count) else None
 
-    async def list_objects(self, prefix: str = "") -> AsyncIterator[tuple[str, int]]:
-        """Every key under the origin's folder that starts with `prefix`, with its size,
-        exactly as the bucket holds it: the object-store client's own listing takes keys
-        for paths (`a/` comes out as `a`), which a copy of a bucket cannot afford."""
+    async def list_objects(self, prefix: str = "", start_after: str = "") -> AsyncIterator[ListedObject]:
+        """Every key under the origin's folder that starts with `prefix` (and sorts after
+        `start_after`), in the bucket's order, exactly as the bucket holds it: the
+        object-store client's own listing takes keys for paths (`a/` comes out as `a`, a
+        key that is not there), which neither a listing nor a copy of a bucket can afford."""
         base = f"{self.address.prefix}/" if self.address.prefix else ""
         token: str | None = None
         while True:
             params = {"list-type": "2", "prefix": base + prefix, "max-keys": "1000", "encoding-type": "url"}
             if token:
                 params["continuation-token"] = token
+            elif start_after:
+                params["start-after"] = base + start_after
             query = urlencode(sorted(params.items()), quote_via=quote, safe="~")
             answer, _ = await self._send("GET", None, query, "listing", limit=MAX_LISTING)
             try:
                 keys, token = parse_listing(answer)
             except ValueError as exc:
                 raise OriginUnavailable(f"origin {self.name}: its listing is unreadable: {exc}") from None
-            for key, size in keys:
-                if key.startswith(base):
-                    yield key[len(base):], size
+            for item in keys:
+                if item.key.startswith(base):
+                    yield ListedObject(item.key[len(base):], item.size, item.last_modified, item.etag)
             if not token:
                 return
 
