@@ -1,9 +1,11 @@
-"""The bucket origin's own signed requests (an object's tags): the address it sends them
-to, the signature it makes, and the Tagging documents it writes and reads."""
+"""The bucket origin's own signed requests (tags, attributes, listings): the address it
+sends them to, the signature it makes, and the documents it writes and reads."""
 
 from __future__ import annotations
 
 import datetime
+from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape
 
 import botocore.auth
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fallthrough.aws_signing import signed_headers
-from fallthrough.origins.bucket_requests import bucket_address, parse_tag_set, tagging_document
+from fallthrough.origins.bucket_requests import bucket_address, parse_listing, parse_tag_set, tagging_document
 
 # What XML 1.0 can carry: no control characters but tab, newline and carriage return, no
 # surrogates; and XML turns a carriage return into a newline, so none of those either.
@@ -24,6 +26,23 @@ XML_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40
 @given(st.lists(st.tuples(XML_TEXT.filter(bool), XML_TEXT), max_size=12))
 def test_a_tag_set_reads_back_as_it_was_written(tags: list[tuple[str, str]]) -> None:
     assert parse_tag_set(tagging_document(tags)) == tags
+
+
+@given(st.lists(st.tuples(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30),
+                          st.integers(0, 10**12)), max_size=8),
+       st.sampled_from([quote, quote_plus]), st.booleans())
+def test_a_listing_page_reads_back_its_keys_however_the_bucket_encoded_them(
+        objects: list[tuple[str, int]], encode, truncated: bool) -> None:  # noqa: ANN001 - quote or quote_plus
+    """Keys are url-encoded in the page (any character, a control one too), as AWS (%20)
+    or as some S3 servers (+ for a space) write them."""
+    items = "".join(f"<Contents><Key>{escape(encode(key, safe='/'))}</Key><LastModified>2026-12-06T21:19:01.000Z"
+                    f'</LastModified><ETag>"abc"</ETag><Size>{size}</Size></Contents>' for key, size in objects)
+    token = "<NextContinuationToken>next</NextContinuationToken>" if truncated else ""
+    document = (f'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><EncodingType>url</EncodingType>'
+                f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{token}{items}</ListBucketResult>")
+    listed, next_token = parse_listing(document.encode())
+    assert [(o.key, o.size, o.etag) for o in listed] == [(key, size, '"abc"') for key, size in objects]
+    assert next_token == ("next" if truncated else None)
 
 
 def test_the_address_is_the_mounts_options_else_the_standard_variables() -> None:
