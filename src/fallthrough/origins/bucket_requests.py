@@ -298,8 +298,8 @@ class BucketRequests:
                 keys, token = parse_listing(answer)
             except ValueError as exc:
                 raise OriginUnavailable(f"origin {self.name}: its listing is unreadable: {exc}") from None
-            for item in keys:
-                if item.key.startswith(base):
+            for item in keys:  # what the bucket gave is held to what was asked (some filter loosely)
+                if item.key.startswith(base + prefix) and item.key > base + start_after:
                     yield ListedObject(item.key[len(base):], item.size, item.last_modified, item.etag)
             if not token:
                 return
