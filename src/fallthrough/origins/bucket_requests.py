@@ -298,8 +298,10 @@ class BucketRequests:
                 keys, token = parse_listing(answer)
             except ValueError as exc:
                 raise OriginUnavailable(f"origin {self.name}: its listing is unreadable: {exc}") from None
-            for item in keys:  # what the bucket gave is held to what was asked (some filter loosely)
-                if item.key.startswith(base + prefix) and item.key > base + start_after:
+            # Held to the prefix asked (some buckets filter loosely); "after" is the bucket's
+            # own idea, as is its order (some put "a/b/x" before "a/b-c").
+            for item in keys:
+                if item.key.startswith(base + prefix):
                     yield ListedObject(item.key[len(base):], item.size, item.last_modified, item.etag)
             if not token:
                 return
