@@ -97,14 +97,20 @@ def tagging_document(tags: list[tuple[str, str]]) -> bytes:
     return f'<Tagging xmlns="{XMLNS}"><TagSet>{items}</TagSet></Tagging>'.encode()
 
 
-def parse_tag_set(document: bytes) -> list[tuple[str, str]]:
-    """The (key, value) pairs of a Tagging document; ValueError for one that is not."""
+def _document(document: bytes, name: str) -> ElementTree.Element:
+    """The root of an S3 XML document named `name`; ValueError for anything else."""
     try:
         root = ElementTree.fromstring(document)
     except ElementTree.ParseError as exc:
         raise ValueError(f"not XML: {exc}") from None
-    if _local(root.tag) != "Tagging":
-        raise ValueError("the document is not a Tagging document")
+    if _local(root.tag) != name:
+        raise ValueError(f"the document is not a {name} document")
+    return root
+
+
+def parse_tag_set(document: bytes) -> list[tuple[str, str]]:
+    """The (key, value) pairs of a Tagging document; ValueError for one that is not."""
+    root = _document(document, "Tagging")
     tags = []
     for tag_set in root:
         if _local(tag_set.tag) != "TagSet":
@@ -133,13 +139,9 @@ async def _read_all(stream: aiohttp.StreamReader, limit: int) -> bytes:
 
 def parse_listing(document: bytes) -> tuple[list[ListedObject], str | None]:
     """A ListObjectsV2 page: its objects and the token of the next page, if any. Keys
-    are %-decoded when the bucket says it encoded them (EncodingType url)."""
-    try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as exc:
-        raise ValueError(f"not XML: {exc}") from None
-    if _local(root.tag) != "ListBucketResult":
-        raise ValueError("not a ListBucketResult")
+    are decoded when the bucket says it encoded them (EncodingType url), as form values:
+    some buckets write a space as `+` (and a plus as %2B), others as %20."""
+    root = _document(document, "ListBucketResult")
     fields = {_local(child.tag): (child.text or "") for child in root if len(child) == 0}
     encoded = fields.get("EncodingType", "").strip().lower() == "url"
     keys = []
@@ -192,10 +194,7 @@ class ObjectAttributes:
 
 def parse_attributes(document: bytes, last_modified: str | None) -> ObjectAttributes:
     """GetObjectAttributesResponse; ValueError for a document that is not one."""
-    try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as exc:
-        raise ValueError(f"not XML: {exc}") from None
+    root = _document(document, "GetObjectAttributesResponse")
     fields = {_local(child.tag): child for child in root}
 
     def number(element: ElementTree.Element | None, name: str) -> int | None:
