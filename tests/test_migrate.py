@@ -164,7 +164,7 @@ def test_a_key_the_store_client_cannot_name_is_refused_unless_an_empty_marker() 
     nowhere = Bucket(store=None, is_s3=True)
     for key, size in (("full/", 9), ("a//b", 0), ("./x", 0)):
         with pytest.raises(ValueError, match="only be copied as an empty folder marker"):
-            asyncio.run(_copy_marker(nowhere, nowhere, key, size))
+            asyncio.run(_copy_marker(nowhere, key, size))
 
 
 def test_bad_arguments_get_one_line(tmp_path) -> None:  # noqa: ANN001

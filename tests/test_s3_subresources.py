@@ -144,6 +144,9 @@ def test_conditional_writes_write_only_when_their_condition_holds(s3_edge: S3Edg
     assert code_of(s3.complete_multipart_upload, Bucket="rwb", Key=key, UploadId=upload["UploadId"], IfNoneMatch="*",
                    MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}) == "NotImplemented"
     assert held(s3_edge, key) == b"fourth"
+    assert code_of(s3.put_object, Bucket="rwb", Key=key, Body=b"both", IfMatch="*", IfNoneMatch="*") == "NotImplemented"
+    assert code_of(s3.copy_object, Bucket="rwb", Key=key, CopySource=f"rwb/{key}", IfNoneMatch="*",
+                   MetadataDirective="REPLACE") == "NotImplemented"
 
 
 def test_of_racing_create_only_writes_exactly_one_lands(s3_edge: S3Edge) -> None:  # noqa: F811

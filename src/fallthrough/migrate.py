@@ -188,7 +188,7 @@ def _store_can_name(key: str) -> bool:
     return all(segment not in ("", ".", "..") for segment in key.split("/"))
 
 
-async def _copy_marker(source: Bucket, target: Bucket, key: str, size: int) -> None:
+async def _copy_marker(target: Bucket, key: str, size: int) -> None:
     """A key the store client cannot name: copied if it is an empty folder marker (`a/`,
     as consoles make them), by a request of its own; anything else is one the copy lists
     as failed, never one it writes under another key."""
@@ -230,7 +230,7 @@ class _Reading:
 async def _copy_one(source: Bucket, target: Bucket, key: str, size: int, spool: str | None) -> None:
     """Copy one object, then read the copy back: it counts as copied only if size and SHA-256 match."""
     if not _store_can_name(key):
-        await _copy_marker(source, target, key, size)
+        await _copy_marker(target, key, size)
         return
     result = await obstore.get_async(source.store, key)
     attributes = {name: str(value) for name, value in result.attributes.items() if value} if target.is_s3 else {}

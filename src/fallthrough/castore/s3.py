@@ -34,7 +34,7 @@ RETRY = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
 CLIENT = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=120)}
 
 
-def _truthy(value: object) -> bool:
+def truthy(value: object) -> bool:
     return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -59,8 +59,8 @@ def s3_store(url: str, options: dict[str, Any] | None = None) -> S3Store:
     # Passing client options hides AWS_ALLOW_HTTP from the crate, so honour it here.
     if allow_http is None:
         endpoint = str(config.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL", ""))
-        allow_http = _truthy(os.environ.get("AWS_ALLOW_HTTP", "")) or endpoint.startswith("http://")
-    client["allow_http"] = _truthy(allow_http)
+        allow_http = truthy(os.environ.get("AWS_ALLOW_HTTP", "")) or endpoint.startswith("http://")
+    client["allow_http"] = truthy(allow_http)
     try:
         return S3Store.from_url(url, config=config or None, client_options=client, retry_config=RETRY)
     except (ObstoreError, ValueError) as exc:

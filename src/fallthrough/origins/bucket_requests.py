@@ -1,10 +1,12 @@
 """What an origin bucket keeps beside an object's bytes: its tags (GetObjectTagging,
 PutObjectTagging, DeleteObjectTagging) and its attributes (GetObjectAttributes: the
-parts it was uploaded in), asked of the bucket in requests signed here.
+parts it was uploaded in), and its keys exactly as it holds them (ListObjectsV2), asked
+of the bucket in requests signed here.
 
-The object-store client reads and writes objects, nothing else, so these few requests
-are made here, with Signature V4 and the same endpoint, region and keys the client uses:
-the mount's options where it names them, else the standard AWS_* variables. A bucket
+The object-store client reads and writes objects and lists them as paths, so these few
+requests are made here, with Signature V4 and the same endpoint, region and keys the
+client uses: the mount's options where it names them, else the standard AWS_* variables
+(keys the client could find elsewhere, an instance role's, are not looked for). A bucket
 that does not implement one answers NotImplemented, and that is what the caller is told.
 """
 
@@ -12,9 +14,9 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import datetime
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 from xml.etree import ElementTree
@@ -24,6 +26,7 @@ import aiohttp
 
 from ..aws_signing import signed_headers
 from ..cache.origin import ListedObject, NoSuchObject, OriginUnavailable, one_line
+from ..castore.s3 import truthy
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
@@ -67,10 +70,6 @@ class BucketAddress:
         return f"{parts.scheme}://{host}{quote(path, safe='/~')}", host, path
 
 
-def _truthy(value: object) -> bool:
-    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def bucket_address(url: str, options: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> BucketAddress:
     """The address the object-store client would use for `s3://bucket/prefix`."""
     parts = urlsplit(url)
@@ -87,7 +86,7 @@ def bucket_address(url: str, options: Mapping[str, Any], environ: Mapping[str, s
         access_key=options.get("access_key_id") or environ.get("AWS_ACCESS_KEY_ID"),
         secret_key=options.get("secret_access_key") or environ.get("AWS_SECRET_ACCESS_KEY"),
         session_token=options.get("session_token") or environ.get("AWS_SESSION_TOKEN"),
-        virtual_hosted=_truthy(hosted),
+        virtual_hosted=truthy(hosted),
     )
 
 

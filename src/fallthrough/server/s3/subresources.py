@@ -142,8 +142,6 @@ def write_condition(headers: dict[str, str]) -> WriteCondition | None:
     return WriteCondition(headers.get("if-match"), headers.get("if-none-match"))
 
 
-
-
 _GRANTEE = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 
