@@ -18,9 +18,9 @@ way, so a command costs twice that), as a node in another region would.
      origin bytes and time, for the fleet and for three independent nodes.
   4. concurrent cold: --clients clients on each node ask at once for one cold --cold-size
      object, the origin paced to send it in --fill-time (so the followers overlap the
-     fill). Targets: one origin GET, every client the true bytes (SHA-256), and each
-     follower node's first byte within one chunk (256 KiB at the origin's measured pace)
-     of the filling node's.
+     fill); each node's clients run in a process of their own. Targets: one origin GET,
+     every client the true bytes (SHA-256), and each follower node's first byte within one
+     chunk (256 KiB at the origin's measured pace) of the filling node's.
   5. lead killed: a few clients on n0 start a fresh cold object (paced the same); once n0
      holds the claim and the n1/n2 clients have a quarter of it, n0's process group is
      SIGKILLed. Targets: origin bytes <= 1.1 x the object (the rest is asked for with
@@ -537,6 +537,8 @@ def serve_readers() -> None:
             batches.append((go, batch))
             wait_for(lambda: all(r.connected or r.got.error for r in batch), 30)  # noqa: B023 - called here
         elif "go" in ask:
+            if isinstance(ask["go"], float):  # a moment agreed with the other clients' processes
+                time.sleep(max(0.0, ask["go"] - time.monotonic()))
             answer["at"] = time.monotonic()
             for go, _ in batches:
                 go.set()
@@ -584,6 +586,20 @@ class ReaderPool:
     def go(self) -> float:
         """Send the waiting requests; the moment it did (time.monotonic())."""
         return self._ask(go=True)["at"]
+
+    def go_later(self, at: float) -> None:
+        """go() at the moment `at` (time.monotonic()), its answer read by went(): so that
+        several pools go at once."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"go": at}).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def went(self) -> float:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the clients' process died")
+        return json.loads(line)["at"]
 
     def received(self) -> list[int]:
         """Bytes each client has so far, in the order they were started."""
@@ -650,15 +666,23 @@ class Concurrent:
     total: float  # seconds from the ask to the last client's end
 
 
-def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis, pool: ReaderPool,
-                      path: str, size: int, clients: int, fill_time: float) -> Concurrent:
-    """Every node's clients ask for one cold object at the same moment."""
+def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis,
+                      pools: Sequence[ReaderPool], path: str, size: int, clients: int, fill_time: float) -> Concurrent:
+    """Every node's clients ask for one cold object at the same moment. Each node's clients
+    run in a process of their own (`pools`, one a node): in one process, the filling
+    node's clients, busy first, would hold the GIL from the others' threads, and their
+    first bytes would wait on this process, not on their node."""
     digest = put_paced(origin, path, size, fill_time)
     before = leases(direct)
-    pool.start(nodes, "/o" + path, clients)
-    started = pool.go()
+    for node, pool in zip(nodes, pools, strict=True):
+        pool.start([node], "/o" + path, clients)
+    started = time.monotonic() + 0.2
+    for pool in pools:
+        pool.go_later(started)
+    for pool in pools:
+        pool.went()
     claim = wait_lease(direct, before, 10)
-    asking = pool.finish(600)
+    asking = [got for pool in pools for got in pool.finish(600)]
     total = max((c.ended or started) for c in asking) - started
     first = {node.name: sorted(c.first_byte - started for c in asking
                                if c.node == node.name and c.first_byte is not None) for node in nodes}
@@ -896,9 +920,11 @@ def main() -> int:
 
             print(f"{args.clients} clients on each node at once for a cold {fmt_size(args.cold_size)} ...",
                   file=sys.stderr, flush=True)
-            pool = ReaderPool()
-            stack.callback(pool.stop)
-            concurrent = concurrent_figure(nodes, origin, direct, pool, f"/concurrent-{fmt_size(args.cold_size)}.bin",
+            pools = [ReaderPool() for _ in nodes]
+            for each in pools:
+                stack.callback(each.stop)
+            pool = pools[0]
+            concurrent = concurrent_figure(nodes, origin, direct, pools, f"/concurrent-{fmt_size(args.cold_size)}.bin",
                                            args.cold_size, args.clients, fill_time)
             print(f"a cold {fmt_size(args.cold_size)} with its filling node killed ...", file=sys.stderr, flush=True)
             killed = killed_figure(nodes, origin, direct, pool, f"/killed-{fmt_size(args.cold_size)}.bin",

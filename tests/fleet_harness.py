@@ -16,12 +16,12 @@ from redis_server import RedisServer
 
 class FleetNode(EdgeServer):
     def __init__(self, workdir: Path, name: str, redis_url: str, shared_url: str, mounts: str,
-                 purge_poll: str = "0.5s", workers: int = 1) -> None:
+                 purge_poll: str = "0.5s", workers: int = 1, fleet_extra: str = "") -> None:
         self.name = name
         workdir.mkdir(parents=True, exist_ok=True)
         self.chunk_port = free_port()
         fleet = (f'[fleet]\nnode = "{name}"\nredis = "{redis_url}"\nlisten = "127.0.0.1:{self.chunk_port}"\n'
-                 f'purge_poll = "{purge_poll}"\n')
+                 f'purge_poll = "{purge_poll}"\n{fleet_extra}')
         store = (f'[[store.tier]]\nurl = "file://{workdir / "castore"}"\nmax_bytes = "1GiB"\n'
                  f'[[store.tier]]\nurl = "{shared_url}"\nshared = true\n')
         super().__init__(workdir, fleet + mounts, store=store, server='[log]\nlevel = "info"\n', workers=workers)
@@ -34,10 +34,10 @@ class Fleet:
     """`size` nodes named n0, n1, ...; start() starts Redis and every node."""
 
     def __init__(self, workdir: Path, shared_url: str, mounts: str, size: int = 3, persistent_redis: bool = False,
-                 purge_poll: str = "0.5s") -> None:
+                 purge_poll: str = "0.5s", fleet_extra: str = "") -> None:
         self.redis = RedisServer(workdir / "redis", persistent=persistent_redis)
-        self.nodes = [FleetNode(workdir / f"n{i}", f"n{i}", self.redis.url, shared_url, mounts, purge_poll)
-                      for i in range(size)]
+        self.nodes = [FleetNode(workdir / f"n{i}", f"n{i}", self.redis.url, shared_url, mounts, purge_poll,
+                                fleet_extra=fleet_extra) for i in range(size)]
 
     def start(self) -> Fleet:
         self.redis.start()

@@ -73,6 +73,7 @@ class Obj:
     last_modified: float | None = None
     vary_on: str | None = None
     variants: Mapping[str, bytes] | None = None
+    first_delay: float = 0.0
 
 
 class OriginServer(LoopbackServer):
@@ -120,12 +121,14 @@ class OriginServer(LoopbackServer):
         last_modified: float | None = None,
         vary_on: str | None = None,
         variants: Mapping[str, bytes] | None = None,
+        first_delay: float = 0.0,
     ) -> None:
         """Serve `body` at `path` (decoded, e.g. "/a b.txt") from the next request on.
 
         headers: extra response fields (a list for repeated names).
         chunk_size / chunk_delay: the body goes out in writes of chunk_size bytes with
             chunk_delay seconds between them, so a test can see bytes before the end.
+        first_delay: seconds to wait after the first write (the rest as chunk_delay says).
         delay: seconds to wait before the response headers.
         truncate_at: declare the full Content-Length, then drop the connection after
             this many body bytes (a short body).
@@ -141,7 +144,7 @@ class OriginServer(LoopbackServer):
         """
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
         obj = Obj(body, status, pairs, chunk_size, delay, chunk_delay, truncate_at, fail_at, chunked, etag,
-                  last_modified, vary_on, dict(variants) if variants is not None else None)
+                  last_modified, vary_on, dict(variants) if variants is not None else None, first_delay)
         with self._lock:
             self._objects[path] = obj
 
@@ -235,7 +238,9 @@ class OriginServer(LoopbackServer):
             sent += len(part)
             with self._lock:
                 self._sent[request.path] = self._sent.get(request.path, 0) + len(part)
-            if obj.chunk_delay:
+            if obj.first_delay and start == 0:
+                await asyncio.sleep(obj.first_delay)
+            elif obj.chunk_delay:
                 await asyncio.sleep(obj.chunk_delay)
         await response.write_eof()
         return response

@@ -207,6 +207,9 @@ class FleetSettings(_Listener):
     peers: tuple[str, ...] = ()  # HOST:PORT of other nodes' chunk services; beside those Redis tells
     # How often the purges' durable records in the shared tier are read when Redis cannot be.
     purge_poll: float = 5.0
+    # Whether the followers of a fill read the lead's bytes as they arrive, through its
+    # chunk service (fleet/taps.py); false: only its stored chunks, each checked first.
+    tap: bool = True
 
 
 @dataclass(frozen=True)
@@ -479,7 +482,7 @@ NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 def _fleet(raw: object) -> FleetSettings:
     table = _table(raw, "fleet")
-    _unknown(table, {"node", "redis", "listen", "peers", "purge_poll"}, "fleet")
+    _unknown(table, {"node", "redis", "listen", "peers", "purge_poll", "tap"}, "fleet")
     node = table.get("node")
     if not isinstance(node, str) or NODE_NAME.fullmatch(node) is None:
         raise ConfigError(f"fleet.node: required, this node's name in the fleet (letters, digits, '.', '_', '-'; "
@@ -497,7 +500,7 @@ def _fleet(raw: object) -> FleetSettings:
     poll = parse_duration(table.get("purge_poll", FleetSettings.purge_poll), "fleet.purge_poll")
     if not 0.1 <= poll <= 300:
         raise ConfigError(f"fleet.purge_poll: expected from 0.1s to 5m, got {table.get('purge_poll')!r}")
-    return FleetSettings(node, redis, listen, peers, poll)
+    return FleetSettings(node, redis, listen, peers, poll, _bool(table, "tap", True, "fleet"))
 
 
 def _check_fleet(settings: Settings) -> None:

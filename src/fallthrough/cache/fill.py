@@ -192,6 +192,12 @@ class Fill:
     def readers(self) -> int:
         return self._readers
 
+    @property
+    def tappable(self) -> bool:
+        """Whether a new reader may join: the spool is open and nothing failed (a fill
+        finished and left by its readers has closed it; a passed-through one never had one)."""
+        return self._fd >= 0 and self.error is None
+
     def leave(self) -> None:
         self._readers -= 1
         self._close_if_unread()

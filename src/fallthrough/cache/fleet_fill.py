@@ -1,10 +1,12 @@
 """A cold miss in a fleet: claim the key and fetch it for every node, or follow the node
 that does (cache/fleet_fills.py), taking its place if it goes silent.
 
-A follower's fill is an ordinary Fill (fill.py) fed with the lead's chunks instead of an
-origin's body: its clients read it as they would any fill, and, as there, the latest
-piece is held back until the body is known whole, here by the blob's digest over every
-byte it was fed. A follower that takes over asks the origin for the rest only
+A follower's fill is an ordinary Fill (fill.py) fed with the lead's bytes instead of an
+origin's body: through the lead's tap as they arrive where it offers one, and from the
+chunks it tells for whatever the tap does not bring (a tap that breaks off, or falls
+behind the stored chunks). Its clients read it as they would any fill, and, as there,
+the latest piece is held back until the body is known whole, here by the blob's digest
+over every byte it was fed. A follower that takes over asks the origin for the rest only
 (`Range: bytes=N-` with `If-Range`), or for all of it when the origin cannot do that, and
 then checks that the bytes it already has are the ones the origin sends again.
 """
@@ -23,7 +25,18 @@ from multidict import CIMultiDict
 from ..castore import B3Digest, CastoreError, ChunkNotFound
 from .entry import Entry, parse_tags
 from .fill import Fill, FillHead
-from .fleet_fills import FleetFills, Follow, Lead, LeadChunks, LeadEnd, LeadFailed, LeadGone, LeadHead, LeadPassed
+from .fleet_fills import (
+    FleetFills,
+    Follow,
+    Lead,
+    LeadChunks,
+    LeadEnd,
+    LeadFailed,
+    LeadGone,
+    LeadHead,
+    LeadPassed,
+    TapUnavailable,
+)
 from .freshness import CachePolicy, freshness_lifetime
 from .headers import is_weak
 from .origin import Origin, OriginBodyError, OriginError
@@ -39,6 +52,9 @@ READ_AHEAD = 8
 # Seconds a chunk the lead says is stored may take to be readable (a store that writes
 # the far tier behind the near one).
 CHUNK_PATIENCE = 5.0
+# Seconds a tap may send nothing while the lead tells chunks it has not brought: then the
+# follower reads the chunks instead.
+TAP_STALL = 1.0
 
 
 class Followed:
@@ -62,7 +78,7 @@ async def fill_in_fleet(cache: Cache, fills: FleetFills, fill: Fill, origin: Ori
                 log.info("fleet: taking over the fill of %s at byte %d", fill.key, fill.received)
             await _fetch(cache, fill, lead, followed, origin, path, query, origin_headers, request_headers, policy)
             return
-        outcome = await _follow(cache, fill, claim, followed, policy)  # type: ignore[arg-type]
+        outcome = await _follow(cache, fills, fill, claim, followed, policy)  # type: ignore[arg-type]
         if outcome == "done":
             fills.followed += 1
             return
@@ -81,6 +97,8 @@ async def _fetch(cache: Cache, fill: Fill, lead: Lead | None, followed: Followed
                  policy: CachePolicy) -> None:
     """Fetch from the origin: afresh, or from where a lead that went silent left it."""
     fill.lead = lead
+    if lead is not None:
+        lead.offer(fill)
     try:
         if fill.head.done():
             await _resume(cache, fill, followed, origin, path, query, origin_headers, policy)
@@ -156,33 +174,122 @@ def _told_head(head: FillHead, headers: CIMultiDict[str], request_time: float) -
                     head.response_time, head.initial_age)
 
 
-async def _follow(cache: Cache, fill: Fill, follow: Follow, followed: Followed, policy: CachePolicy) -> str:
+async def _follow(cache: Cache, fills: FleetFills, fill: Fill, follow: Follow, followed: Followed,
+                  policy: CachePolicy) -> str:
     """Feed the fill from another node's; "done", "gone" (the lead went silent) or
     "alone" (its answer is not for us, or its chunks cannot be read: ask the origin
     ourselves, for the rest)."""
-    async for event in follow.events():
-        if isinstance(event, LeadHead):
-            if not _take_head(cache, fill, event, followed, policy):
+    tap = _Tap(fills, fill, followed)
+    told: list[LeadChunks] = []  # the lead's chunks, read only for what the tap does not bring
+    try:
+        async for event in follow.events():
+            if isinstance(event, LeadHead):
+                if not _take_head(cache, fill, event, followed, policy):
+                    return "alone"
+                if event.tap is not None and tap.task is None:
+                    tap.start(event.tap, follow.tapped(event.tap, fill.received))
+            elif isinstance(event, LeadChunks):
+                if not fill.head.done():
+                    raise OriginError("another node's fill told chunks before its head")
+                told.append(event)
+                if tap.bringing(event):
+                    continue
+                await tap.stop()
+                if not await _take_told(cache, fill, told, followed):
+                    return "alone"
+            elif isinstance(event, LeadEnd):
+                await tap.finish(event.size)
+                if not await _take_told(cache, fill, told, followed):
+                    return "alone"
+                try:
+                    _take_end(cache, fill, event, followed)
+                except OriginError:
+                    if tap.brought and tap.where is not None:
+                        follow.distrust(tap.where)
+                    raise
+                return "done"
+            elif isinstance(event, LeadFailed):
+                raise OriginBodyError(f"the node that fetched it failed: {event.reason}")
+            elif isinstance(event, LeadPassed):
                 return "alone"
-        elif isinstance(event, LeadChunks):
-            if not fill.head.done():
-                raise OriginError("another node's fill told chunks before its head")
-            try:
-                await _take_chunks(cache, fill, event, followed)
-            except CastoreError as exc:  # the chunks cannot be read here: fetch the rest ourselves
-                log.warning("fleet: the chunks another node is storing for %s cannot be read (%s); "
-                            "asking the origin for the rest", fill.key, exc)
-                return "alone"
-        elif isinstance(event, LeadEnd):
-            _take_end(cache, fill, event, followed)
-            return "done"
-        elif isinstance(event, LeadFailed):
-            raise OriginBodyError(f"the node that fetched it failed: {event.reason}")
-        elif isinstance(event, LeadPassed):
-            return "alone"
-        elif isinstance(event, LeadGone):
-            return "gone"
-    return "gone"
+            elif isinstance(event, LeadGone):
+                return "gone"
+        return "gone"
+    finally:
+        await tap.stop()
+
+
+class _Tap:
+    """The lead's bytes through its tap, fed into the fill as they arrive; the only
+    feeder while it runs (the chunks wait until it is stopped)."""
+
+    def __init__(self, fills: FleetFills, fill: Fill, followed: Followed) -> None:
+        self.fills = fills
+        self.fill = fill
+        self.followed = followed
+        self.task: asyncio.Task[None] | None = None
+        self.where: tuple[str, int] | None = None
+        self.brought = 0  # bytes fed from the tap
+        self.last = 0.0  # when it last brought some (monotonic)
+
+    def start(self, where: tuple[str, int], pieces: AsyncIterator[bytes] | None) -> None:
+        if pieces is None:
+            return
+        self.where = where
+        self.last = time.monotonic()
+        self.task = asyncio.create_task(self._feed(pieces))
+
+    async def _feed(self, pieces: AsyncIterator[bytes]) -> None:
+        fill = self.fill
+        length = fill.head.result().length
+        try:
+            async for data in pieces:
+                if length is not None and fill.received + len(data) > length:
+                    raise TapUnavailable(f"the tap sent more than the {length} bytes of the head")
+                self.followed.hasher.update(data)
+                fill.append(data, hold=1)  # the last byte waits for the blob's digest
+                self.brought += len(data)
+                self.fills.tapped += len(data)
+                self.last = time.monotonic()
+        except TapUnavailable as exc:
+            log.info("fleet: the tap on the fill of %s ended at byte %d (%s); reading its chunks",
+                     fill.key, fill.received, exc)
+
+    def bringing(self, chunks: LeadChunks) -> bool:
+        """Whether the tap still feeds the fill: running, and ahead of these chunks or
+        bringing bytes lately."""
+        if self.task is None or self.task.done():
+            return False
+        end = chunks.offset + sum(size for _, size in chunks.chunks)
+        return self.fill.received >= end or time.monotonic() - self.last < TAP_STALL
+
+    async def finish(self, size: int) -> None:
+        """The lead's body ended at `size`: let the tap bring the rest while it makes progress."""
+        while self.task is not None and not self.task.done() and self.fill.received < size:
+            brought = self.brought
+            await asyncio.wait([self.task], timeout=TAP_STALL)
+            if self.brought == brought:
+                break
+        await self.stop()
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _take_told(cache: Cache, fill: Fill, told: list[LeadChunks], followed: Followed) -> bool:
+    """The told chunks' bytes the fill lacks; False if they cannot be read here."""
+    try:
+        for chunks in told:
+            await _take_chunks(cache, fill, chunks, followed)
+    except CastoreError as exc:  # the chunks cannot be read here: fetch the rest ourselves
+        log.warning("fleet: the chunks another node is storing for %s cannot be read (%s); "
+                    "asking the origin for the rest", fill.key, exc)
+        return False
+    told.clear()
+    return True
 
 
 def _take_head(cache: Cache, fill: Fill, event: LeadHead, followed: Followed, policy: CachePolicy) -> bool:

@@ -9,9 +9,13 @@ them to their own clients while the lead's fill runs, not after it. If the lead 
 silent (its node died), a follower claims the key in its place and resumes where its own
 clients are.
 
+Where the lead offers a tap on its fill (fleet/taps.py), a follower reads the lead's bytes
+through it as they arrive, before any chunk of them is stored, and keeps the chunks it is
+told for what the tap does not bring.
+
 Everything a follower is told is data from elsewhere: the chunks are checked against
-their names, the whole against the blob's digest before the last piece goes out, and the
-entry against the purges this node applied.
+their names, the whole (chunks or tapped bytes) against the blob's digest before the last
+piece goes out, and the entry against the purges this node applied.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..castore import B3Digest
+from .fill import Fill
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,9 @@ class LeadHead:
     request_time: float
     response_time: float
     initial_age: float
+    # Where the lead's bytes can be read as they arrive: its node's chunk service and the
+    # worker that holds the fill. None: no tap, follow the chunks.
+    tap: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +83,18 @@ class LeadGone:
 LeadEvent = LeadHead | LeadChunks | LeadEnd | LeadFailed | LeadPassed | LeadGone
 
 
+class TapUnavailable(Exception):
+    """A lead's tap cannot be read (any more): follow the chunks for the rest."""
+
+
 class Lead(Protocol):
     """This node fetches the key for the fleet. Every call returns at once (what it tells
     goes out in the background, in order); the claim is kept while the fill makes
     progress and given up at close()."""
+
+    def offer(self, fill: Fill) -> None:
+        """The fill's bytes may be read by the followers as they arrive (its head says where)."""
+        ...
 
     def head(self, head: LeadHead) -> None: ...
 
@@ -102,10 +118,20 @@ class Follow(Protocol):
 
     def events(self) -> AsyncIterator[LeadEvent]: ...
 
+    def tapped(self, tap: tuple[str, int], offset: int) -> AsyncIterator[bytes] | None:
+        """The lead's bytes from `offset` through its tap, as they arrive, ending with its
+        body or raising TapUnavailable short of it; None if this node does not tap."""
+        ...
+
+    def distrust(self, tap: tuple[str, int]) -> None:
+        """What came through this tap did not add up: leave it alone for a while."""
+        ...
+
 
 class FleetFills(Protocol):
     followed: int  # fills served from another node's fetch (origin requests saved)
     taken_over: int  # fills this node resumed after their lead went silent
+    tapped: int  # bytes of other nodes' fills read through their taps
 
     async def claim(self, key: str, variant: tuple[str, ...]) -> Lead | Follow | None:
         """Lead the fill of this key, or follow the node that does. None: the fleet cannot

@@ -21,23 +21,24 @@ PROTO_FILE = "snix/castore/v1/rpc_blobstore.proto"
 SERVICE = "snix.castore.v1.BlobService"
 
 
-def _load() -> tuple[ModuleType, ModuleType]:
-    """Compile the .proto through grpc's loader, which searches sys.path for it.
+def compile_proto(package: str, proto_file: str) -> tuple[ModuleType, ModuleType]:
+    """Compile a .proto shipped in `package`'s proto/ folder through grpc's loader, which
+    searches sys.path for it: its messages and services modules.
 
     The proto root goes on sys.path only for the compile: the file then keeps its
     canonical name, the one peers' reflection and error messages use.
     """
-    root = resources.files(__package__ or "fallthrough.castore") / "proto"
+    root = resources.files(package) / "proto"
     with resources.as_file(root) as path:
         entry = str(path)
         sys.path.insert(0, entry)
         try:
-            return grpc.protos_and_services(PROTO_FILE)
+            return grpc.protos_and_services(proto_file)
         finally:
             sys.path.remove(entry)
 
 
-_messages, _services = _load()
+_messages, _services = compile_proto(__package__ or "fallthrough.castore", PROTO_FILE)
 
 StatBlobRequest: Any = _messages.StatBlobRequest
 StatBlobResponse: Any = _messages.StatBlobResponse
@@ -59,4 +60,5 @@ __all__ = [
     "StatBlobRequest",
     "StatBlobResponse",
     "add_servicer",
+    "compile_proto",
 ]

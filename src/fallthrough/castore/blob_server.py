@@ -9,7 +9,7 @@ Writes are off unless asked for: peers only read from each other.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -127,10 +127,14 @@ class _Servicer(BlobServiceServicer):
 class BlobServer:
     """`await start()`, then `port` is the one bound (listen on port 0 to pick one)."""
 
-    def __init__(self, store: BlobStore, listen: str, writable: bool = False) -> None:
+    def __init__(self, store: BlobStore, listen: str, writable: bool = False,
+                 services: Sequence[Callable[[grpc.aio.Server], None]] = ()) -> None:
         self.store = store
         self.listen = listen
         self.writable = writable
+        # More services on the same listener (each adds its servicer to the server): what
+        # a node's peers ask of it beside its chunks.
+        self.services = tuple(services)
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
 
@@ -149,6 +153,8 @@ class BlobServer:
         # No SO_REUSEPORT: a second node on the same port must fail, not share it.
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         add_servicer(_Servicer(self.store, self.writable), server)
+        for add in self.services:
+            add(server)
         try:
             port = server.add_insecure_port(self.listen)
         except RuntimeError as exc:

@@ -9,6 +9,10 @@ claim is kept ENDED_KEEP seconds with its stream, so that a miss in that time fo
 finished fill (every chunk is in the shared tier) instead of asking the origin; after a
 failure the claim is given up at once.
 
+The lead's worker offers its fill on its tap (fleet/taps.py) and its head says where:
+a follower reads the bytes there as they arrive, and the chunks the stream tells for
+what the tap does not bring.
+
 A follower that reads nothing for a while looks at the claim: gone, or held by another
 token, and the lead is gone (LeadGone); the cache then claims the key again and, if it
 gets it, resumes. Redis out of reach: no claim (None), and each node fills alone; that is
@@ -19,6 +23,7 @@ on a Redis that does not answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -29,10 +34,12 @@ from typing import Any
 
 import blake3
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
+from ..cache.fill import Fill
 from ..cache.fleet_fills import LeadChunks, LeadEnd, LeadEvent, LeadFailed, LeadGone, LeadHead, LeadPassed
 from ..castore import B3Digest
+from .taps import Taps
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +62,15 @@ def claim_name(key: str, variant: tuple[str, ...]) -> str:
 
 
 class RedisFills:
-    def __init__(self, node: str, redis: Redis) -> None:
+    def __init__(self, node: str, redis: Redis, taps: Taps | None = None) -> None:
         self.node = node
         self.redis = redis
+        self.taps = taps  # None: followers read stored chunks only
         self.followed = 0
         self.taken_over = 0
+        self.tapped = 0
         self._down_until = 0.0
+        self._set_get = True  # SET with NX and GET at once (Redis 7.0 on)
         self._renew = redis.register_script(_RENEW)
         self._give_up = redis.register_script(_GIVE_UP)
 
@@ -73,10 +83,10 @@ class RedisFills:
         try:
             async with asyncio.timeout(LEASE):
                 for _ in range(3):  # a claim that lapses between our two calls: try again
-                    if await self.redis.set(lease, token, nx=True, px=int(LEASE * 1000)):
+                    claimed, holder = await self._set_or_get(lease, token)
+                    if claimed:
                         self._up()
                         return RedisLead(self, lease, token, f"ft:fill:{name}:{token}")
-                    holder = await self.redis.get(lease)
                     if holder is not None:
                         self._up()
                         holder = holder.decode()
@@ -84,6 +94,19 @@ class RedisFills:
         except REDIS_ERRORS as exc:
             self.down(exc)
         return None
+
+    async def _set_or_get(self, lease: str, token: str) -> tuple[bool, bytes | None]:
+        """Claim the lease, or learn who holds it: one round trip (SET NX GET, Redis 7),
+        two on a Redis that does not take both (then again: it may have lapsed between)."""
+        if self._set_get:
+            try:
+                holder = await self.redis.set(lease, token, nx=True, px=int(LEASE * 1000), get=True)
+                return holder is None, holder
+            except ResponseError:
+                self._set_get = False
+        if await self.redis.set(lease, token, nx=True, px=int(LEASE * 1000)):
+            return True, None
+        return False, await self.redis.get(lease)
 
     @property
     def up(self) -> bool:
@@ -113,10 +136,16 @@ class RedisLead:
         self._ended = False
         self._progressed = time.monotonic()
         self.lost = False  # the claim lapsed or Redis failed: the others may have moved on
+        self._tap: tuple[str, int] | None = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def offer(self, fill: Fill) -> None:
+        taps = self._fills.taps
+        if taps is not None and taps.point.offer(self._token, fill):
+            self._tap = (taps.address, taps.point.worker)
+
     def head(self, head: LeadHead) -> None:
-        self._tell(head)
+        self._tell(dataclasses.replace(head, tap=self._tap) if self._tap is not None else head)
 
     def chunks(self, offset: int, chunks: list[tuple[B3Digest, int]]) -> None:
         self._tell(LeadChunks(offset, chunks))
@@ -175,6 +204,8 @@ class RedisLead:
         """Tell what is left, then keep the claim a while (a stored end) or give it up."""
         self._closing = True
         self._wake.set()
+        if self._fills.taps is not None:  # a follower that comes now reads the stored chunks
+            self._fills.taps.point.withdraw(self._token)
         await asyncio.gather(self._task, return_exceptions=True)
         if self.lost:
             return
@@ -194,6 +225,16 @@ class RedisFollow:
         self._lease = lease
         self._holder = holder
         self._stream = stream
+
+    def tapped(self, tap: tuple[str, int], offset: int) -> AsyncIterator[bytes] | None:
+        taps = self._fills.taps
+        if taps is None or not taps.reader.usable(tap[0]):
+            return None
+        return taps.reader.read(tap[0], self._holder, tap[1], offset)
+
+    def distrust(self, tap: tuple[str, int]) -> None:
+        if self._fills.taps is not None:
+            self._fills.taps.reader.avoid(tap[0], "what it sent did not add up to the blob the lead told")
 
     async def events(self) -> AsyncIterator[LeadEvent]:
         redis = self._fills.redis
@@ -233,7 +274,8 @@ def encode(event: LeadEvent) -> tuple[str, dict[str, Any]]:
     if isinstance(event, LeadHead):
         return "head", {"status": event.status, "headers": event.headers, "length": event.length,
                         "vary": list(event.vary), "variant": list(event.variant), "request_time": event.request_time,
-                        "response_time": event.response_time, "age": event.initial_age}
+                        "response_time": event.response_time, "age": event.initial_age,
+                        **({"tap": list(event.tap)} if event.tap is not None else {})}
     if isinstance(event, LeadChunks):
         return "chunks", {"offset": event.offset, "chunks": [[d.hex(), size] for d, size in event.chunks]}
     if isinstance(event, LeadEnd):
@@ -255,8 +297,14 @@ def decode(fields: dict[bytes, bytes]) -> LeadEvent | None:
             if not all(math.isfinite(c) for c in clocks) or (length is not None and int(length) < 0) \
                     or not 100 <= int(data["status"]) <= 999:
                 return None
+            tap = data.get("tap")
+            if tap is not None:
+                if not isinstance(tap, list) or len(tap) != 2 or not isinstance(tap[0], str) or ":" not in tap[0] \
+                        or int(tap[1]) <= 0:
+                    return None
+                tap = (tap[0], int(tap[1]))
             return LeadHead(int(data["status"]), headers, None if length is None else int(length),
-                            tuple(map(str, data["vary"])), tuple(map(str, data["variant"])), *clocks)
+                            tuple(map(str, data["vary"])), tuple(map(str, data["variant"])), *clocks, tap=tap)
         if kind == "chunks":
             chunks = [(B3Digest.from_hex(d), int(size)) for d, size in data["chunks"]]
             if any(size <= 0 for _, size in chunks) or int(data["offset"]) < 0:

@@ -26,6 +26,7 @@ from ..processes import run_dir
 from . import nodes
 from .link import REDIS_TIMEOUT, redis_client, shared_records
 from .purges import Follower, position_path
+from .taps import TapService
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ async def _serve(settings: Settings) -> None:
     # the shared tier has reads it there, not through us.
     own = [t for t in settings.store.tier_specs() if not t.shared]
     store = open_store(own, settings.store.write, settings.store.compression_level)  # type: ignore[arg-type]
-    chunks = BlobServer(store, fleet.listen)
+    # Beside the chunks, the fills this node's workers lead, read by followers as they arrive.
+    taps = [TapService(run_dir(settings.store.path)).add_to] if fleet.tap else []
+    chunks = BlobServer(store, fleet.listen, services=taps)
     try:
         await chunks.start()
     except OSError as exc:

@@ -21,6 +21,7 @@ from ..fleet.entries import SharedEntries
 from ..castore.peers import PeerSet
 from ..fleet.fills import RedisFills
 from ..fleet.peers import find_peers
+from ..fleet.taps import TapPoint, TapReader, Taps
 from ..fleet.link import FleetLink, redis_client, shared_records
 from ..cache.nodelock import NodeLocks
 from ..cache.uses import UseLog, uses_dir
@@ -69,16 +70,20 @@ class App:
         self.settings = settings
         fleet = settings.fleet
         peers = tuple(p for p in fleet.peers if p != fleet.listen) if fleet is not None else ()  # one config for all
+        self._peers_listed = peers
         store, budget = settings.store.open_for_node(settings.processes, peers)
         locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
             if settings.processes > 1 else None
         index = Index(index_path(settings))
         self.cache = Cache(store, index, spool_dir(settings.store.path), settings.store.memory_bytes, locks)
         self._peers: PeerSet | None = None
+        self._taps: Taps | None = None
         self._finding_peers: asyncio.Task[None] | None = None
+        self._opening_tap: asyncio.Task[None] | None = None
         if fleet is not None:
             self.cache.fleet = SharedEntries(shared_records(settings.store), store)
-            self.cache.fleet_fills = RedisFills(fleet.node, redis_client(fleet.redis))
+            self._taps = Taps(fleet.listen, TapPoint(run_dir(settings.store.path)), TapReader()) if fleet.tap else None
+            self.cache.fleet_fills = RedisFills(fleet.node, redis_client(fleet.redis), self._taps)
             # The peers the heartbeats name, read after the listed ones, before the shared tier.
             self._peers = PeerSet()
             store.stack.tiers.insert(len(store.stack.tiers) - 1, self._peers)
@@ -230,8 +235,12 @@ class App:
         if self._peers is not None and self._finding_peers is None and fleet is not None \
                 and isinstance(fills, RedisFills):
             listed = {*fleet.peers, fleet.listen}
+            warm = self._taps.reader.warm if self._taps is not None else None
             self._finding_peers = asyncio.get_running_loop().create_task(
-                find_peers(fills.redis, fleet.node, listed, self._peers))
+                find_peers(fills.redis, fleet.node, listed, self._peers, warm))
+        if self._taps is not None and self._opening_tap is None:
+            self._opening_tap = asyncio.get_running_loop().create_task(self._taps.point.start())
+            self._taps.reader.warm(self._peers_listed)
 
     def __rsgi_del__(self, loop) -> None:  # noqa: ANN001
         try:
@@ -244,6 +253,9 @@ class App:
             self._flusher.cancel()
         if self._finding_peers is not None:
             self._finding_peers.cancel()
+        if self._taps is not None:
+            await self._taps.point.close()
+            await self._taps.reader.close()
         if self._reporter is not None:
             self._reporter.cancel()
         if self.metrics is not None:

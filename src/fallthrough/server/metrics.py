@@ -170,6 +170,8 @@ class Metrics:
                                           multiprocess_mode="livemax")
         self.fleet_peer_up = Gauge("fallthrough_fleet_peer_up", "1 while a peer's chunk service answers soundly, "
                                    "0 while it is set aside", ("peer",), registry=None, multiprocess_mode="livemin")
+        self.fleet_tapped = Counter("fallthrough_fleet_tapped_bytes", "Bytes of other nodes' fills read through "
+                                    "their taps as they arrived (before their chunks were stored)", registry=None)
         self.fleet_taken_over = Counter("fallthrough_fleet_fills_taken_over", "Fills this node resumed after the "
                                         "node fetching them went silent", registry=None)
         self.purges = Counter("fallthrough_purges", "Purges through the admin API, by kind", ("kind",),
@@ -272,6 +274,7 @@ class Metrics:
         fills = cache.fleet_fills
         self._grow(self.fleet_followed, (), fills.followed)  # type: ignore[union-attr]
         self._grow(self.fleet_taken_over, (), fills.taken_over)  # type: ignore[union-attr]
+        self._grow(self.fleet_tapped, (), fills.tapped)  # type: ignore[union-attr]
         status = nodes.read_local_status(self._fleet_status)
         self.fleet_process_up.set(status is not None)
         purges = status.get("purges") if status is not None else None

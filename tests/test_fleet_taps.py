@@ -1,0 +1,210 @@
+"""A fill's tap: the other nodes' clients get the filling node's bytes as they arrive from
+the origin, before a chunk of them could be stored; and a tap is data from elsewhere, so
+one that breaks off costs nothing (the stored chunks bring the rest) and one that sends a
+wrong byte gets its clients' responses cut, never completed, and is not asked again."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+import redis
+
+from edge_server import free_port
+from fallthrough.cache.fill import Fill, FillHead
+from fallthrough.cache.fleet_fills import TapUnavailable
+from fallthrough.castore import open_store
+from fallthrough.castore.blob_server import BlobServer
+from fallthrough.fleet import taps
+from fallthrough.fleet.fills import claim_name
+from fleet_harness import Fleet, until
+from origin_server import OriginServer
+from test_fleet_fills import Client, metric
+from test_fleet_purges import mounts
+
+PIECE = 64 * 1024  # the origin's writes: half the smallest chunk, so no chunk ends within one
+
+
+@pytest.fixture
+def origin() -> Iterator[OriginServer]:
+    with OriginServer() as server:
+        yield server
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("tap", [True, False])
+def test_followers_get_the_filling_nodes_bytes_before_any_chunk_is_stored(tmp_path: Path, s3_url: str,
+                                                                         origin: OriginServer, tap: bool) -> None:
+    """The origin sends 64 KiB, then waits: no chunk can end there (the smallest is 128
+    KiB), so the other nodes' clients have bytes in that wait only through the tap; with
+    `tap = false` they wait for the first chunk. (The filling node's own clients wait too:
+    its latest piece is held until the next one shows the origin goes on.)"""
+    body = os.urandom(2 * 1024 * 1024)  # more than a response gathers whole before it begins
+    origin.put("/slow", body, headers={"Cache-Control": "max-age=600"}, etag='"s1"', chunk_size=PIECE,
+               first_delay=3.0, chunk_delay=0.01)
+    with Fleet(tmp_path, s3_url, mounts(origin), fleet_extra="" if tap else "tap = false\n") as fleet:
+        n0, n1, n2 = fleet.nodes
+        control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
+        try:
+            lead = Client(n0, "/o/slow").start()
+            until(lambda: any(control.get(k).decode().startswith("n0-") for k in control.keys("ft:lease:*")), 5,
+                  "n0 never claimed the fill")
+            followers = [Client(node, "/o/slow").start() for node in (n1, n2) for _ in range(2)]
+            until(lambda: origin.sent("/slow") >= PIECE, 5, "the origin sent nothing")
+            if tap:
+                until(lambda: all(c.received > 0 for c in followers), 2.5, "no follower had a byte in the wait")
+                assert origin.sent("/slow") == PIECE  # still in the origin's first wait
+                # All but the last byte: it waits until the whole adds up to the blob's digest.
+                assert all(c.received == PIECE - 1 for c in followers)
+            else:
+                time.sleep(2.0)
+                assert origin.sent("/slow") == PIECE
+                assert [c.received for c in followers] == [0] * len(followers)
+            for client in (*followers, lead):
+                client.join()
+        finally:
+            control.close()
+        assert [c.error for c in (*followers, lead)] == [None] * 5
+        assert all(sha(c.body) == sha(body) for c in (*followers, lead))
+        assert origin.count("/slow") == 1
+        time.sleep(1.2)  # the metrics are folded once a second
+        tapped = sum(metric(n, "fallthrough_fleet_tapped_bytes_total") for n in (n1, n2))
+        assert tapped == (2 * len(body) if tap else 0)  # each node's worker read it all once
+
+
+class HostileTap(taps._services.FillTapServicer):  # type: ignore[misc, name-defined]
+    """A FillTap that sends a blob's bytes wrong: one byte flipped, or only the first half."""
+
+    def __init__(self, body: bytes, how: str) -> None:
+        self.body = body
+        self.how = how
+        self.reads = 0
+
+    def Read(self, request, context):  # noqa: ANN001, ANN201, N802 - the RPC's name
+        self.reads += 1
+        data = bytearray(self.body[request.offset:])
+        if self.how == "corrupt":
+            data[len(data) // 3] ^= 0x01
+        elif self.how == "short":
+            data = data[: len(data) // 2]
+        for at in range(0, len(data), PIECE):
+            yield taps.TapPiece(data=bytes(data[at:at + PIECE]))
+            time.sleep(0.01)
+
+
+def serve_tap(servicer: HostileTap) -> tuple[grpc.Server, str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    taps._services.add_FillTapServicer_to_server(servicer, server)
+    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def tell_as(control: redis.Redis, stored: str, key: str, token: str, tap: str) -> None:
+    """A claim on `key` whose stream tells what the fill of `stored` told (its head, its
+    real chunks, its blob's digest), with a tap at `tap`; no entry."""
+    (told,) = control.keys(f"ft:fill:{claim_name(stored, ())}:*")
+    events = [fields for _, fields in control.xrange(told)]
+    assert events[0][b"t"] == b"head" and events[-1][b"t"] == b"end"
+    head = json.loads(events[0][b"d"])
+    head["tap"] = [tap, 4242]
+    end = json.loads(events[-1][b"d"])
+    end["entry"] = None
+    stream = f"ft:fill:{claim_name(key, ())}:{token}"
+    control.set(f"ft:lease:{claim_name(key, ())}", token, px=4000)
+    control.xadd(stream, {"t": "head", "d": json.dumps(head)})
+    for fields in events[1:-1]:
+        control.xadd(stream, fields)
+    control.xadd(stream, {"t": "end", "d": json.dumps(end)})
+
+
+@pytest.mark.parametrize("how", ["short", "corrupt"])
+def test_a_tap_that_breaks_off_or_lies_never_completes_a_wrong_body(tmp_path: Path, s3_url: str,
+                                                                    origin: OriginServer, how: str) -> None:
+    b = os.urandom(1024 * 1024)
+    origin.put("/b", b, headers={"Cache-Control": "max-age=600"})
+    for name in ("/a", "/c"):
+        origin.put(name, os.urandom(1024), headers={"Cache-Control": "max-age=600"})
+    hostile = HostileTap(b, how)
+    server, address = serve_tap(hostile)
+    try:
+        with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+            n0, n1, _ = fleet.nodes
+            assert sha(n0.get("/o/b").body) == sha(b)
+            n0.wait_stored(1)
+            control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
+            try:
+                tell_as(control, "/o/b", "/o/a", "evil-1", address)
+                got = Client(n1, "/o/a").start().join()
+                assert hostile.reads == 1
+                if how == "short":  # the stored chunks brought the rest: the true bytes, whole
+                    assert got.error is None and sha(got.body) == sha(b)
+                else:  # cut short of its length, never whole
+                    assert got.status != 200 or (got.error is not None and got.received < len(b))
+                    tell_as(control, "/o/b", "/o/c", "evil-2", address)
+                    again = Client(n1, "/o/c").start().join()
+                    assert hostile.reads == 1  # the lying tap is left alone: the chunks only
+                    assert again.error is None and sha(again.body) == sha(b)
+                assert n1.entries() == 0  # nothing told as another key's is stored
+            finally:
+                control.close()
+    finally:
+        server.stop(None)
+    assert origin.count("/a") == 0
+
+
+def test_a_tap_is_read_from_any_offset_and_ends_with_the_body(tmp_path: Path) -> None:
+    """TapPoint and TapService, as a lead's worker and its node's fleet process run them:
+    a fill offered under its token is read from any byte, through the gRPC service, as its
+    bytes arrive, and the stream ends when the body does; an unknown token is NOT_FOUND."""
+    async def scenario() -> None:
+        run = str(tmp_path / "run")
+        point = taps.TapPoint(run)
+        await point.start()
+        assert point.worker == os.getpid()
+        fill = Fill("/k", (), str(tmp_path))
+        fill.start_body(FillHead(200, {}, 6, True))  # type: ignore[arg-type]
+        fill.append(b"abc")
+        assert point.offer("n0-token", fill)
+        service = taps.TapService(run)
+        server = BlobServer(open_store(f"file://{tmp_path / 'castore'}"), f"127.0.0.1:{free_port()}",
+                            services=[service.add_to])
+        await server.start()
+        reader = taps.TapReader()
+        try:
+            got = bytearray()
+
+            async def read() -> None:
+                async for data in reader.read(server.address, "n0-token", point.worker, 1):
+                    got.extend(data)
+
+            reading = asyncio.create_task(read())
+            deadline = time.monotonic() + 5
+            while got != b"bc":
+                assert time.monotonic() < deadline, bytes(got)
+                await asyncio.sleep(0.01)
+            fill.append(b"def")
+            fill.complete_body()
+            await asyncio.wait_for(reading, 5)
+            assert got == b"bcdef"
+            with pytest.raises(TapUnavailable):
+                async for _ in reader.read(server.address, "n0-other", point.worker, 0):
+                    pass
+            assert reader.usable(server.address)  # not found is no fault of the peer's
+        finally:
+            await reader.close()
+            await server.stop(None)
+            await point.close()
+
+    asyncio.run(scenario())
