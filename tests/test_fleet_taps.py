@@ -18,14 +18,14 @@ import grpc
 import pytest
 import redis
 
-from edge_server import free_port
+from edge_server import TOKEN, free_port
 from fallthrough.cache.fill import Fill, FillHead
 from fallthrough.cache.fleet_fills import TapUnavailable
 from fallthrough.castore import open_store
 from fallthrough.castore.blob_server import BlobServer
 from fallthrough.fleet import taps
 from fallthrough.fleet.fills import claim_name
-from fleet_harness import Fleet, until
+from fleet_harness import Fleet, FleetNode, until
 from origin_server import OriginServer
 from test_fleet_fills import Client, metric
 from test_fleet_purges import mounts
@@ -84,15 +84,18 @@ def test_followers_get_the_filling_nodes_bytes_before_any_chunk_is_stored(tmp_pa
 
 
 class HostileTap(taps._services.FillTapServicer):  # type: ignore[misc, name-defined]
-    """A FillTap that sends a blob's bytes wrong: one byte flipped, or only the first half."""
+    """A FillTap that sends a blob's head right and its bytes wrong: one byte flipped, or
+    only the first half."""
 
-    def __init__(self, body: bytes, how: str) -> None:
+    def __init__(self, head: bytes, body: bytes, how: str) -> None:
+        self.head = head
         self.body = body
         self.how = how
         self.reads = 0
 
     def Read(self, request, context):  # noqa: ANN001, ANN201, N802 - the RPC's name
         self.reads += 1
+        yield taps.TapPiece(head=self.head)
         data = bytearray(self.body[request.offset:])
         if self.how == "corrupt":
             data[len(data) // 3] ^= 0x01
@@ -111,97 +114,130 @@ def serve_tap(servicer: HostileTap) -> tuple[grpc.Server, str]:
     return server, f"127.0.0.1:{port}"
 
 
-def tell_as(control: redis.Redis, stored: str, key: str, token: str, tap: str) -> None:
-    """A claim on `key` whose stream tells what the fill of `stored` told (its head, its
-    real chunks, its blob's digest), with a tap at `tap`; no entry."""
-    (told,) = control.keys(f"ft:fill:{claim_name(stored, ())}:*")
-    events = [fields for _, fields in control.xrange(told)]
+def told(control: redis.Redis, stored: str) -> list[dict[bytes, bytes]]:
+    """What the fill of `stored` told on its stream: its head, its chunks, its end."""
+    (stream,) = control.keys(f"ft:fill:{claim_name(stored, ())}:*")
+    events = [fields for _, fields in control.xrange(stream)]
     assert events[0][b"t"] == b"head" and events[-1][b"t"] == b"end"
-    head = json.loads(events[0][b"d"])
-    head["tap"] = [tap, 4242]
-    end = json.loads(events[-1][b"d"])
-    end["entry"] = None
-    stream = f"ft:fill:{claim_name(key, ())}:{token}"
-    control.set(f"ft:lease:{claim_name(key, ())}", token, px=4000)
-    control.xadd(stream, {"t": "head", "d": json.dumps(head)})
-    for fields in events[1:-1]:
-        control.xadd(stream, fields)
-    control.xadd(stream, {"t": "end", "d": json.dumps(end)})
+    return events
+
+
+def tell_as(control: redis.Redis, events: list[dict[bytes, bytes]], key: str, token: str) -> None:
+    """A claim on `key` (made if not there) whose stream tells `events`, another fill's:
+    an end is told without its entry."""
+    lease = f"ft:lease:{claim_name(key, ())}"
+    control.set(lease, token, px=4000, nx=True)
+    for fields in events:
+        if fields[b"t"] == b"end":
+            end = json.loads(fields[b"d"])
+            fields = {b"t": b"end", b"d": json.dumps({**end, "entry": None}).encode()}
+        control.xadd(f"ft:fill:{claim_name(key, ())}:{token}", fields)
+
+
+def follow_liar(control: redis.Redis, events: list[dict[bytes, bytes]], node: FleetNode, key: str, token: str,
+                hostile: HostileTap) -> Client:
+    """A client of `node` asks for `key` while the liar holds its claim: the stream tells
+    the head, the tap is read, and only then the chunks and the end."""
+    reads = hostile.reads
+    tell_as(control, events[:1], key, token)
+    client = Client(node, key).start()
+    until(lambda: hostile.reads > reads or client.ended is not None, 10, "the tap was never read")
+    time.sleep(0.5)  # the tap sends what it sends
+    tell_as(control, events[1:], key, token)
+    return client.join()
 
 
 @pytest.mark.parametrize("how", ["short", "corrupt"])
 def test_a_tap_that_breaks_off_or_lies_never_completes_a_wrong_body(tmp_path: Path, s3_url: str,
                                                                     origin: OriginServer, how: str) -> None:
+    """A node "evil" in the heartbeats, whose tap sends a stored blob's head and bytes
+    wrong, holds claims whose streams tell that blob's real chunks and digest."""
     b = os.urandom(1024 * 1024)
     origin.put("/b", b, headers={"Cache-Control": "max-age=600"})
     for name in ("/a", "/c"):
         origin.put(name, os.urandom(1024), headers={"Cache-Control": "max-age=600"})
-    hostile = HostileTap(b, how)
-    server, address = serve_tap(hostile)
-    try:
-        with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
-            n0, n1, _ = fleet.nodes
-            assert sha(n0.get("/o/b").body) == sha(b)
-            n0.wait_stored(1)
-            control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
-            try:
-                tell_as(control, "/o/b", "/o/a", "evil-1", address)
-                got = Client(n1, "/o/a").start().join()
-                assert hostile.reads == 1
-                if how == "short":  # the stored chunks brought the rest: the true bytes, whole
-                    assert got.error is None and sha(got.body) == sha(b)
-                else:  # cut short of its length, never whole
-                    assert got.status != 200 or (got.error is not None and got.received < len(b))
-                    tell_as(control, "/o/b", "/o/c", "evil-2", address)
-                    again = Client(n1, "/o/c").start().join()
-                    assert hostile.reads == 1  # the lying tap is left alone: the chunks only
-                    assert again.error is None and sha(again.body) == sha(b)
-                assert n1.entries() == 0  # nothing told as another key's is stored
-            finally:
-                control.close()
-    finally:
-        server.stop(None)
+    with Fleet(tmp_path, s3_url, mounts(origin)) as fleet:
+        n0, n1, _ = fleet.nodes
+        assert sha(n0.get("/o/b").body) == sha(b)
+        n0.wait_stored(1)
+        control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
+        events = told(control, "/o/b")
+        hostile = HostileTap(events[0][b"d"], b, how)
+        server, address = serve_tap(hostile)
+        try:
+            control.sadd("ft:nodes", "evil")  # a heartbeat, as a node's fleet process beats it
+            control.set("ft:node:evil", json.dumps({"listen": address, "node": "evil", "seen": time.time()}), ex=60)
+            until(lambda: f'fallthrough_fleet_peer_up{{peer="{address}"}}' in n1.get(
+                "/_fallthrough/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).body.decode(), 10,
+                  "n1 never found the node 'evil'")
+            got = follow_liar(control, events, n1, "/o/a", "evil-4242.1", hostile)
+            assert hostile.reads == 1
+            if how == "short":  # the stored chunks brought the rest: the true bytes, whole
+                assert got.error is None and sha(got.body) == sha(b)
+            else:  # cut short of its length, never whole
+                assert got.status != 200 or (got.error is not None and got.received < len(b))
+                tell_as(control, events, "/o/c", "evil-4242.2")
+                again = Client(n1, "/o/c").start().join()
+                assert hostile.reads == 1  # the lying node's tap is left alone: the chunks only
+                assert again.error is None and sha(again.body) == sha(b)
+            assert n1.entries() == 0  # nothing told as another key's is stored
+        finally:
+            control.close()
+            server.stop(None)
     assert origin.count("/a") == 0
 
 
-def test_a_tap_is_read_from_any_offset_and_ends_with_the_body(tmp_path: Path) -> None:
+def test_a_tap_is_read_from_any_offset_from_before_the_lead_has_its_head(tmp_path: Path) -> None:
     """TapPoint and TapService, as a lead's worker and its node's fleet process run them:
-    a fill offered under its token is read from any byte, through the gRPC service, as its
-    bytes arrive, and the stream ends when the body does; an unknown token is NOT_FOUND."""
+    a read may come before the lead offers its fill (a follower asks as soon as it finds
+    the claim); it gets the head once told, then the bytes from its offset as they arrive,
+    and the stream ends when the body does. A fill withdrawn (ended, or never to be
+    shared) is NOT_FOUND at once, and that is no fault of the peer's."""
     async def scenario() -> None:
         run = str(tmp_path / "run")
         point = taps.TapPoint(run)
         await point.start()
         assert point.worker == os.getpid()
-        fill = Fill("/k", (), str(tmp_path))
-        fill.start_body(FillHead(200, {}, 6, True))  # type: ignore[arg-type]
-        fill.append(b"abc")
-        assert point.offer("n0-token", fill)
         service = taps.TapService(run)
         server = BlobServer(open_store(f"file://{tmp_path / 'castore'}"), f"127.0.0.1:{free_port()}",
                             services=[service.add_to])
         await server.start()
         reader = taps.TapReader()
         try:
-            got = bytearray()
+            heads, got = [], bytearray()
 
-            async def read() -> None:
-                async for data in reader.read(server.address, "n0-token", point.worker, 1):
-                    got.extend(data)
+            async def read(token: str) -> None:
+                async for piece in reader.read(server.address, token, point.worker, 1):
+                    if piece.head:
+                        heads.append(piece.head)
+                    got.extend(piece.data)
 
-            reading = asyncio.create_task(read())
+            reading = asyncio.create_task(read("n0-1.a"))
+            await asyncio.sleep(0.2)  # asked before there is anything to offer
+            fill = Fill("/k", (), str(tmp_path))
+            point.offer("n0-1.a", fill)
+            fill.start_body(FillHead(200, {}, 6, True))  # type: ignore[arg-type]
+            fill.append(b"abc")
+            await asyncio.sleep(0.1)
+            assert heads == [] and got == b""  # nothing before the head is told
+            point.tell_head("n0-1.a", b'{"status": 200}')
             deadline = time.monotonic() + 5
             while got != b"bc":
                 assert time.monotonic() < deadline, bytes(got)
                 await asyncio.sleep(0.01)
+            assert heads == [b'{"status": 200}']
             fill.append(b"def")
             fill.complete_body()
             await asyncio.wait_for(reading, 5)
             assert got == b"bcdef"
-            with pytest.raises(TapUnavailable):
-                async for _ in reader.read(server.address, "n0-other", point.worker, 0):
-                    pass
-            assert reader.usable(server.address)  # not found is no fault of the peer's
+            point.withdraw("n0-1.a")
+            for token in ("n0-1.a", "n0-1.b"):  # ended; and waited on, then never to be shared
+                waiting = asyncio.create_task(read(token))
+                await asyncio.sleep(0.1)
+                point.withdraw(token)
+                with pytest.raises(TapUnavailable):
+                    await asyncio.wait_for(waiting, 5)
+            assert reader.usable(server.address)
         finally:
             await reader.close()
             await server.stop(None)

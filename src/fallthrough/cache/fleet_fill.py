@@ -179,15 +179,14 @@ async def _follow(cache: Cache, fills: FleetFills, fill: Fill, follow: Follow, f
     """Feed the fill from another node's; "done", "gone" (the lead went silent) or
     "alone" (its answer is not for us, or its chunks cannot be read: ask the origin
     ourselves, for the rest)."""
-    tap = _Tap(fills, fill, followed)
+    tap = _Tap(cache, fills, fill, followed, policy)
+    tap.start(follow.tapped(fill.received))  # at once: its head may come before the stream's
     told: list[LeadChunks] = []  # the lead's chunks, read only for what the tap does not bring
     try:
         async for event in follow.events():
             if isinstance(event, LeadHead):
                 if not _take_head(cache, fill, event, followed, policy):
                     return "alone"
-                if event.tap is not None and tap.task is None:
-                    tap.start(event.tap, follow.tapped(event.tap, fill.received))
             elif isinstance(event, LeadChunks):
                 if not fill.head.done():
                     raise OriginError("another node's fill told chunks before its head")
@@ -204,8 +203,8 @@ async def _follow(cache: Cache, fills: FleetFills, fill: Fill, follow: Follow, f
                 try:
                     _take_end(cache, fill, event, followed)
                 except OriginError:
-                    if tap.brought and tap.where is not None:
-                        follow.distrust(tap.where)
+                    if tap.brought:
+                        follow.distrust()
                     raise
                 return "done"
             elif isinstance(event, LeadFailed):
@@ -220,36 +219,43 @@ async def _follow(cache: Cache, fills: FleetFills, fill: Fill, follow: Follow, f
 
 
 class _Tap:
-    """The lead's bytes through its tap, fed into the fill as they arrive; the only
-    feeder while it runs (the chunks wait until it is stopped)."""
+    """The lead's head and bytes through its tap, fed into the fill as they arrive; the
+    only feeder while it runs (the chunks wait until it is stopped)."""
 
-    def __init__(self, fills: FleetFills, fill: Fill, followed: Followed) -> None:
+    def __init__(self, cache: Cache, fills: FleetFills, fill: Fill, followed: Followed, policy: CachePolicy) -> None:
+        self.cache = cache
         self.fills = fills
         self.fill = fill
         self.followed = followed
+        self.policy = policy
         self.task: asyncio.Task[None] | None = None
-        self.where: tuple[str, int] | None = None
         self.brought = 0  # bytes fed from the tap
         self.last = 0.0  # when it last brought some (monotonic)
 
-    def start(self, where: tuple[str, int], pieces: AsyncIterator[bytes] | None) -> None:
+    def start(self, pieces: AsyncIterator[LeadHead | bytes] | None) -> None:
         if pieces is None:
             return
-        self.where = where
         self.last = time.monotonic()
         self.task = asyncio.create_task(self._feed(pieces))
 
-    async def _feed(self, pieces: AsyncIterator[bytes]) -> None:
+    async def _feed(self, pieces: AsyncIterator[LeadHead | bytes]) -> None:
         fill = self.fill
-        length = fill.head.result().length
         try:
-            async for data in pieces:
-                if length is not None and fill.received + len(data) > length:
+            async for piece in pieces:
+                if isinstance(piece, LeadHead):
+                    # The same head as the stream's (the first of the two is taken, the
+                    # other must agree); one not for us ends the tap, and the stream's
+                    # head then says so.
+                    if not _take_head(self.cache, fill, piece, self.followed, self.policy):
+                        return
+                    continue
+                length = fill.head.result().length
+                if length is not None and fill.received + len(piece) > length:
                     raise TapUnavailable(f"the tap sent more than the {length} bytes of the head")
-                self.followed.hasher.update(data)
-                fill.append(data, hold=1)  # the last byte waits for the blob's digest
-                self.brought += len(data)
-                self.fills.tapped += len(data)
+                self.followed.hasher.update(piece)
+                fill.append(piece, hold=1)  # the last byte waits for the blob's digest
+                self.brought += len(piece)
+                self.fills.tapped += len(piece)
                 self.last = time.monotonic()
         except TapUnavailable as exc:
             log.info("fleet: the tap on the fill of %s ended at byte %d (%s); reading its chunks",
@@ -264,8 +270,9 @@ class _Tap:
         return self.fill.received >= end or time.monotonic() - self.last < TAP_STALL
 
     async def finish(self, size: int) -> None:
-        """The lead's body ended at `size`: let the tap bring the rest while it makes progress."""
-        while self.task is not None and not self.task.done() and self.fill.received < size:
+        """The lead's body ended at `size`: let the tap bring the rest while it makes
+        progress (one that brought nothing yet is no use now: every chunk is stored)."""
+        while self.brought and self.task is not None and not self.task.done() and self.fill.received < size:
             brought = self.brought
             await asyncio.wait([self.task], timeout=TAP_STALL)
             if self.brought == brought:

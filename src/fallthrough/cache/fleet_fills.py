@@ -9,9 +9,9 @@ them to their own clients while the lead's fill runs, not after it. If the lead 
 silent (its node died), a follower claims the key in its place and resumes where its own
 clients are.
 
-Where the lead offers a tap on its fill (fleet/taps.py), a follower reads the lead's bytes
-through it as they arrive, before any chunk of them is stored, and keeps the chunks it is
-told for what the tap does not bring.
+Where the lead offers a tap on its fill (fleet/taps.py), a follower reads the lead's head
+and bytes through it as they arrive, before the stream tells them and before any chunk of
+them is stored, and keeps the chunks it is told for what the tap does not bring.
 
 Everything a follower is told is data from elsewhere: the chunks are checked against
 their names, the whole (chunks or tapped bytes) against the blob's digest before the last
@@ -40,9 +40,6 @@ class LeadHead:
     request_time: float
     response_time: float
     initial_age: float
-    # Where the lead's bytes can be read as they arrive: its node's chunk service and the
-    # worker that holds the fill. None: no tap, follow the chunks.
-    tap: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +90,7 @@ class Lead(Protocol):
     progress and given up at close()."""
 
     def offer(self, fill: Fill) -> None:
-        """The fill's bytes may be read by the followers as they arrive (its head says where)."""
+        """The fill's head and bytes may be read by the followers as they arrive."""
         ...
 
     def head(self, head: LeadHead) -> None: ...
@@ -118,12 +115,13 @@ class Follow(Protocol):
 
     def events(self) -> AsyncIterator[LeadEvent]: ...
 
-    def tapped(self, tap: tuple[str, int], offset: int) -> AsyncIterator[bytes] | None:
-        """The lead's bytes from `offset` through its tap, as they arrive, ending with its
-        body or raising TapUnavailable short of it; None if this node does not tap."""
+    def tapped(self, offset: int) -> AsyncIterator[LeadHead | bytes] | None:
+        """Through the lead's tap, as they arrive: its head, then its bytes from
+        `offset`, ending with its body or raising TapUnavailable short of it; None if
+        there is no tap to read."""
         ...
 
-    def distrust(self, tap: tuple[str, int]) -> None:
+    def distrust(self) -> None:
         """What came through this tap did not add up: leave it alone for a while."""
         ...
 

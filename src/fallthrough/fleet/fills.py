@@ -9,9 +9,10 @@ claim is kept ENDED_KEEP seconds with its stream, so that a miss in that time fo
 finished fill (every chunk is in the shared tier) instead of asking the origin; after a
 failure the claim is given up at once.
 
-The lead's worker offers its fill on its tap (fleet/taps.py) and its head says where:
-a follower reads the bytes there as they arrive, and the chunks the stream tells for
-what the tap does not bring.
+A claim's token names its node and worker (`<node>-<pid>.<random>`): a follower asks
+that worker's tap (fleet/taps.py) for the head and the bytes as soon as it finds the
+claim, before the stream tells anything, and reads the chunks the stream tells for what
+the tap does not bring.
 
 A follower that reads nothing for a while looks at the claim: gone, or held by another
 token, and the lead is gone (LeadGone); the cache then claims the key again and, if it
@@ -23,10 +24,10 @@ on a Redis that does not answer.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import math
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -37,7 +38,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from ..cache.fill import Fill
-from ..cache.fleet_fills import LeadChunks, LeadEnd, LeadEvent, LeadFailed, LeadGone, LeadHead, LeadPassed
+from ..cache.fleet_fills import (
+    LeadChunks,
+    LeadEnd,
+    LeadEvent,
+    LeadFailed,
+    LeadGone,
+    LeadHead,
+    LeadPassed,
+    TapUnavailable,
+)
 from ..castore import B3Digest
 from .taps import Taps
 
@@ -79,7 +89,7 @@ class RedisFills:
             return None
         name = claim_name(key, variant)
         lease = f"ft:lease:{name}"
-        token = f"{self.node}-{secrets.token_hex(6)}"
+        token = f"{self.node}-{os.getpid()}.{secrets.token_hex(6)}"
         try:
             async with asyncio.timeout(LEASE):
                 for _ in range(3):  # a claim that lapses between our two calls: try again
@@ -136,16 +146,16 @@ class RedisLead:
         self._ended = False
         self._progressed = time.monotonic()
         self.lost = False  # the claim lapsed or Redis failed: the others may have moved on
-        self._tap: tuple[str, int] | None = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def offer(self, fill: Fill) -> None:
-        taps = self._fills.taps
-        if taps is not None and taps.point.offer(self._token, fill):
-            self._tap = (taps.address, taps.point.worker)
+        if self._fills.taps is not None:
+            self._fills.taps.point.offer(self._token, fill)
 
     def head(self, head: LeadHead) -> None:
-        self._tell(dataclasses.replace(head, tap=self._tap) if self._tap is not None else head)
+        self._tell(head)
+        if self._fills.taps is not None:
+            self._fills.taps.point.tell_head(self._token, json.dumps(encode(head)[1]).encode())
 
     def chunks(self, offset: int, chunks: list[tuple[B3Digest, int]]) -> None:
         self._tell(LeadChunks(offset, chunks))
@@ -225,16 +235,21 @@ class RedisFollow:
         self._lease = lease
         self._holder = holder
         self._stream = stream
+        self._tapping: str | None = None  # the chunk service whose tap tapped() reads
 
-    def tapped(self, tap: tuple[str, int], offset: int) -> AsyncIterator[bytes] | None:
+    def tapped(self, offset: int) -> AsyncIterator[LeadHead | bytes] | None:
         taps = self._fills.taps
-        if taps is None or not taps.reader.usable(tap[0]):
+        node, _, rest = self._holder.rpartition("-")
+        worker = rest.partition(".")[0]
+        address = taps.reader.nodes.get(node) if taps is not None else None
+        if taps is None or address is None or not worker.isdigit() or not taps.reader.usable(address):
             return None
-        return taps.reader.read(tap[0], self._holder, tap[1], offset)
+        self._tapping = address
+        return _head_then_bytes(taps.reader.read(address, self._holder, int(worker), offset))
 
-    def distrust(self, tap: tuple[str, int]) -> None:
-        if self._fills.taps is not None:
-            self._fills.taps.reader.avoid(tap[0], "what it sent did not add up to the blob the lead told")
+    def distrust(self) -> None:
+        if self._fills.taps is not None and self._tapping is not None:
+            self._fills.taps.reader.avoid(self._tapping, "what it sent did not add up to the blob the lead told")
 
     async def events(self) -> AsyncIterator[LeadEvent]:
         redis = self._fills.redis
@@ -269,13 +284,26 @@ class RedisFollow:
                         return
 
 
+async def _head_then_bytes(pieces: AsyncIterator[Any]) -> AsyncIterator[LeadHead | bytes]:
+    """A tap's messages as the head (read as the stream's would be), then the body's bytes."""
+    first = True
+    async for piece in pieces:
+        if first:
+            head = decode({b"t": b"head", b"d": piece.head})
+            if not isinstance(head, LeadHead):
+                raise TapUnavailable("the tap's first message is not a head")
+            yield head
+            first = False
+        elif piece.data:
+            yield piece.data
+
+
 def encode(event: LeadEvent) -> tuple[str, dict[str, Any]]:
     """An event as a stream entry's kind and JSON data."""
     if isinstance(event, LeadHead):
         return "head", {"status": event.status, "headers": event.headers, "length": event.length,
                         "vary": list(event.vary), "variant": list(event.variant), "request_time": event.request_time,
-                        "response_time": event.response_time, "age": event.initial_age,
-                        **({"tap": list(event.tap)} if event.tap is not None else {})}
+                        "response_time": event.response_time, "age": event.initial_age}
     if isinstance(event, LeadChunks):
         return "chunks", {"offset": event.offset, "chunks": [[d.hex(), size] for d, size in event.chunks]}
     if isinstance(event, LeadEnd):
@@ -297,14 +325,8 @@ def decode(fields: dict[bytes, bytes]) -> LeadEvent | None:
             if not all(math.isfinite(c) for c in clocks) or (length is not None and int(length) < 0) \
                     or not 100 <= int(data["status"]) <= 999:
                 return None
-            tap = data.get("tap")
-            if tap is not None:
-                if not isinstance(tap, list) or len(tap) != 2 or not isinstance(tap[0], str) or ":" not in tap[0] \
-                        or int(tap[1]) <= 0:
-                    return None
-                tap = (tap[0], int(tap[1]))
             return LeadHead(int(data["status"]), headers, None if length is None else int(length),
-                            tuple(map(str, data["vary"])), tuple(map(str, data["variant"])), *clocks, tap=tap)
+                            tuple(map(str, data["vary"])), tuple(map(str, data["variant"])), *clocks)
         if kind == "chunks":
             chunks = [(B3Digest.from_hex(d), int(size)) for d, size in data["chunks"]]
             if any(size <= 0 for _, size in chunks) or int(data["offset"]) < 0:

@@ -20,23 +20,25 @@ LOOK_EVERY = 2.0  # seconds between two looks at the heartbeats
 
 
 async def find_peers(redis: Redis, node: str, listed: set[str], peers: PeerSet,
-                     found_more: Callable[[set[str]], None] | None = None) -> None:
-    """Keep `peers` to the live nodes' chunk services, until cancelled (and tell
-    `found_more` of each new set). Redis out of reach: the peers found last stay (each
-    is set aside by itself if it stops answering)."""
+                     found: Callable[[dict[str, str]], None] | None = None) -> None:
+    """Keep `peers` to the live nodes' chunk services, until cancelled (and tell `found`
+    of the other live nodes, name → chunk service, when they change). Redis out of
+    reach: the peers found last stay (each is set aside by itself if it stops answering)."""
+    named: dict[str, str] | None = None
     known: set[str] | None = None
     while True:
         try:
-            found = await asyncio.wait_for(nodes.nodes(redis), LOOK_EVERY * 2)
-            addresses = {status["listen"] for name, status in found.items()
-                         if name != node and isinstance(status, dict) and isinstance(status.get("listen"), str)}
-            addresses -= listed
+            live = await asyncio.wait_for(nodes.nodes(redis), LOOK_EVERY * 2)
+            others = {name: status["listen"] for name, status in live.items()
+                      if name != node and isinstance(status, dict) and isinstance(status.get("listen"), str)}
+            addresses = set(others.values()) - listed
             if addresses != known:
                 log.info("fleet: peers %s", ", ".join(sorted(addresses)) or "none")
                 peers.update(addresses)
-                if found_more is not None:
-                    found_more(addresses)
                 known = addresses
+            if found is not None and others != named:
+                found(others)
+                named = others
         except (RedisError, OSError, TimeoutError):
             pass  # the purges and fills say Redis is out of reach; the peers stay as they were
         await asyncio.sleep(LOOK_EVERY)

@@ -70,7 +70,6 @@ class App:
         self.settings = settings
         fleet = settings.fleet
         peers = tuple(p for p in fleet.peers if p != fleet.listen) if fleet is not None else ()  # one config for all
-        self._peers_listed = peers
         store, budget = settings.store.open_for_node(settings.processes, peers)
         locks = NodeLocks(os.path.join(os.path.abspath(settings.store.path), "locks")) \
             if settings.processes > 1 else None
@@ -82,7 +81,7 @@ class App:
         self._opening_tap: asyncio.Task[None] | None = None
         if fleet is not None:
             self.cache.fleet = SharedEntries(shared_records(settings.store), store)
-            self._taps = Taps(fleet.listen, TapPoint(run_dir(settings.store.path)), TapReader()) if fleet.tap else None
+            self._taps = Taps(TapPoint(run_dir(settings.store.path)), TapReader()) if fleet.tap else None
             self.cache.fleet_fills = RedisFills(fleet.node, redis_client(fleet.redis), self._taps)
             # The peers the heartbeats name, read after the listed ones, before the shared tier.
             self._peers = PeerSet()
@@ -235,12 +234,11 @@ class App:
         if self._peers is not None and self._finding_peers is None and fleet is not None \
                 and isinstance(fills, RedisFills):
             listed = {*fleet.peers, fleet.listen}
-            warm = self._taps.reader.warm if self._taps is not None else None
+            found = self._taps.reader.found if self._taps is not None else None
             self._finding_peers = asyncio.get_running_loop().create_task(
-                find_peers(fills.redis, fleet.node, listed, self._peers, warm))
+                find_peers(fills.redis, fleet.node, listed, self._peers, found))
         if self._taps is not None and self._opening_tap is None:
             self._opening_tap = asyncio.get_running_loop().create_task(self._taps.point.start())
-            self._taps.reader.warm(self._peers_listed)
 
     def __rsgi_del__(self, loop) -> None:  # noqa: ANN001
         try:
