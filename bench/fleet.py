@@ -16,11 +16,12 @@ way, so a command costs twice that), as a node in another region would.
      peer:// tier, MB/s, beside the same read from the file store directly.
   3. a cold --cold-size object fetched through n0, then n1, then n2: origin requests,
      origin bytes and time, for the fleet and for three independent nodes.
-  4. concurrent cold: --clients clients on each node ask at once for one cold --cold-size
-     object, the origin paced to send it in --fill-time (so the followers overlap the
-     fill); each node's clients run in a process of their own. Targets: one origin GET,
-     every client the true bytes (SHA-256), and each follower node's first byte within one
-     chunk (256 KiB at the origin's measured pace) of the filling node's.
+  4. concurrent cold, --rounds times: --clients clients on each node ask at once for one
+     cold --cold-size object (a fresh one each round), the origin paced to send it in
+     --fill-time (so the followers overlap the fill); each node's clients run in a process
+     of their own. Targets: one origin GET a round, every client the true bytes (SHA-256),
+     and each follower node's first byte within one chunk (256 KiB at the origin's
+     measured pace) of the filling node's: the later follower's, median of the rounds.
   5. lead killed: a few clients on n0 start a fresh cold object (paced the same); once n0
      holds the claim and the n1/n2 clients have a quarter of it, n0's process group is
      SIGKILLed. Targets: origin bytes <= 1.1 x the object (the rest is asked for with
@@ -768,8 +769,8 @@ def print_asks(asks: Sequence[Asked]) -> None:
                   f"{a.ended - a.started:.2f}" if a.sent else "-"] for i, a in enumerate(asks)]))
 
 
-def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: float) -> None:
-    print(f"\n4. concurrent cold: {clients} clients on each of {', '.join(NODES)} at once for one cold "
+def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: float, which: str = "") -> None:
+    print(f"\n4. concurrent cold, {which}{clients} clients on each of {', '.join(NODES)} at once for one cold "
           f"{fmt_size(size)} object,\n   the origin paced to send it in {fill_time:g} s; ms from the ask to a "
           f"client's first byte, and each node's behind the filling node's")
     print(f"   origin: {result.gets} GET, {result.sent / MiB:.1f} MiB sent; clients with the true bytes: "
@@ -846,6 +847,8 @@ def main() -> int:
                         help="one-way delay between the reader and its peer (default 0ms: loopback)")
     parser.add_argument("--cold-size", type=parse_size, default=64 * MiB,
                         help="object fetched cold through every node (default 64MiB)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the concurrent cold figure, each with a fresh object (default 3)")
     parser.add_argument("--clients", type=int, default=50,
                         help="clients on each node asking at once for one cold object (default 50)")
     parser.add_argument("--fill-time", default="6s",
@@ -924,8 +927,9 @@ def main() -> int:
             for each in pools:
                 stack.callback(each.stop)
             pool = pools[0]
-            concurrent = concurrent_figure(nodes, origin, direct, pools, f"/concurrent-{fmt_size(args.cold_size)}.bin",
-                                           args.cold_size, args.clients, fill_time)
+            concurrents = [concurrent_figure(nodes, origin, direct, pools,
+                                             f"/concurrent-{i + 1}-{fmt_size(args.cold_size)}.bin", args.cold_size,
+                                             args.clients, fill_time) for i in range(args.rounds)]
             print(f"a cold {fmt_size(args.cold_size)} with its filling node killed ...", file=sys.stderr, flush=True)
             killed = killed_figure(nodes, origin, direct, pool, f"/killed-{fmt_size(args.cold_size)}.bin",
                                    args.cold_size, fill_time)  # last on the fleet: n0 stays dead
@@ -975,7 +979,8 @@ def main() -> int:
         cold_rows.append([label, result.requests, f"{result.sent / MiB:.1f}", f"{result.total:.2f}",
                           " / ".join(f"{s:.2f}" for s in result.each), " / ".join(result.caches)])
     print(table(["setup", "origin requests", "origin MiB", "total s", "n0 / n1 / n2 s", "X-Cache"], cold_rows))
-    print_concurrent(concurrent, args.clients, args.cold_size, fill_time)
+    for i, concurrent in enumerate(concurrents):
+        print_concurrent(concurrent, args.clients, args.cold_size, fill_time, f"round {i + 1} of {args.rounds}: ")
     print_killed(killed, fill_time)
 
     print()
@@ -988,16 +993,21 @@ def main() -> int:
     else:
         print("purge p50 / p99: no purge was acked by every live node: MISS")
     print(f"every purge acked by every live node: {purges.missing} lacking: {verdict(purges.missing == 0)}")
-    print(f"concurrent cold: origin GETs {concurrent.gets} == 1: {verdict(concurrent.gets == 1)}")
-    print(f"concurrent cold: clients with the true bytes {concurrent.true} of {concurrent.clients}: "
-          f"{verdict(concurrent.true == concurrent.clients)}")
-    gaps = follower_gaps(concurrent)
-    if gaps is None:
+    gets = [c.gets for c in concurrents]
+    print(f"concurrent cold: origin GETs a round {gets}, each 1: {verdict(all(g == 1 for g in gets))}")
+    true, clients = sum(c.true for c in concurrents), sum(c.clients for c in concurrents)
+    print(f"concurrent cold: clients with the true bytes {true} of {clients}: {verdict(true == clients)}")
+    gaps = [follower_gaps(c) for c in concurrents]
+    if any(g is None for g in gaps):
         print("concurrent cold: followers' first byte beside the filling node's: not every node got a byte: MISS")
     else:
-        worst = max(first for first, _ in gaps.values())
-        print(f"concurrent cold: followers' first byte {worst * 1000:.1f} ms after the filling node's <= one chunk "
-              f"{concurrent.chunk_time * 1000:.1f} ms: {verdict(worst <= concurrent.chunk_time)}")
+        # The later follower of each round; the median of the rounds (a 2-core machine is noisy).
+        worst = [max(first for first, _ in g.values()) for g in gaps if g is not None]
+        chunk_time = median([c.chunk_time for c in concurrents])
+        print(f"concurrent cold: the later follower's first byte after the filling node's, median of "
+              f"{len(worst)} rounds {median(worst) * 1000:.1f} ms (rounds: "
+              f"{', '.join(f'{w * 1000:.1f}' for w in worst)}) <= one chunk {chunk_time * 1000:.1f} ms: "
+              f"{verdict(median(worst) <= chunk_time)}")
     ratio = killed.sent / killed.size
     print(f"lead killed: origin bytes / object {ratio:.3f} <= 1.1: {verdict(ratio <= 1.1)}")
     whole = sum(c.true(killed.size, killed.digest) for c in killed.followers)

@@ -34,10 +34,10 @@ class Fleet:
     """`size` nodes named n0, n1, ...; start() starts Redis and every node."""
 
     def __init__(self, workdir: Path, shared_url: str, mounts: str, size: int = 3, persistent_redis: bool = False,
-                 purge_poll: str = "0.5s", fleet_extra: str = "") -> None:
+                 purge_poll: str = "0.5s", fleet_extra: str = "", workers: int = 1) -> None:
         self.redis = RedisServer(workdir / "redis", persistent=persistent_redis)
         self.nodes = [FleetNode(workdir / f"n{i}", f"n{i}", self.redis.url, shared_url, mounts, purge_poll,
-                                fleet_extra=fleet_extra) for i in range(size)]
+                                workers=workers, fleet_extra=fleet_extra) for i in range(size)]
 
     def start(self) -> Fleet:
         self.redis.start()

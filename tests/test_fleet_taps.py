@@ -83,9 +83,30 @@ def test_followers_get_the_filling_nodes_bytes_before_any_chunk_is_stored(tmp_pa
         assert tapped == (2 * len(body) if tap else 0)  # each node's worker read it all once
 
 
+def test_a_worker_follows_another_worker_of_its_node_through_its_tap(tmp_path: Path, s3_url: str,
+                                                                     origin: OriginServer) -> None:
+    """One node, two workers: the clients the worker that does not fetch takes are
+    served through the other's tap too (16 connections: all on one worker is one chance
+    in 30,000)."""
+    body = os.urandom(2 * 1024 * 1024)
+    origin.put("/slow", body, headers={"Cache-Control": "max-age=600"}, etag='"s1"', chunk_size=PIECE,
+               first_delay=2.0, chunk_delay=0.01)
+    with Fleet(tmp_path, s3_url, mounts(origin), size=1, workers=2) as fleet:
+        (node,) = fleet.nodes
+        time.sleep(2.5)  # both workers have read the heartbeats (every 2 s)
+        clients = [Client(node, "/o/slow").start() for _ in range(16)]
+        for client in clients:
+            client.join()
+        assert [c.error for c in clients] == [None] * 16
+        assert all(sha(c.body) == sha(body) for c in clients)
+        assert origin.count("/slow") == 1
+        time.sleep(1.2)
+        assert metric(node, "fallthrough_fleet_tapped_bytes_total") == len(body)
+
+
 class HostileTap(taps._services.FillTapServicer):  # type: ignore[misc, name-defined]
-    """A FillTap that sends a blob's head right and its bytes wrong: one byte flipped, or
-    only the first half."""
+    """A FillTap that sends a blob's head right and its bytes wrong (one byte flipped, or
+    only the first half), or its bytes without a head first."""
 
     def __init__(self, head: bytes, body: bytes, how: str) -> None:
         self.head = head
@@ -95,7 +116,8 @@ class HostileTap(taps._services.FillTapServicer):  # type: ignore[misc, name-def
 
     def Read(self, request, context):  # noqa: ANN001, ANN201, N802 - the RPC's name
         self.reads += 1
-        yield taps.TapPiece(head=self.head)
+        if self.how != "headless":
+            yield taps.TapPiece(head=self.head)
         data = bytearray(self.body[request.offset:])
         if self.how == "corrupt":
             data[len(data) // 3] ^= 0x01
@@ -147,7 +169,7 @@ def follow_liar(control: redis.Redis, events: list[dict[bytes, bytes]], node: Fl
     return client.join()
 
 
-@pytest.mark.parametrize("how", ["short", "corrupt"])
+@pytest.mark.parametrize("how", ["short", "headless", "corrupt"])
 def test_a_tap_that_breaks_off_or_lies_never_completes_a_wrong_body(tmp_path: Path, s3_url: str,
                                                                     origin: OriginServer, how: str) -> None:
     """A node "evil" in the heartbeats, whose tap sends a stored blob's head and bytes
@@ -172,7 +194,7 @@ def test_a_tap_that_breaks_off_or_lies_never_completes_a_wrong_body(tmp_path: Pa
                   "n1 never found the node 'evil'")
             got = follow_liar(control, events, n1, "/o/a", "evil-4242.1", hostile)
             assert hostile.reads == 1
-            if how == "short":  # the stored chunks brought the rest: the true bytes, whole
+            if how in ("short", "headless"):  # the stored chunks brought the rest: the true bytes, whole
                 assert got.error is None and sha(got.body) == sha(b)
             else:  # cut short of its length, never whole
                 assert got.status != 200 or (got.error is not None and got.received < len(b))

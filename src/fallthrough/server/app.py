@@ -234,7 +234,9 @@ class App:
         if self._peers is not None and self._finding_peers is None and fleet is not None \
                 and isinstance(fills, RedisFills):
             listed = {*fleet.peers, fleet.listen}
-            found = self._taps.reader.found if self._taps is not None else None
+            reader = self._taps.reader if self._taps is not None else None
+            # This node's own too: another worker here may lead a fill a worker follows.
+            found = (lambda others: reader.found({**others, fleet.node: fleet.listen})) if reader is not None else None
             self._finding_peers = asyncio.get_running_loop().create_task(
                 find_peers(fills.redis, fleet.node, listed, self._peers, found))
         if self._taps is not None and self._opening_tap is None:
