@@ -567,9 +567,12 @@ class ReaderPool:
     """Clients in another process (_READERS says why), asked in batches: start() connects
     a batch, go() sends every waiting batch's requests, finish() waits for them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int = 0) -> None:
+        """`nice`: the clients' lower CPU priority, as if they ran on machines of their own
+        (their hashing then does not take the cores from the nodes)."""
         self.process = subprocess.Popen([sys.executable, "-c", _READERS], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, start_new_session=True)
+                                        stdout=subprocess.PIPE, start_new_session=True,
+                                        preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
     def _ask(self, **ask: object) -> dict:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -849,6 +852,8 @@ def main() -> int:
                         help="object fetched cold through every node (default 64MiB)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of the concurrent cold figure, each with a fresh object (default 3)")
+    parser.add_argument("--clients-nice", type=int, default=0,
+                        help="the concurrent figure's clients run at this nice value (default 0: as the nodes)")
     parser.add_argument("--clients", type=int, default=50,
                         help="clients on each node asking at once for one cold object (default 50)")
     parser.add_argument("--fill-time", default="6s",
@@ -923,7 +928,7 @@ def main() -> int:
 
             print(f"{args.clients} clients on each node at once for a cold {fmt_size(args.cold_size)} ...",
                   file=sys.stderr, flush=True)
-            pools = [ReaderPool() for _ in nodes]
+            pools = [ReaderPool(args.clients_nice) for _ in nodes]
             for each in pools:
                 stack.callback(each.stop)
             pool = pools[0]
@@ -980,7 +985,9 @@ def main() -> int:
                           " / ".join(f"{s:.2f}" for s in result.each), " / ".join(result.caches)])
     print(table(["setup", "origin requests", "origin MiB", "total s", "n0 / n1 / n2 s", "X-Cache"], cold_rows))
     for i, concurrent in enumerate(concurrents):
-        print_concurrent(concurrent, args.clients, args.cold_size, fill_time, f"round {i + 1} of {args.rounds}: ")
+        niced = f", the clients at nice {args.clients_nice}" if args.clients_nice else ""
+        print_concurrent(concurrent, args.clients, args.cold_size, fill_time,
+                         f"round {i + 1} of {args.rounds}{niced}: ")
     print_killed(killed, fill_time)
 
     print()

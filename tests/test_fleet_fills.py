@@ -85,6 +85,14 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def lead_from(node: FleetNode, path: str, control: redis.Redis) -> Client:
+    """A client of `node` asking for `path`, once `node` holds the fill's claim."""
+    client = Client(node, path).start()
+    until(lambda: any(control.get(k).decode().startswith(f"{node.name}-") for k in control.keys("ft:lease:*")), 5,
+          f"{node.name} never claimed the fill")
+    return client
+
+
 def metric(node: FleetNode, name: str) -> float:
     scraped = node.get("/_fallthrough/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).body.decode()
     return sum(float(line.split()[-1]) for line in scraped.splitlines() if line.startswith(name + " "))
@@ -126,9 +134,7 @@ def test_the_node_fetching_for_the_fleet_killed_mid_fill_another_resumes_it(tmp_
         n0, n1, n2 = fleet.nodes
         control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
         try:
-            lead = Client(n0, "/o/video").start()
-            until(lambda: any(control.get(k).decode().startswith("n0-") for k in control.keys("ft:lease:*")), 5,
-                  "n0 never claimed the fill")
+            lead = lead_from(n0, "/o/video", control)
             followers = [Client(node, "/o/video").start() for node in (n1, n2) for _ in range(3)]
             until(lambda: all(c.received >= 4 * 1024 * 1024 for c in followers), 10, "the followers got no bytes")
             os.killpg(n0.process.pid, signal.SIGKILL)  # type: ignore[union-attr]

@@ -6,11 +6,9 @@ wrong byte gets its clients' responses cut, never completed, and is not asked ag
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
@@ -27,20 +25,10 @@ from fallthrough.fleet import taps
 from fallthrough.fleet.fills import claim_name
 from fleet_harness import Fleet, FleetNode, until
 from origin_server import OriginServer
-from test_fleet_fills import Client, metric
+from test_fleet_fills import Client, lead_from, metric, origin, sha  # noqa: F401 - origin: a fixture
 from test_fleet_purges import mounts
 
 PIECE = 64 * 1024  # the origin's writes: half the smallest chunk, so no chunk ends within one
-
-
-@pytest.fixture
-def origin() -> Iterator[OriginServer]:
-    with OriginServer() as server:
-        yield server
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.mark.parametrize("tap", [True, False])
@@ -57,9 +45,7 @@ def test_followers_get_the_filling_nodes_bytes_before_any_chunk_is_stored(tmp_pa
         n0, n1, n2 = fleet.nodes
         control = redis.Redis.from_url(fleet.redis.url, socket_timeout=2)
         try:
-            lead = Client(n0, "/o/slow").start()
-            until(lambda: any(control.get(k).decode().startswith("n0-") for k in control.keys("ft:lease:*")), 5,
-                  "n0 never claimed the fill")
+            lead = lead_from(n0, "/o/slow", control)
             followers = [Client(node, "/o/slow").start() for node in (n1, n2) for _ in range(2)]
             until(lambda: origin.sent("/slow") >= PIECE, 5, "the origin sent nothing")
             if tap:

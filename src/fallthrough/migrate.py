@@ -291,24 +291,34 @@ async def _copy_all(source: Bucket, target: Bucket, todo: list[tuple[str, int]],
                     tally: Tally) -> None:
     """Copy `todo` with `concurrency` workers, each failure noted in the tally rather than stopping the rest."""
     bar = _bar(len(todo), sum(size for _, size in todo))
+    # Folder markers first, one at a time, parents first (the order sorts them in),
+    # never beside a write into their folder: a bucket that keeps folders (SeaweedFS)
+    # makes the folder for `a/b` too, and a marker written at the same moment once lost
+    # that race there (written, read back, and not listed).
+    markers = [item for item in todo if not _store_can_name(item[0])]
     queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
     for item in todo:
-        queue.put_nowait(item)
+        if _store_can_name(item[0]):
+            queue.put_nowait(item)
+
+    async def copy(key: str, size: int) -> None:
+        try:
+            await _copy_one(source, target, key, size, spool)
+            tally.copied += 1
+            tally.copied_bytes += size
+        except Exception as exc:  # noqa: BLE001 - reported per object in the summary
+            tally.failed.append(f"{key}: {one_line(exc)}")
+        if bar is not None:
+            bar.update(size)
+            bar.set_postfix_str(f"{tally.copied + len(tally.failed)}/{len(todo)} objects")
 
     async def worker() -> None:
         while not queue.empty():
-            key, size = queue.get_nowait()
-            try:
-                await _copy_one(source, target, key, size, spool)
-                tally.copied += 1
-                tally.copied_bytes += size
-            except Exception as exc:  # noqa: BLE001 - reported per object in the summary
-                tally.failed.append(f"{key}: {one_line(exc)}")
-            if bar is not None:
-                bar.update(size)
-                bar.set_postfix_str(f"{tally.copied + len(tally.failed)}/{len(todo)} objects")
+            await copy(*queue.get_nowait())
 
     try:
+        for key, size in markers:
+            await copy(key, size)
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     finally:
         if bar is not None:
