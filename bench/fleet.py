@@ -567,12 +567,9 @@ class ReaderPool:
     """Clients in another process (_READERS says why), asked in batches: start() connects
     a batch, go() sends every waiting batch's requests, finish() waits for them all."""
 
-    def __init__(self, nice: int = 0) -> None:
-        """`nice`: the clients' lower CPU priority, as if they ran on machines of their own
-        (their hashing then does not take the cores from the nodes)."""
+    def __init__(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-c", _READERS], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, start_new_session=True,
-                                        preexec_fn=(lambda: os.nice(nice)) if nice else None)
+                                        stdout=subprocess.PIPE, start_new_session=True)
 
     def _ask(self, **ask: object) -> dict:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -668,6 +665,14 @@ class Concurrent:
     first: dict[str, list[float]]  # node -> seconds from the ask to each client's first byte
     chunk_time: float  # seconds the origin takes to send CHUNK bytes at its measured pace
     total: float  # seconds from the ask to the last client's end
+    tapped: dict[str, int]  # node -> bytes its workers read through the lead's tap
+
+
+def tapped_bytes(node: FleetNode) -> int:
+    """fallthrough_fleet_tapped_bytes_total on the node (its processes' counts summed)."""
+    scraped = request(f"{node.url}/_fallthrough/metrics", "GET", {"Authorization": f"Bearer {TOKEN}"}).body.decode()
+    return int(sum(float(line.split()[-1]) for line in scraped.splitlines()
+                   if line.startswith("fallthrough_fleet_tapped_bytes_total ")))
 
 
 def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct: redis.Redis,
@@ -678,6 +683,7 @@ def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct
     first bytes would wait on this process, not on their node."""
     digest = put_paced(origin, path, size, fill_time)
     before = leases(direct)
+    tapped_before = {node.name: tapped_bytes(node) for node in nodes}
     for node, pool in zip(nodes, pools, strict=True):
         pool.start([node], "/o" + path, clients)
     started = time.monotonic() + 0.2
@@ -687,13 +693,15 @@ def concurrent_figure(nodes: Sequence[FleetNode], origin: CountingOrigin, direct
         pool.went()
     claim = wait_lease(direct, before, 10)
     asking = [got for pool in pools for got in pool.finish(600)]
+    time.sleep(1.2)  # the metrics are folded once a second
+    tapped = {node.name: tapped_bytes(node) - tapped_before[node.name] for node in nodes}
     total = max((c.ended or started) for c in asking) - started
     first = {node.name: sorted(c.first_byte - started for c in asking
                                if c.node == node.name and c.first_byte is not None) for node in nodes}
     asks = origin.asks(path)
     return Concurrent(asks, sum(a.method == "GET" for a in asks), sum(a.sent for a in asks), len(asking),
                       sum(c.true(size, digest) for c in asking), [c.error for c in asking if c.error],
-                      claim[1] if claim else None, first, CHUNK / origin_pace(asks), total)
+                      claim[1] if claim else None, first, CHUNK / origin_pace(asks), total, tapped)
 
 
 @dataclass
@@ -787,8 +795,10 @@ def print_concurrent(result: Concurrent, clients: int, size: int, fill_time: flo
         gap = gaps.get(name)
         rows.append([name, "fills" if name == result.lead else "follows", len(times),
                      f"{times[0] * 1000:.1f}" if times else "-", f"{median(times) * 1000:.1f}" if times else "-",
-                     f"{gap[0] * 1000:.1f}" if gap else "-", f"{gap[1] * 1000:.1f}" if gap else "-"])
-    print(table(["node", "role", "clients with bytes", "first ms", "median ms", "gap first ms", "gap median ms"], rows))
+                     f"{gap[0] * 1000:.1f}" if gap else "-", f"{gap[1] * 1000:.1f}" if gap else "-",
+                     f"{result.tapped.get(name, 0) / MiB:.1f}"])
+    print(table(["node", "role", "clients with bytes", "first ms", "median ms", "gap first ms", "gap median ms",
+                 "tapped MiB"], rows))
     for error in sorted(set(result.errors))[:5]:
         print(f"   error ({result.errors.count(error)} clients): {error}")
 
@@ -852,8 +862,6 @@ def main() -> int:
                         help="object fetched cold through every node (default 64MiB)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of the concurrent cold figure, each with a fresh object (default 3)")
-    parser.add_argument("--clients-nice", type=int, default=0,
-                        help="the concurrent figure's clients run at this nice value (default 0: as the nodes)")
     parser.add_argument("--clients", type=int, default=50,
                         help="clients on each node asking at once for one cold object (default 50)")
     parser.add_argument("--fill-time", default="6s",
@@ -928,7 +936,7 @@ def main() -> int:
 
             print(f"{args.clients} clients on each node at once for a cold {fmt_size(args.cold_size)} ...",
                   file=sys.stderr, flush=True)
-            pools = [ReaderPool(args.clients_nice) for _ in nodes]
+            pools = [ReaderPool() for _ in nodes]
             for each in pools:
                 stack.callback(each.stop)
             pool = pools[0]
@@ -985,9 +993,7 @@ def main() -> int:
                           " / ".join(f"{s:.2f}" for s in result.each), " / ".join(result.caches)])
     print(table(["setup", "origin requests", "origin MiB", "total s", "n0 / n1 / n2 s", "X-Cache"], cold_rows))
     for i, concurrent in enumerate(concurrents):
-        niced = f", the clients at nice {args.clients_nice}" if args.clients_nice else ""
-        print_concurrent(concurrent, args.clients, args.cold_size, fill_time,
-                         f"round {i + 1} of {args.rounds}{niced}: ")
+        print_concurrent(concurrent, args.clients, args.cold_size, fill_time, f"round {i + 1} of {args.rounds}: ")
     print_killed(killed, fill_time)
 
     print()
