@@ -252,3 +252,43 @@ def test_the_minimal_image_configs_work_as_written() -> None:
     assert (route.max_size, route.fit, route.signed) == (256, "contain", False)
     assert settings.iiif[0].source == "/img/{identifier}.png"
     assert settings.images.max_pixels == 50_000_000
+
+
+FLEET_STORE = """
+[[store.tier]]
+url = "file:///var/lib/fallthrough/castore"
+max_bytes = "50GiB"
+
+[[store.tier]]
+url = "s3://fleet/castore"
+shared = true
+"""
+
+
+def test_the_fleet_section_as_the_contract_writes_it() -> None:
+    settings = parse('[fleet]\nnode = "toronto"\nredis = "redis://127.0.0.1:6379/0"\nlisten = "127.0.0.1:9400"\n'
+                     + FLEET_STORE)
+    fleet = settings.fleet
+    assert fleet is not None and (fleet.node, fleet.redis, fleet.listen) == ("toronto", "redis://127.0.0.1:6379/0",
+                                                                            "127.0.0.1:9400")
+    assert fleet.peers == () and fleet.purge_poll == 5.0 and fleet.tap is True
+    assert parse("").fleet is None
+
+
+@pytest.mark.parametrize(("fleet", "named"), [
+    ('node = "a b"\nredis = "redis://r:6379/0"\nlisten = "127.0.0.1:9400"', "fleet.node"),
+    ('node = "a"\nredis = "http://r"\nlisten = "127.0.0.1:9400"', "fleet.redis"),
+    ('node = "a"\nredis = "redis://r:6379/0"', "fleet.listen"),
+    ('node = "a"\nredis = "redis://r:6379/0"\nlisten = "127.0.0.1:9400"\ntap = "yes"', "fleet.tap"),
+    ('node = "a"\nredis = "redis://r:6379/0"\nlisten = "127.0.0.1:9400"\npurge_poll = "1h"', "fleet.purge_poll"),
+    ('node = "a"\nredis = "redis://r:6379/0"\nlisten = "127.0.0.1:9400"\nrelay = true', "relay"),
+])
+def test_a_bad_fleet_key_is_named(fleet: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        parse(f"[fleet]\n{fleet}\n{FLEET_STORE}")
+
+
+def test_a_fleet_needs_a_shared_tier() -> None:
+    with pytest.raises(ConfigError, match="shared = true"):
+        parse('[fleet]\nnode = "a"\nredis = "redis://r:6379/0"\nlisten = "127.0.0.1:9400"\n'
+              '[[store.tier]]\nurl = "memory://"\n')
