@@ -100,3 +100,40 @@ def test_each_line_has_the_second_its_request_ended(tmp_path: Path, monkeypatch)
     stamps = [LINE.fullmatch(line).group(2) for line in (tmp_path / "a.log").read_text().splitlines()]  # type: ignore[union-attr]
     before, after = (time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(s)) for s in (edge - 1, edge))
     assert stamps == [before, before, after]
+
+
+@settings(max_examples=50, deadline=None)
+@given(requests=st.lists(st.tuples(st.sampled_from(["/o/a", "/o/b", "/o/a\"b"]), st.sampled_from(["", "v=1"]),
+                                   st.sampled_from(["GET", "HEAD"]), st.sampled_from(["1.1", "2"]),
+                                   st.sampled_from([{}, {"user-agent": "wrk"}, {"referer": "http://r/", "user-agent": "x"}]),
+                                   st.sampled_from([200, 404]), st.sampled_from([0, 10, 4096]),
+                                   st.sampled_from(["HIT", "MISS", ""])), min_size=1, max_size=60))
+def test_requests_alike_but_for_one_field_each_get_their_own_line(tmp_path_factory, requests) -> None:  # noqa: ANN001
+    """Lines are made from parts kept for the requests seen before (the same few, mostly):
+    however they repeat or differ, each line says its own request's fields."""
+    path = tmp_path_factory.mktemp("log") / "a.log"
+    log = AccessLog(LogSettings(access=True, file=str(path)))
+    for target, query, method, version, headers, status, size, cache in requests:
+        scope = Scope(path=target, query_string=query, method=method, http_version=version, headers=headers)
+        log.note(scope, status, size, time.monotonic(), cache)
+    log.close()
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(requests)
+    for line, (target, query, method, version, headers, status, size, cache) in zip(lines, requests, strict=True):
+        got = LINE.fullmatch(line)
+        assert got is not None, line
+        assert got.group(3, 4, 5, 6, 7, 8, 9, 10) == (
+            method, target.replace('"', "\\x22") + ("?" + query if query else ""), version, str(status), str(size),
+            headers.get("referer", "-"), headers.get("user-agent", "-"), cache or "-")
+
+
+def test_the_parts_kept_are_bounded_and_lines_stay_right_past_the_bound(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr("fallthrough.server.access_log.MIDDLES", 2)
+    log = AccessLog(LogSettings(access=True, file=str(tmp_path / "a.log")))
+    for i in (1, 2, 3, 1, 4, 2):
+        log.note(Scope(path=f"/o/{i}"), 200, i, time.monotonic(), "HIT")
+    log.close()
+    assert 0 < len(log._middles) <= 2
+    lines = (tmp_path / "a.log").read_text().splitlines()
+    assert [LINE.fullmatch(line).group(4, 7) for line in lines] == [  # type: ignore[union-attr]
+        (f"/o/{i}", str(i)) for i in (1, 2, 3, 1, 4, 2)]
