@@ -137,3 +137,14 @@ def test_the_parts_kept_are_bounded_and_lines_stay_right_past_the_bound(tmp_path
     lines = (tmp_path / "a.log").read_text().splitlines()
     assert [LINE.fullmatch(line).group(4, 7) for line in lines] == [  # type: ignore[union-attr]
         (f"/o/{i}", str(i)) for i in (1, 2, 3, 1, 4, 2)]
+
+
+def test_a_long_part_of_a_line_is_written_but_not_kept(tmp_path: Path) -> None:
+    """Clients that send long, ever new User-Agents do not fill the worker's memory."""
+    log = AccessLog(LogSettings(access=True, file=str(tmp_path / "a.log")))
+    for agent in ("short", "x" * 600):
+        log.note(Scope(headers={"user-agent": agent}), 200, 1, time.monotonic(), "HIT")
+    log.close()
+    agents = [LINE.fullmatch(line).group(9) for line in (tmp_path / "a.log").read_text().splitlines()]  # type: ignore[union-attr]
+    assert agents == ["short", "x" * 600]
+    assert [key[6] for key in log._middles] == ["short"]

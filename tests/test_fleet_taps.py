@@ -252,3 +252,26 @@ def test_a_tap_is_read_from_any_offset_from_before_the_lead_has_its_head(tmp_pat
             await point.close()
 
     asyncio.run(scenario())
+
+
+def test_a_claim_whose_token_names_no_worker_or_no_live_node_is_not_tapped(tmp_path: Path) -> None:
+    """A claim's token is data from elsewhere: one that names no pid, one too large for a
+    pid, or a node the heartbeats do not name, is followed through its chunks alone."""
+    from fallthrough.fleet.fills import RedisFills, RedisFollow
+
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url("redis://127.0.0.1:1/0")  # never called here
+        reader = taps.TapReader()
+        fills = RedisFills("n1", client, taps.Taps(taps.TapPoint(str(tmp_path)), reader))
+        reader.found({"n0": "127.0.0.1:9"})
+        try:
+            def tapped(holder: str) -> bool:
+                return RedisFollow(fills, "lease", holder, "stream").tapped(0) is not None
+
+            assert tapped("n0-4242.ab")
+            assert not tapped("n0-x.ab") and not tapped(f"n0-{2**32}.ab") and not tapped("n7-4242.ab")
+        finally:
+            await reader.close()
+            await client.aclose()
+
+    asyncio.run(scenario())

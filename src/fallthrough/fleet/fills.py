@@ -242,7 +242,8 @@ class RedisFollow:
         node, _, rest = self._holder.rpartition("-")
         worker = rest.partition(".")[0]
         address = taps.reader.nodes.get(node) if taps is not None else None
-        if taps is None or address is None or not worker.isdigit() or not taps.reader.usable(address):
+        if taps is None or address is None or not worker.isdigit() or int(worker) >= 2**32 \
+                or not taps.reader.usable(address):  # a pid, as the tap's request carries it
             return None
         self._tapping = address
         return _head_then_bytes(taps.reader.read(address, self._holder, int(worker), offset))

@@ -40,6 +40,7 @@ Note = tuple[object, str, str, str, object, int, int, str, float, float, float |
 # rt= of the requests that took under 10 ms (hits: a few µs), each formatted once.
 RT_TABLE = 10_000
 MIDDLES = 4096  # requests (method, target, ... cache word) whose part of the line is kept made
+MIDDLE_KEPT = 512  # characters of such a part at most: longer ones (a long User-Agent) are made anew
 _RTS: list[str | None] = [None] * RT_TABLE
 
 
@@ -153,14 +154,17 @@ class AccessLog:
         return "".join(lines)
 
     def _middle(self, key: tuple[str, str, str, int, int, str, str, str]) -> str:
+        """The part of a line from the request to the cache word, kept for the next such
+        request when it is short: the kept parts stay within a few MiB whatever clients send."""
         method, target, version, status, size, referer, agent, cache = key
         sent = method + target + referer + agent + version
         if not sent.isprintable() or '"' in sent or "\\" in sent:
             method, target, referer, agent, version = map(_quoted, (method, target, referer, agent, version))
-        if len(self._middles) >= MIDDLES:
-            self._middles.clear()
-        middle = self._middles[key] = (f'"{method} {target} HTTP/{version}" {status} {size} "{referer}" "{agent}" '
-                                       f'cache={cache}')
+        middle = f'"{method} {target} HTTP/{version}" {status} {size} "{referer}" "{agent}" cache={cache}'
+        if len(middle) <= MIDDLE_KEPT:
+            if len(self._middles) >= MIDDLES:
+                self._middles.clear()
+            self._middles[key] = middle
         return middle
 
     def _json_lines(self, notes: list[Note]) -> str:
